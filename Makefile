@@ -1,0 +1,52 @@
+# The two commands that matter (see README.md):
+#   make demo   - set up this host and run vac on the embedded demo configuration
+#   make test   - set up this host (packages, virtualenv, test environment) and run every test
+# Both are idempotent and must be run as root on Debian 12 (or EL9 with dnf).
+
+PYTHON      ?= python3
+VENV        ?= $(CURDIR)/.venv
+VPY          = $(VENV)/bin/python
+TESTENV_DIR ?= /var/tmp/vac-test-env
+DEMO_ROOT   ?= /var/tmp/vac-demo
+PYTEST_ARGS ?=
+export TESTENV_DIR
+
+.PHONY: all test demo demo-clean deps venv testenv testenv-stop unit bench plot clean
+
+all: test
+
+deps:
+	bash tools/install-deps.sh
+
+$(VPY): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	touch $(VPY)
+
+venv: deps $(VPY)
+	$(VPY) -m pip install -q -e '.[test]'
+
+testenv: deps
+	bash tools/testenv.sh install
+	bash tools/testenv.sh start
+
+testenv-stop:
+	bash tools/testenv.sh stop
+
+test: venv testenv
+	VAC_REQUIRE_TESTENV=1 $(VPY) -m pytest $(PYTEST_ARGS)
+
+unit: venv
+	$(VPY) -m pytest -m 'not integration' $(PYTEST_ARGS)
+
+demo: venv testenv
+	$(VPY) -m vac.demo run --root $(DEMO_ROOT)
+
+demo-clean:
+	-$(VPY) -m vac.demo clean --root $(DEMO_ROOT)
+
+bench: venv
+	$(VPY) -m bench.run_all
+
+clean:
+	rm -rf $(VENV) build *.egg-info

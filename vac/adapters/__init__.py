@@ -1,0 +1,1 @@
+"""Effects: one module per external system; adapters make no decisions."""

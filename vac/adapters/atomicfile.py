@@ -1,0 +1,51 @@
+"""Atomic file writes: temp file in the same directory, fsync, rename (SPEC App. A.1)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Optional, Union
+
+from vac.errors import StateError
+
+
+def write_atomic(path: str, data: Union[str, bytes], mode: int = 0o644,
+                 tmp_dir: Optional[str] = None, fsync: bool = True) -> None:
+    """Write ``data`` to ``path`` so readers see the old or the new content, never a mix.
+
+    ``tmp_dir`` must be on the same filesystem as ``path`` (default: its directory).
+    """
+    directory = os.path.dirname(path) or "."
+    payload = data.encode() if isinstance(data, str) else data
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=tmp_dir or directory)
+    except OSError as e:
+        raise StateError(f"cannot create temporary file for {path}: {e}") from e
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(payload)
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise StateError(f"cannot write {path}: {e}") from e
+
+
+def read_text(path: str, default: Optional[str] = None) -> Optional[str]:
+    """Content of ``path``, or ``default`` if it does not exist or cannot be read."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except OSError:
+        return default
+
+
+def touch(path: str, content: Optional[str] = None, tmp_dir: Optional[str] = None) -> None:
+    """Refresh ``path``'s ctime/mtime, atomically rewriting it with ``content`` if given."""
+    write_atomic(path, content if content is not None else "", tmp_dir=tmp_dir, fsync=False)

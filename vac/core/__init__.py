@@ -1,0 +1,1 @@
+"""Pure decisions: no I/O, no clock, no global randomness (time and RNG are passed in)."""

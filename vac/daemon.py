@@ -1,0 +1,11 @@
+"""vacd entry point (placeholder until the service issue lands)."""
+
+from __future__ import annotations
+
+import sys
+from typing import List, Optional
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    print("vacd: not implemented yet", file=sys.stderr)
+    return 1

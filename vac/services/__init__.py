@@ -1,0 +1,1 @@
+"""Orchestration: gather facts through adapters, decide through core, apply."""
