@@ -65,6 +65,7 @@ class Settings:
     user_data_options: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     user_data_files: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     # --- new in this implementation ---
+    factory_hostname: str = ""                     # resolved by the loader: option or uname
     libvirt_uri: str = "qemu:///system"
     domain_type: str = "kvm"                       # kvm | qemu (TCG, no KVM-only parts)
     cycle_seconds: int = 60                        # pause between factory cycles
