@@ -1,0 +1,87 @@
+"""Frozen value types shared by every layer: domains, slot records, host facts.
+
+Times are Unix epoch seconds; CPU in seconds; memory in bytes unless the name says MiB.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Optional
+
+
+class DomainState(enum.Enum):
+    """Hypervisor domain states, translated from libvirt at the adapter boundary."""
+
+    NOSTATE = "nostate"
+    RUNNING = "running"
+    BLOCKED = "blocked"
+    PAUSED = "paused"
+    SHUTDOWN = "shutdown"      # being shut down
+    SHUTOFF = "shutoff"
+    CRASHED = "crashed"
+    PMSUSPENDED = "pmsuspended"
+
+    @property
+    def is_active(self) -> bool:
+        """True for the states the original counted as running (running or blocked)."""
+        return self in (DomainState.RUNNING, DomainState.BLOCKED)
+
+
+@dataclass(frozen=True)
+class DomainInfo:
+    """One hypervisor domain as seen in a cycle."""
+
+    name: str
+    uuid: str
+    state: DomainState
+    cpu_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class SlotRecord:
+    """Everything the state directory says about one slot (read-only snapshot).
+
+    ``created`` .. ``model`` come from ``slots/NAME``; the rest from the machine directory
+    ``machines/CREATED_MACHINETYPE_NAME`` (None where a file is absent or unreadable).
+    """
+
+    ordinal: int
+    name: str
+    created: Optional[int] = None
+    machinetype: Optional[str] = None
+    machine_model: Optional[str] = None
+    machine_dir: Optional[str] = None          # path, set only if the directory exists
+    started_time: Optional[float] = None       # ctime of ``started``
+    heartbeat_time: Optional[float] = None     # ctime of ``heartbeat``
+    heartbeat_mtime: Optional[float] = None    # mtime of ``heartbeat`` (expiry)
+    finished_time: Optional[float] = None      # ctime of ``finished``
+    cpu_seconds: Optional[float] = None        # first word of ``heartbeat``
+    cpu_percentage: Optional[float] = None     # second word of ``heartbeat``
+    shutdown_time_job: Optional[int] = None    # jobfeatures/shutdowntime_job
+    processors: Optional[int] = None           # jobfeatures/allocated_cpu
+    hs06: Optional[float] = None               # machinefeatures/hs06
+    max_rss_bytes: Optional[int] = None        # jobfeatures/max_rss_bytes
+    uuid: Optional[str] = None                 # jobfeatures/job_id
+    ip: Optional[str] = None
+    accounting_fqan: Optional[str] = None
+    heartbeat_file_mtime: Optional[float] = None   # mtime of joboutputs/<heartbeat_file>
+    shutdown_message: Optional[str] = None     # stripped joboutputs/shutdown_message
+    shutdown_message_time: Optional[float] = None  # its ctime
+
+    @property
+    def is_used(self) -> bool:
+        """The slot file names a machine whose directory exists."""
+        return self.created is not None and self.machine_dir is not None
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """Facts about the factory host gathered once per cycle (psutil / statvfs)."""
+
+    processor_count: int
+    load_average: float                 # max of the 1, 5 and 15 minute averages
+    load_average_15: float = 0.0
+    mem_total_bytes: int = 0
+    mem_available_bytes: int = 0
+    state_free_bytes: int = 0           # free bytes in the state directory's filesystem
