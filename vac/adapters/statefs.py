@@ -1,0 +1,209 @@
+"""The state directory (SPEC §0.4, §3.3): read slot snapshots, write lifecycle files.
+
+Readers (responder, HTTP services, check-vacd, vac CLI) never write here. The factory is
+the only writer of lifecycle state; every write is atomic (temp file + rename in the same
+directory). Times read back are file ctimes, as in the original (SPEC App. A.2).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterator, List, Mapping, Optional, Tuple
+
+from vac.adapters.atomicfile import read_text, write_atomic
+from vac.core import naming
+from vac.model import SlotRecord
+from vac.paths import Paths
+
+
+# --- small readers -----------------------------------------------------------
+
+def _ctime(path: str) -> Optional[float]:
+    try:
+        return os.stat(path).st_ctime
+    except OSError:
+        return None
+
+
+def _mtime(path: str) -> Optional[float]:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None
+
+
+def _read_int(path: str) -> Optional[int]:
+    text = read_text(path)
+    try:
+        return int(float(text.strip())) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _read_float(path: str) -> Optional[float]:
+    text = read_text(path)
+    try:
+        return float(text.strip()) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _read_stripped(path: str) -> Optional[str]:
+    text = read_text(path)
+    if text is None:
+        return None
+    text = text.strip()
+    return text or None
+
+
+def parse_slot_file(text: Optional[str]) -> Optional[Tuple[int, str, str]]:
+    """``CREATED MACHINETYPE MODEL`` -> (created, machinetype, model), or None if unparsable."""
+    if not text:
+        return None
+    words = text.split()
+    if len(words) < 2:
+        return None
+    try:
+        created = int(words[0])
+    except ValueError:
+        return None
+    model = words[2] if len(words) > 2 else "cernvm3"
+    return created, words[1], model
+
+
+def parse_heartbeat(text: Optional[str]) -> Tuple[Optional[float], Optional[float]]:
+    """``CPUSECONDS [PERCENT]`` -> (cpu_seconds, cpu_percentage)."""
+    if not text:
+        return None, None
+    words = text.split()
+    values: List[Optional[float]] = []
+    for word in words[:2]:
+        try:
+            values.append(float(word))
+        except ValueError:
+            values.append(None)
+    while len(values) < 2:
+        values.append(None)
+    return values[0], values[1]
+
+
+# --- slot snapshots ----------------------------------------------------------
+
+def read_slot(paths: Paths, factory: str, ordinal: int,
+              heartbeat_file: Optional[str] = None) -> SlotRecord:
+    """Snapshot of slot ``ordinal`` of ``factory`` from the files (never raises on content).
+
+    ``heartbeat_file`` is the machinetype's joboutputs heartbeat file name, if any.
+    """
+    name = naming.machine_name(factory, ordinal)
+    parsed = parse_slot_file(read_text(paths.slot_file(name)))
+    if parsed is None:
+        return SlotRecord(ordinal=ordinal, name=name)
+    created, machinetype, model = parsed
+    mdir = paths.machine_dir(created, machinetype, name)
+    if not os.path.isdir(mdir):
+        return SlotRecord(ordinal=ordinal, name=name, created=created,
+                          machinetype=machinetype, machine_model=model)
+    return _read_machine_dir(ordinal, name, created, machinetype, model, mdir, heartbeat_file)
+
+
+def _read_machine_dir(ordinal: int, name: str, created: int, machinetype: str, model: str,
+                      mdir: str, heartbeat_file: Optional[str]) -> SlotRecord:
+    j = lambda *p: os.path.join(mdir, *p)  # noqa: E731 - local path helper
+    cpu_seconds, cpu_percentage = parse_heartbeat(read_text(j("heartbeat")))
+    hb_file_mtime = None
+    if heartbeat_file and "/" not in heartbeat_file:
+        hb_file_mtime = _mtime(j("joboutputs", heartbeat_file))
+    return SlotRecord(
+        ordinal=ordinal, name=name, created=created, machinetype=machinetype,
+        machine_model=model, machine_dir=mdir,
+        started_time=_ctime(j("started")),
+        heartbeat_time=_ctime(j("heartbeat")),
+        heartbeat_mtime=_mtime(j("heartbeat")),
+        finished_time=_ctime(j("finished")),
+        cpu_seconds=cpu_seconds, cpu_percentage=cpu_percentage,
+        shutdown_time_job=_read_int(j("jobfeatures", "shutdowntime_job")),
+        processors=_read_int(j("jobfeatures", "allocated_cpu")),
+        hs06=_read_float(j("machinefeatures", "hs06")),
+        max_rss_bytes=_read_int(j("jobfeatures", "max_rss_bytes")),
+        uuid=_read_stripped(j("jobfeatures", "job_id")),
+        ip=_read_stripped(j("ip")),
+        accounting_fqan=_read_stripped(j("accounting_fqan")),
+        heartbeat_file_mtime=hb_file_mtime,
+        shutdown_message=_read_stripped(j("joboutputs", "shutdown_message")),
+        shutdown_message_time=_ctime(j("joboutputs", "shutdown_message")),
+    )
+
+
+def read_slots(paths: Paths, factory: str, slot_count: int,
+               heartbeat_files: Optional[Mapping[str, Optional[str]]] = None) -> List[SlotRecord]:
+    """Snapshots of slots 0..slot_count-1; ``heartbeat_files`` maps machinetype -> file name."""
+    records = []
+    for ordinal in range(slot_count):
+        name = naming.machine_name(factory, ordinal)
+        parsed = parse_slot_file(read_text(paths.slot_file(name)))
+        hb_name = None
+        if parsed and heartbeat_files:
+            hb_name = heartbeat_files.get(parsed[1])
+        records.append(read_slot(paths, factory, ordinal, hb_name))
+    return records
+
+
+def machine_dir_for(paths: Paths, factory: str, ordinal: int) -> Optional[str]:
+    """The current machine directory of a slot (used by the HTTP services), or None."""
+    name = naming.machine_name(factory, ordinal)
+    parsed = parse_slot_file(read_text(paths.slot_file(name)))
+    if parsed is None:
+        return None
+    mdir = paths.machine_dir(parsed[0], parsed[1], name)
+    return mdir if os.path.isdir(mdir) else None
+
+
+def iter_machine_dirs(paths: Paths) -> Iterator[Tuple[str, int, str, str]]:
+    """(path, created, machinetype, machine name) for every ``machines/`` entry in 3 parts."""
+    try:
+        entries = sorted(os.listdir(paths.machines_dir))
+    except OSError:
+        return
+    for entry in entries:
+        parts = entry.split("_")
+        if len(parts) != 3 or not parts[0].isdigit():
+            continue
+        yield os.path.join(paths.machines_dir, entry), int(parts[0]), parts[1], parts[2]
+
+
+def read_counts(paths: Paths) -> Optional[Tuple[int, int, int, int, float]]:
+    """``counts``: (running machines, slots, running processors, max processors, running HS06)."""
+    text = read_text(paths.counts)
+    if not text:
+        return None
+    words = text.split()
+    try:
+        return (int(words[0]), int(words[1]), int(words[2]), int(words[3]), float(words[4]))
+    except (ValueError, IndexError):
+        return None
+
+
+# --- writers (factory only) ----------------------------------------------------
+
+def ensure_state_dirs(paths: Paths) -> None:
+    """Create the state directory tree (mode 0755) if missing."""
+    for directory in (paths.state_dir,) + paths.state_subdirs():
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+
+
+def write_file(path: str, content: str, paths: Paths, mode: int = 0o644) -> None:
+    """Atomic write of a state file (temp file in the same directory, then rename)."""
+    write_atomic(path, content, mode=mode)
+
+
+def write_slot_file(paths: Paths, machine_name: str, created: int, machinetype: str,
+                    machine_model: str) -> None:
+    os.makedirs(paths.slots_dir, mode=0o755, exist_ok=True)
+    write_atomic(paths.slot_file(machine_name), f"{int(created)} {machinetype} {machine_model}")
+
+
+def write_counts(paths: Paths, running_machines: int, slots: int, running_processors: int,
+                 max_processors: int, running_hs06: float) -> None:
+    write_atomic(paths.counts, f"{running_machines} {slots} {running_processors} "
+                               f"{max_processors} {running_hs06:.2f}\n")
