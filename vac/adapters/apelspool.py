@@ -1,0 +1,177 @@
+"""The APEL spools on disk: apel-archive, the apel-outgoing dirq queue, frozen records.
+
+* ``apel-archive/YYYYMMDD/NAME``: every record, written atomically (temp file + rename).
+* ``apel-outgoing``: a dirq ``QueueSimple`` (``[0-9a-f]{8}/[0-9a-f]{14}`` elements) that
+  ssmsend reads and empties. Job records enter it by an atomic rename of a file staged in
+  the machine directory, so the staged file vanishes the instant the element appears.
+* ``<machine dir>/apel-record/``: the frozen record of one machine (``record``, ``name``,
+  optional ``outgoing`` staged copy, ``archived`` marker), created by a directory rename.
+
+No decisions here: the accounting service says what to write and when.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from typing import Iterator, List, Optional
+
+from dirq.QueueSimple import QueueSimple
+
+from vac.adapters.atomicfile import read_text, write_atomic
+from vac.errors import StateError
+
+FROZEN_DIR = "apel-record"
+_RECORD, _NAME, _OUTGOING, _ARCHIVED = "record", "name", "outgoing", "archived"
+_PUBLISH_TRIES = 5
+HEAD_BYTES = 1024                     # enough for the Site and SubmitHost lines
+
+
+@dataclass(frozen=True)
+class FrozenRecord:
+    """A machine's record as frozen in its directory; ``relname`` is ``YYYYMMDD/NAME``."""
+
+    directory: str
+    text: str
+    relname: str
+    archived: bool
+    outgoing_pending: bool
+
+    @property
+    def staged_path(self) -> str:
+        return os.path.join(self.directory, _OUTGOING)
+
+
+def _frozen_dir(machine_dir: str) -> str:
+    return os.path.join(machine_dir, FROZEN_DIR)
+
+
+def load_frozen(machine_dir: str) -> Optional[FrozenRecord]:
+    """The frozen record of a machine, or None if none was frozen (completely) yet."""
+    directory = _frozen_dir(machine_dir)
+    text = read_text(os.path.join(directory, _RECORD))
+    relname = read_text(os.path.join(directory, _NAME))
+    if text is None or relname is None:
+        return None
+    return FrozenRecord(directory=directory, text=text, relname=relname.strip(),
+                        archived=os.path.exists(os.path.join(directory, _ARCHIVED)),
+                        outgoing_pending=os.path.exists(os.path.join(directory, _OUTGOING)))
+
+
+def freeze(machine_dir: str, text: str, relname: str, outgoing: bool) -> FrozenRecord:
+    """Freeze ``text`` under ``relname`` (and a staged outgoing copy) all at once.
+
+    The files are written in a temporary directory that is then renamed into place, so
+    a crash leaves either nothing (a stale temporary directory, removed by the next
+    call) or the complete frozen record.
+    """
+    final = _frozen_dir(machine_dir)
+    tmp = final + ".tmp"
+    try:
+        if os.path.isdir(tmp):
+            shutil.rmtree(tmp)
+        os.mkdir(tmp, 0o755)
+        write_atomic(os.path.join(tmp, _RECORD), text)
+        write_atomic(os.path.join(tmp, _NAME), relname + "\n")
+        if outgoing:
+            write_atomic(os.path.join(tmp, _OUTGOING), text)
+        os.rename(tmp, final)
+    except OSError as e:
+        raise StateError(f"cannot freeze APEL record in {machine_dir}: {e}") from e
+    return FrozenRecord(directory=final, text=text, relname=relname, archived=False,
+                        outgoing_pending=outgoing)
+
+
+def archive_path(archive_dir: str, relname: str) -> str:
+    return os.path.join(archive_dir, relname)
+
+
+def write_archive(archive_dir: str, frozen: FrozenRecord) -> str:
+    """Write the archive copy (0644, day directory 0755) and mark it done; returns the path.
+
+    The name is fixed by the frozen record, so a repeated call overwrites, never adds.
+    """
+    path = archive_path(archive_dir, frozen.relname)
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    except OSError as e:
+        raise StateError(f"cannot create {os.path.dirname(path)}: {e}") from e
+    write_atomic(path, frozen.text, mode=0o644)
+    write_atomic(os.path.join(frozen.directory, _ARCHIVED), "", fsync=False)
+    return path
+
+
+def publish_staged(outgoing_dir: str, frozen: FrozenRecord) -> str:
+    """Move the staged copy into the outgoing queue as element ``relname`` (one rename).
+
+    Retries if ssmsend's purge removes the (empty) day directory in between.
+    """
+    target = os.path.join(outgoing_dir, frozen.relname)
+    for _ in range(_PUBLISH_TRIES):
+        try:
+            os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+            os.chmod(frozen.staged_path, 0o644)
+            os.rename(frozen.staged_path, target)
+            return target
+        except FileNotFoundError:
+            if not os.path.exists(frozen.staged_path):
+                return target           # already moved by an earlier attempt
+            continue                    # the day directory was purged under us
+        except OSError as e:
+            raise StateError(f"cannot move {frozen.staged_path} to {target}: {e}") from e
+    raise StateError(f"cannot move {frozen.staged_path} to {target}: directory keeps vanishing")
+
+
+def queue_add(outgoing_dir: str, text: str) -> str:
+    """Add one message to the outgoing dirq queue (e.g. a sync record); returns its path."""
+    try:
+        os.makedirs(outgoing_dir, mode=0o755, exist_ok=True)
+        queue = QueueSimple(outgoing_dir, umask=0o022)
+        return os.path.join(outgoing_dir, queue.add(text))
+    except OSError as e:
+        raise StateError(f"cannot add to the queue {outgoing_dir}: {e}") from e
+
+
+# --- reading the archive ----------------------------------------------------------------
+
+def month_day_dirs(archive_dir: str, yyyymm: str) -> List[str]:
+    """Archive day directories ``YYYYMM*`` of one month, newest first (at most ~31)."""
+    try:
+        names = [e.name for e in os.scandir(archive_dir)
+                 if e.name.startswith(yyyymm) and e.is_dir()]
+    except FileNotFoundError:
+        return []
+    except OSError as e:
+        raise StateError(f"cannot list {archive_dir}: {e}") from e
+    return [os.path.join(archive_dir, n) for n in sorted(names, reverse=True)]
+
+
+def day_file_names(day_dir: str) -> List[str]:
+    """File names in one archive day directory, newest first (dot files left out)."""
+    try:
+        with os.scandir(day_dir) as it:
+            names = [e.name for e in it if not e.name.startswith(".")]
+    except OSError as e:
+        raise StateError(f"cannot list {day_dir}: {e}") from e
+    names.sort(reverse=True)
+    return names
+
+
+def read_head(path: str, nbytes: int = HEAD_BYTES) -> Optional[str]:
+    """The first ``nbytes`` of a file as text, or None if it cannot be read."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, nbytes).decode("utf-8", "replace")
+    except OSError:
+        return None                     # e.g. a directory
+    finally:
+        os.close(fd)
+
+
+def iter_queue(outgoing_dir: str) -> Iterator[str]:
+    """Element names (``DIR/NAME``) of the outgoing queue, as dirq lists them."""
+    return iter(QueueSimple(outgoing_dir))
