@@ -1,0 +1,38 @@
+"""Facts about the host this factory runs on: host name and processor count (more added later)."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from vac.paths import Paths
+
+_PROCESSOR_LINE = re.compile(r"^processor\t:", re.MULTILINE)
+_REAL_CPUINFO = "/proc/cpuinfo"
+
+
+def hostname() -> str:
+    """The kernel node name (``uname -n``), as the original used it."""
+    return os.uname().nodename
+
+
+def count_processors(cpuinfo_text: str) -> int:
+    """Lines starting with ``processor`` + tab + colon in /proc/cpuinfo text (SPEC §1.7)."""
+    return len(_PROCESSOR_LINE.findall(cpuinfo_text))
+
+
+def processor_count(paths: Paths) -> int:
+    """Processors of the host: <root>/proc/cpuinfo if present, else the real /proc/cpuinfo.
+
+    A test root can hold a fake cpuinfo; falls back to os.cpu_count() if no cpuinfo
+    has processor lines (e.g. a non-x86 format).
+    """
+    for path in (paths.under_root(_REAL_CPUINFO), _REAL_CPUINFO):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                count = count_processors(f.read())
+        except OSError:
+            continue
+        if count:
+            return count
+    return os.cpu_count() or 1
