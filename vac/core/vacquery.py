@@ -1,0 +1,291 @@
+"""VacQuery 01.03 messages (SPEC §7): requests, responses, cookies and strict validation.
+
+Pure: no sockets, no clock, no randomness (callers pass ``time_sent`` and the salt bytes).
+Every message is one JSON object per UDP datagram. Units: times are Unix seconds (int),
+disk and memory in KiB (``*_kb``), ``bytes_per_processor`` in bytes, HS06 as floats.
+
+Parsing never raises past :func:`parse_request` / :func:`parse_response`: malformed input
+comes back as an error string the responder counts and logs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+
+from vac.constants import VACQUERY_VERSION
+from vac.errors import ProtocolError
+
+MAX_REQUEST_BYTES = 1024        # responder receive buffer (SPEC §2.4)
+MAX_REPLY_BYTES = 10240         # client receive buffer (SPEC §7.1)
+UNSOLICITED_COOKIE = "0"        # VacMon and version-logger messages
+
+MACHINES_QUERY = "machines_query"
+MACHINETYPES_QUERY = "machinetypes_query"
+FACTORY_QUERY = "factory_query"
+MACHINE_STATUS = "machine_status"
+MACHINETYPE_STATUS = "machinetype_status"
+FACTORY_STATUS = "factory_status"
+
+# request message_type -> (legacy method, reply message_type)
+REQUEST_TYPES: Mapping[str, Tuple[Optional[str], str]] = {
+    MACHINES_QUERY: ("machines", MACHINE_STATUS),
+    MACHINETYPES_QUERY: ("machinetypes", MACHINETYPE_STATUS),
+    FACTORY_QUERY: ("factories", FACTORY_STATUS),
+}
+LEGACY_METHODS: Mapping[str, str] = {"machines": MACHINES_QUERY,
+                                     "machinetypes": MACHINETYPES_QUERY,
+                                     "factories": FACTORY_QUERY}
+# Legacy method sent alongside message_type (SPEC §7.2: absent in machinetypes queries).
+_SENT_METHOD = {MACHINES_QUERY: "machines", FACTORY_QUERY: "factories"}
+
+# --- field schemas (SPEC §7.4 + B27) ------------------------------------------------
+# name -> (allowed JSON types, nullable). ``float`` fields accept ints too.
+INT, FLOAT, STR = (int,), (int, float), (str,)
+
+COMMON_FIELDS: Mapping[str, Tuple[tuple, bool]] = {
+    "message_type": (STR, False), "vac_version": (STR, False), "daemon_version": (STR, False),
+    "vacquery_version": (STR, False), "cookie": (STR, False), "space": (STR, False),
+    "factory": (STR, False), "time_sent": (INT, False), "site": (STR, False),
+}
+
+MACHINE_FIELDS: Mapping[str, Tuple[tuple, bool]] = {
+    "num_machines": (INT, False), "machine": (STR, False), "state": (STR, False),
+    "machine_model": (STR, True), "uuid": (STR, True), "created_time": (INT, True),
+    "started_time": (INT, True), "heartbeat_time": (INT, True), "num_cpus": (INT, False),
+    "num_processors": (INT, False), "cpu_seconds": (INT, False),
+    "cpu_percentage": (FLOAT, False), "hs06": (FLOAT, False), "machinetype": (STR, True),
+    "shutdown_message": (STR, True), "shutdown_time": (INT, True),
+}
+
+MACHINETYPE_FIELDS: Mapping[str, Tuple[tuple, bool]] = {
+    "num_machinetypes": (INT, False), "machinetype": (STR, False),
+    "bytes_per_processor": (INT, False), "running_hs06": (FLOAT, False),
+    "running_machines": (INT, False), "running_cpus": (INT, False),
+    "running_processors": (INT, False), "num_before_fizzle": (INT, False),
+    "shutdown_message": (STR, True), "shutdown_time": (INT, True),
+    "shutdown_machine": (STR, True), "max_wallclock_seconds": (INT, False),
+    "min_wallclock_seconds": (INT, False), "max_processors": (INT, False),
+    "min_processors": (INT, False),
+}
+
+FACTORY_FIELDS: Mapping[str, Tuple[tuple, bool]] = dict(
+    {k: (INT, False) for k in (
+        "running_cpus", "running_processors", "running_machines", "max_cpus",
+        "max_processors", "max_machines", "total_cpus", "total_machines",
+        "root_disk_avail_kb", "root_disk_avail_inodes", "vac_disk_avail_kb",
+        "daemon_disk_avail_kb", "vac_disk_avail_inodes", "daemon_disk_avail_inodes",
+        "boot_time", "factory_heartbeat_time", "responder_heartbeat_time",
+        "mjf_heartbeat_time", "metadata_heartbeat_time", "swap_used_kb", "swap_free_kb",
+        "mem_used_kb", "mem_total_kb")},
+    running_hs06=(FLOAT, False), max_hs06=(FLOAT, False), total_hs06=(FLOAT, False),
+    load_average=(FLOAT, False), kernel_version=(STR, False), os_issue=(STR, False),
+)
+
+# Present only when the machine / machinetype has an accounting FQAN.
+OPTIONAL_FIELDS: Mapping[str, Tuple[tuple, bool]] = {"fqan": (STR, False), "vo": (STR, False)}
+
+BODY_FIELDS: Mapping[str, Mapping[str, Tuple[tuple, bool]]] = {
+    MACHINE_STATUS: MACHINE_FIELDS, MACHINETYPE_STATUS: MACHINETYPE_FIELDS,
+    FACTORY_STATUS: FACTORY_FIELDS,
+}
+
+# Keys a client insists on before accepting a reply (SPEC §7.5 step 4).
+CLIENT_REQUIRED: Mapping[str, Tuple[str, ...]] = {
+    MACHINETYPE_STATUS: ("factory", "num_machinetypes", "machinetype", "running_hs06",
+                         "num_before_fizzle", "shutdown_message", "shutdown_time",
+                         "shutdown_machine"),
+    MACHINE_STATUS: ("factory", "num_machines", "machine", "state", "uuid", "created_time",
+                     "started_time", "heartbeat_time", "cpu_seconds", "cpu_percentage",
+                     "hs06", "machinetype", "shutdown_message", "shutdown_time"),
+    FACTORY_STATUS: ("factory",),
+}
+
+
+# --- identity helpers ----------------------------------------------------------------
+
+def make_salt(random_bytes: bytes) -> str:
+    """Salt of one query batch: the base64 text of 32 random bytes (passed in)."""
+    if len(random_bytes) != 32:
+        raise ValueError("the VacQuery salt needs exactly 32 random bytes")
+    return base64.b64encode(random_bytes).decode("ascii")
+
+
+def cookie(salt: str, factory: str) -> str:
+    """Lower-case hex SHA-256 of salt + the target factory's canonical name."""
+    return hashlib.sha256((salt + factory).encode("utf-8")).hexdigest()
+
+
+def version_string(version: str, client_name: Optional[str] = "-") -> str:
+    """``Vac <version> <clientname>`` (client name omitted when None)."""
+    return f"Vac {version} {client_name}" if client_name else f"Vac {version}"
+
+
+def site_name(space: str, gocdb_sitename: Optional[str] = None) -> str:
+    """gocdb_sitename, else the space without its first label (a dotless space whole)."""
+    if gocdb_sitename:
+        return gocdb_sitename
+    head, dot, rest = space.partition(".")
+    return rest if dot and rest else space
+
+
+def vo_of_fqan(fqan: str) -> str:
+    """First path element of an FQAN: ``/lhcb/Role=NULL`` -> ``lhcb``."""
+    return fqan.strip("/").split("/", 1)[0]
+
+
+# --- requests --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Request:
+    """A decoded request; ``message_type`` is canonical even for legacy ``method`` forms."""
+
+    message_type: str
+    space: str
+    cookie: str
+    vac_version: str = ""
+    vacquery_version: str = ""
+
+    @property
+    def reply_type(self) -> str:
+        return REQUEST_TYPES[self.message_type][1]
+
+
+def request_dict(message_type: str, space: str, cookie_hex: str, version: str,
+                 client_name: Optional[str] = "-") -> Dict[str, Any]:
+    """Request object as the original sent it (with the legacy ``method`` where it had one)."""
+    if message_type not in REQUEST_TYPES:
+        raise ValueError(f"unknown VacQuery request type {message_type!r}")
+    if message_type == FACTORY_QUERY:
+        client_name = None      # factory queries omit the client name (SPEC §7.2)
+    msg: Dict[str, Any] = {"vac_version": version_string(version, client_name),
+                           "vacquery_version": VACQUERY_VERSION, "space": space,
+                           "cookie": cookie_hex}
+    if message_type in _SENT_METHOD:
+        msg["method"] = _SENT_METHOD[message_type]
+    msg["message_type"] = message_type
+    return msg
+
+
+def encode(message: Mapping[str, Any]) -> bytes:
+    """One message as a compact UTF-8 JSON datagram with sorted keys."""
+    return json.dumps(message, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def _load_object(data: bytes, limit: int) -> Dict[str, Any]:
+    if len(data) > limit:
+        raise ProtocolError(f"datagram of {len(data)} bytes exceeds {limit}")
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise ProtocolError(f"not UTF-8 JSON: {e}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(f"not a JSON object but {type(obj).__name__}")
+    return obj
+
+
+def decode_request(data: bytes) -> Request:
+    """Strictly decode a request datagram; raises ProtocolError naming the problem."""
+    obj = _load_object(data, MAX_REQUEST_BYTES)
+    mtype = obj.get("message_type")
+    method = obj.get("method")
+    if not isinstance(mtype, (str, type(None))) or not isinstance(method, (str, type(None))):
+        raise ProtocolError("message_type/method must be strings")
+    if mtype is None and method is None:
+        raise ProtocolError("neither message_type nor method")
+    if mtype is not None and mtype not in REQUEST_TYPES:
+        raise ProtocolError(f"unknown message_type {str(mtype)[:40]!r}")
+    if mtype is None and method not in LEGACY_METHODS:
+        raise ProtocolError(f"unknown method {str(method)[:40]!r}")
+    canonical = mtype if mtype is not None else LEGACY_METHODS[method]
+    for key in ("space", "cookie"):
+        if not isinstance(obj.get(key), str) or not obj[key]:
+            raise ProtocolError(f"missing or non-string {key}")
+    extra = {k: obj.get(k, "") for k in ("vac_version", "vacquery_version")}
+    if not all(isinstance(v, str) for v in extra.values()):
+        raise ProtocolError("vac_version/vacquery_version must be strings")
+    return Request(canonical, obj["space"], obj["cookie"], **extra)
+
+
+def parse_request(data: bytes) -> Tuple[Optional[Request], Optional[str]]:
+    """(request, None) or (None, error text); never raises."""
+    try:
+        return decode_request(data), None
+    except ProtocolError as e:
+        return None, str(e)
+
+
+# --- responses ------------------------------------------------------------------------
+
+def response(message_type: str, body: Mapping[str, Any], *, space: str, factory: str,
+             cookie_hex: str, version: str, time_sent: int, site: str,
+             client_name: Optional[str] = "-") -> Dict[str, Any]:
+    """A complete response: the common envelope of SPEC §7.4 plus the type's ``body``."""
+    if message_type not in BODY_FIELDS:
+        raise ValueError(f"unknown VacQuery response type {message_type!r}")
+    vac_version = version_string(version, client_name)
+    msg: Dict[str, Any] = dict(body)
+    msg.update(message_type=message_type, vac_version=vac_version, daemon_version=vac_version,
+               vacquery_version=VACQUERY_VERSION, cookie=cookie_hex, space=space,
+               factory=factory, time_sent=int(time_sent), site=site)
+    return msg
+
+
+def _type_ok(value: Any, types: tuple, nullable: bool) -> bool:
+    if value is None:
+        return nullable
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, types)
+
+
+def validate_response(msg: Mapping[str, Any], strict: bool = True) -> List[str]:
+    """Problems with a response object. ``strict`` requires every field of SPEC §7.4
+    (what this implementation sends); otherwise only the keys a client needs (§7.5)
+    must be present, and the types of whatever is present are checked."""
+    mtype = msg.get("message_type")
+    if not isinstance(mtype, str) or mtype not in BODY_FIELDS:
+        return [f"unknown message_type {str(mtype)[:40]!r}"]
+    schema = dict(COMMON_FIELDS)
+    schema.update(BODY_FIELDS[mtype])
+    schema.update(OPTIONAL_FIELDS)
+    required: Iterable[str] = (
+        [k for k in schema if k not in OPTIONAL_FIELDS] if strict else CLIENT_REQUIRED[mtype])
+    problems = [f"missing {k}" for k in required if k not in msg]
+    for key, value in msg.items():
+        if key in schema and not _type_ok(value, *schema[key]):
+            problems.append(f"{key} has wrong type {type(value).__name__}")
+    return problems
+
+
+def decode_response(data: bytes, strict: bool = False) -> Dict[str, Any]:
+    """Decode and validate a reply datagram; raises ProtocolError."""
+    obj = _load_object(data, MAX_REPLY_BYTES)
+    problems = validate_response(obj, strict=strict)
+    if problems:
+        raise ProtocolError("; ".join(problems))
+    return obj
+
+
+def parse_response(data: bytes, strict: bool = False
+                   ) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+    """(reply, None) or (None, error text); never raises."""
+    try:
+        return decode_response(data, strict=strict), None
+    except ProtocolError as e:
+        return None, str(e)
+
+
+def reply_matches(reply: Mapping[str, Any], reply_type: str, space: str, salt: str
+                  ) -> Optional[str]:
+    """Why a validated reply does not belong to our query batch, or None if it does."""
+    if reply.get("message_type") != reply_type:
+        return f"unexpected message_type {reply.get('message_type')!r}"
+    if reply.get("space") != space:
+        return f"wrong space {reply.get('space')!r}"
+    if reply.get("cookie") != cookie(salt, str(reply.get("factory"))):
+        return "wrong cookie"
+    return None
