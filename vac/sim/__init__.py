@@ -1,0 +1,1 @@
+"""Simulation doubles for the factory simulator (in-memory hypervisor)."""
