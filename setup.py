@@ -23,6 +23,7 @@ setup(
         "python-daemon",
         "cryptography",
         "dirq",
+        "setproctitle",
     ],
     extras_require={
         "test": ["pytest", "hypothesis"],

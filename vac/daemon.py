@@ -1,11 +1,264 @@
-"""vacd entry point (placeholder until the service issue lands)."""
+"""vacd: one parent process supervising the factory, responder, metadata and MJF roles.
+
+Start-up: check the configuration (refuse to start on errors), take an exclusive lock on
+the pidfile (a second vacd refuses to start), set up the supervisor's log, daemonise with
+python-daemon unless ``--foreground`` (systemd runs vacd in the foreground), then fork one
+child per role and restart any child that dies, with exponential back-off.
+
+Signals (handlers only set flags; the main loop acts on them):
+SIGTERM/SIGINT stop the children (SIGTERM -> RoleControl.request_stop) and exit; machines
+belong to libvirt and keep running. SIGHUP is passed to the children, which reload.
+"""
 
 from __future__ import annotations
 
+import argparse
+import errno
+import fcntl
+import logging
+import os
+import select
+import signal
 import sys
-from typing import List, Optional
+from typing import IO, List, Mapping, Optional, Sequence, Tuple
+
+from vac import __version__
+from vac.constants import DAEMON_ROLES
+from vac.errors import ConfigError
+from vac.logsetup import setup_role_logging, setup_stderr_logging
+from vac.paths import Paths
+from vac.rolechild import (ONCE_TARGET, ROLE_REGISTRY, RoleLoadError, load_registry,
+                           load_target, run_child, set_process_name)
+from vac.supervisor import BackoffPolicy, Supervisor
+
+log = logging.getLogger(__name__)
+
+SUPERVISOR_LOG = "supervisor"     # the parent's own log: Paths.log_file("supervisor")
+STOP_GRACE_SECONDS = 30.0         # children get this long after SIGTERM before SIGKILL
+IDLE_WAKEUP_SECONDS = 5.0
+
+
+class AlreadyRunning(Exception):
+    """Another vacd holds the pidfile lock."""
+
+
+class Flags:
+    """Set by signal handlers, consumed by the main loop."""
+
+    def __init__(self) -> None:
+        self.stop = False
+        self.reload = False
+
+    def on_stop(self, *_args) -> None:
+        self.stop = True
+
+    def on_reload(self, *_args) -> None:
+        self.reload = True
+
+
+# --- command line ----------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vacd", description="Vac factory daemon")
+    p.add_argument("--version", action="version", version=f"vacd {__version__}")
+    p.add_argument("--root", default="/", metavar="DIR",
+                   help="treat DIR as the root of every system path (default /)")
+    p.add_argument("--foreground", action="store_true",
+                   help="do not daemonise (for systemd and testing)")
+    p.add_argument("--once", action="store_true",
+                   help="run one factory cycle in the foreground and exit")
+    p.add_argument("--roles", metavar="ROLE[,ROLE...]", default=",".join(DAEMON_ROLES),
+                   help="roles to run (default: %(default)s)")
+    p.add_argument("--role-registry", metavar="MODULE:DICT", help=argparse.SUPPRESS)
+    return p
+
+
+def parse_roles(text: str) -> Tuple[str, ...]:
+    roles = tuple(r.strip() for r in text.split(",") if r.strip())
+    unknown = [r for r in roles if r not in DAEMON_ROLES]
+    if unknown or not roles:
+        raise ValueError(f"--roles must be a subset of {','.join(DAEMON_ROLES)}; "
+                         f"got {text!r}")
+    return roles
+
+
+# --- configuration -----------------------------------------------------------
+def check_config(paths: Paths) -> str:
+    """Load the configuration (without pipes); return its ``log_destination``.
+
+    Raises ConfigError if the configuration is invalid.
+    """
+    try:
+        from vac.services.configload import load_config
+    except ImportError as e:
+        log.warning("configuration not checked: vac.services.configload missing (%s)", e)
+        return "files"
+    loaded = load_config(paths, pipes="none")
+    config = loaded[0] if isinstance(loaded, tuple) else loaded
+    settings = getattr(config, "settings", None)
+    return getattr(settings, "log_destination", "files") or "files"
+
+
+# --- pidfile lock ------------------------------------------------------------
+def acquire_pidfile(path: str) -> IO:
+    """Open and flock ``path`` exclusively; AlreadyRunning names the holder's pid."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    f = open(path, "a+", encoding="ascii")
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
+            f.close()
+            raise
+        f.seek(0)
+        holder = f.read().strip() or "unknown"
+        f.close()
+        raise AlreadyRunning(f"vacd is already running (pid {holder}, "
+                             f"lock held on {path}); not starting a second one") from e
+    return f
+
+
+def write_pid(f: IO) -> None:
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+
+
+def release_pidfile(f: IO) -> None:
+    """Empty the pidfile (kept, so no second vacd can lock a fresh inode) and unlock."""
+    try:
+        f.seek(0)
+        f.truncate()
+        f.close()
+    except OSError:
+        pass
+
+
+# --- running -----------------------------------------------------------------
+def make_spawner(paths: Paths, registry: Mapping[str, str], destination: str,
+                 close_fds: tuple):
+    """A ``spawn(role) -> pid`` that forks a child running ``registry[role]``."""
+    parent = os.getpid()
+
+    def spawn(role: str) -> int:
+        pid = os.fork()
+        if pid == 0:
+            run_child(role, registry[role], paths, destination, parent, close_fds)
+        return pid
+    return spawn
+
+
+def _wakeup_pipe() -> Tuple[int, int]:
+    r, w = os.pipe()
+    for fd in (r, w):
+        os.set_blocking(fd, False)
+    signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    return r, w
+
+
+def install_parent_signals(flags: Flags) -> None:
+    signal.signal(signal.SIGTERM, flags.on_stop)
+    signal.signal(signal.SIGINT, flags.on_stop)
+    signal.signal(signal.SIGHUP, flags.on_reload)
+    signal.signal(signal.SIGCHLD, lambda *_: None)   # only to wake the select()
+
+
+def supervise(sup: Supervisor, flags: Flags, wake_fd: int,
+              grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+    """Main loop of the parent until a stop is requested; then stop the children."""
+    sup.start_all()
+    while not flags.stop:
+        nxt = sup.next_wakeup()
+        timeout = IDLE_WAKEUP_SECONDS if nxt is None else min(nxt, IDLE_WAKEUP_SECONDS)
+        try:
+            select.select([wake_fd], [], [], timeout)
+            while os.read(wake_fd, 512):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+        if flags.reload:
+            flags.reload = False
+            log.info("SIGHUP: asking the roles to reload their configuration")
+            sup.signal_all(signal.SIGHUP)
+        sup.reap()
+        sup.restart_due()
+    log.info("stopping: asking the roles to stop (machines are left running)")
+    sup.stop(grace_seconds)
+
+
+def daemonise(preserve: List, journald: bool) -> None:
+    """Classic daemonisation through python-daemon (not used under systemd)."""
+    import daemon  # python-daemon
+    ctx = daemon.DaemonContext(
+        working_directory="/", umask=0o022, detach_process=True, signal_map={},
+        files_preserve=preserve, stderr=sys.stderr if journald else None)
+    ctx.open()
+
+
+def run_daemon(args: argparse.Namespace, paths: Paths, roles: Sequence[str],
+               registry: Mapping[str, str], destination: str) -> int:
+    lock = acquire_pidfile(paths.vacd_pidfile)
+    streams = setup_role_logging(paths, SUPERVISOR_LOG, destination)
+    if not args.foreground:
+        daemonise(streams + [lock], destination == "journald")
+    os.umask(0o022)
+    set_process_name("vacd")
+    write_pid(lock)
+    flags = Flags()
+    r, w = _wakeup_pipe()
+    install_parent_signals(flags)
+    log.info("vacd %s starting as pid %d (roles: %s, root %s)",
+             __version__, os.getpid(), ",".join(roles), paths.root)
+    spawn = make_spawner(paths, registry, destination, (r, w))
+    sup = Supervisor(roles, spawn, policy=BackoffPolicy())
+    try:
+        supervise(sup, flags, r)
+    finally:
+        log.info("vacd stopped")
+        release_pidfile(lock)
+    return 0
+
+
+def run_once(paths: Paths) -> int:
+    """``vacd --once``: one factory cycle in this process, logging to stderr."""
+    lock = acquire_pidfile(paths.vacd_pidfile)
+    setup_stderr_logging()
+    try:
+        run_cycle = load_target(ONCE_TARGET)
+        run_cycle(paths)
+    except RoleLoadError as e:
+        log.error("cannot run a factory cycle: %s", e)
+        return 1
+    except Exception:  # the single cycle's boundary
+        log.exception("factory cycle failed")
+        return 1
+    finally:
+        lock.close()
+    return 0
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    print("vacd: not implemented yet", file=sys.stderr)
-    return 1
+    args = build_parser().parse_args(argv)
+    paths = Paths.from_root(args.root)
+    try:
+        roles = parse_roles(args.roles)
+        registry = load_registry(args.role_registry) if args.role_registry else ROLE_REGISTRY
+        destination = check_config(paths)
+        if args.once:
+            return run_once(paths)
+        return run_daemon(args, paths, roles, registry, destination)
+    except ConfigError as e:
+        print("vacd: invalid configuration, not starting:", file=sys.stderr)
+        for problem in e.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    except (AlreadyRunning, RoleLoadError, ValueError) as e:
+        print(f"vacd: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"vacd: cannot start: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

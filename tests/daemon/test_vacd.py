@@ -1,0 +1,177 @@
+"""vacd as a real process in a --root tree, with stand-in roles (tests/daemon/standin_roles.py).
+
+Covers checklist rows 28-31: four named children, per-role logs in the vac line format,
+restart of a killed child, SIGTERM leaving machines running, SIGHUP, one vacd at a time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+
+import psutil
+import pytest
+
+from tests.daemon.vacdproc import (REPO, Vacd, log_text, make_root, run_env, vacd_argv,
+                                   wait_for)
+
+ROLES = ("factory", "responder", "metadata", "mjf")
+LINE = re.compile(r"^[A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d \[\d+\]: ")
+
+
+@pytest.fixture
+def root(paths):
+    make_root(paths)
+    return paths
+
+
+@pytest.fixture
+def vacd(root):
+    d = Vacd(root)
+    yield d
+    d.kill()
+    _kill_machine(root)
+
+
+def _machine_pid(paths):
+    try:
+        with open(paths.state("standin-machine.pid"), encoding="ascii") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+def _kill_machine(paths):
+    pid = _machine_pid(paths)
+    if pid and psutil.pid_exists(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+def test_runs_four_named_roles_with_heartbeats_and_logs(vacd, root):
+    kids = vacd.wait_roles(ROLES)
+    for role in ROLES:
+        wait_for(lambda: os.path.exists(root.heartbeat(role)), what=f"{role} heartbeat")
+        proc = psutil.Process(kids[f"vacd-{role}"])
+        assert proc.name() == f"vacd-{role}"                 # kernel comm (ps -o comm)
+        assert proc.cmdline()[0].startswith(f"vacd-{role}")   # ps title
+        text = wait_for(lambda: log_text(root, role), what=f"{role} log")
+        assert all(LINE.match(line) for line in text.splitlines()), text
+        assert f"vacd-{role} starting" in text
+    sup = log_text(root, "supervisor")
+    assert "vacd-factory started as pid" in sup
+    assert LINE.match(sup.splitlines()[0])
+    with open(root.vacd_pidfile, encoding="ascii") as f:
+        assert int(f.read()) == vacd.proc.pid
+
+
+def test_restarts_a_killed_child_and_logs_why(vacd, root):
+    old = vacd.wait_roles(ROLES)["vacd-responder"]
+    os.kill(old, signal.SIGKILL)
+    new = wait_for(lambda: (lambda p: p if p and p != old else None)(
+        vacd.children().get("vacd-responder")), what="a new responder")
+    assert new != old
+    sup = log_text(root, "supervisor")
+    assert f"vacd-responder (pid {old}) killed by SIGKILL" in sup
+    assert "restarting in 1 s" in sup
+
+
+def test_sigterm_stops_roles_but_leaves_machines_running(vacd, root):
+    kids = vacd.wait_roles(ROLES)
+    machine = wait_for(lambda: _machine_pid(root), what="stand-in machine")
+    assert vacd.stop() == 0
+    for pid in kids.values():
+        assert not psutil.pid_exists(pid) or \
+            psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert psutil.pid_exists(machine)
+    assert psutil.Process(machine).status() != psutil.STATUS_ZOMBIE
+    assert "machines are left running" in log_text(root, "supervisor")
+    assert "vacd-factory stopped" in log_text(root, "factory")
+
+
+def test_sighup_reaches_every_role(vacd, root):
+    vacd.wait_roles(ROLES)
+    for role in ROLES:
+        wait_for(lambda: os.path.exists(root.heartbeat(role)), what=f"{role} heartbeat")
+    vacd.proc.send_signal(signal.SIGHUP)
+    for role in ROLES:
+        wait_for(lambda: os.path.exists(root.state(f"{role}-reloads")),
+                 what=f"{role} reload")
+
+
+def test_second_vacd_refuses_to_start(vacd, root):
+    vacd.wait_roles(ROLES)
+    second = subprocess.run(vacd_argv(root, "--foreground"), cwd=REPO, env=run_env(),
+                            capture_output=True, text=True, timeout=30)
+    assert second.returncode == 1
+    assert "already running" in second.stderr
+    assert f"pid {vacd.proc.pid}" in second.stderr
+    assert vacd.proc.poll() is None
+
+
+def test_missing_or_crashing_role_is_retried_not_fatal(root):
+    d = Vacd(root, "--roles", "responder,metadata",
+             registry="tests.daemon.standin_roles:MISSING")
+    try:
+        wait_for(lambda: log_text(root, "responder").count("cannot start") >= 2,
+                 what="two failed responder starts")
+        wait_for(lambda: "stand-in role crashed" in log_text(root, "metadata"),
+                 what="metadata traceback")
+        sup = log_text(root, "supervisor")
+        assert "role code could not be loaded" in sup
+        assert "role raised an exception" in sup
+        assert d.proc.poll() is None
+    finally:
+        assert d.stop() == 0
+
+
+def test_roles_subset_and_bad_roles(root):
+    bad = subprocess.run(vacd_argv(root, "--foreground", "--roles", "factory,bogus"),
+                         cwd=REPO, env=run_env(), capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 1 and "--roles" in bad.stderr
+    d = Vacd(root, "--roles", "mjf")
+    try:
+        d.wait_roles(["mjf"])
+        assert set(d.children()) == {"vacd-mjf"}
+    finally:
+        assert d.stop() == 0
+
+
+def test_daemonises_without_foreground(root):
+    started = subprocess.run(vacd_argv(root), cwd=REPO, env=run_env(),
+                             capture_output=True, text=True, timeout=30)
+    assert started.returncode == 0, started.stderr
+
+    def daemon_pid():
+        try:
+            with open(root.vacd_pidfile, encoding="ascii") as f:
+                pid = int(f.read())
+        except (OSError, ValueError):
+            return None
+        return pid if pid != started.returncode and psutil.pid_exists(pid) else None
+    pid = wait_for(daemon_pid, what="daemon pidfile")
+    try:
+        proc = psutil.Process(pid)
+        wait_for(lambda: len(proc.children()) == 4, what="four children")
+        assert proc.name() == "vacd"
+        assert proc.ppid() != os.getpid()          # detached from the test process
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        wait_for(lambda: not psutil.pid_exists(pid) or
+                 psutil.Process(pid).status() == psutil.STATUS_ZOMBIE, what="daemon exit")
+        _kill_machine(root)
+    assert "vacd stopped" in log_text(root, "supervisor")
+
+
+def test_invalid_configuration_refuses_to_start(paths):
+    pytest.importorskip("vac.services.configload")
+    make_root(paths, "[settings]\nvac_space = vac01.example.com\n"
+                     "factory_hostname = factory1.example.com\n"
+                     "total_processors = many\n")
+    res = subprocess.run(vacd_argv(paths, "--foreground"), cwd=REPO, env=run_env(),
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 1
+    assert "invalid configuration" in res.stderr
+    assert "total_processors" in res.stderr
+    assert not os.path.exists(paths.log_file("supervisor"))

@@ -1,0 +1,113 @@
+"""Start and observe a real vacd process on a --root tree (helpers for tests/daemon)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Callable, List, Optional
+
+import psutil
+
+from vac.paths import Paths
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MINIMAL_CONF = """[settings]
+vac_space = vac01.example.com
+factory_hostname = factory1.example.com
+factories = factory1.example.com
+total_processors = 2
+"""
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 15.0,
+             what: str = "condition") -> object:
+    """Poll ``predicate`` every 50 ms until truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def make_root(paths: Paths, conf: str = MINIMAL_CONF) -> None:
+    os.makedirs(paths.state_dir, exist_ok=True)
+    os.makedirs(os.path.dirname(paths.etc_vac_conf), exist_ok=True)
+    with open(paths.etc_vac_conf, "w", encoding="utf-8") as f:
+        f.write(conf)
+
+
+def vacd_argv(paths: Paths, *extra: str,
+              registry: Optional[str] = "tests.daemon.standin_roles:REGISTRY") -> List[str]:
+    argv = [sys.executable, "-m", "vac.daemon", "--root", paths.root]
+    if registry:
+        argv += ["--role-registry", registry]
+    return argv + list(extra)
+
+
+def run_env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+class Vacd:
+    """A foreground vacd child of the test process."""
+
+    def __init__(self, paths: Paths, *extra: str, registry: Optional[str] = None) -> None:
+        self.paths = paths
+        reg = registry or "tests.daemon.standin_roles:REGISTRY"
+        self.proc = subprocess.Popen(vacd_argv(paths, "--foreground", *extra, registry=reg),
+                                     cwd=REPO, env=run_env(), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def children(self) -> dict:
+        """Role name (from the process name) -> pid of vacd's live children."""
+        try:
+            kids = psutil.Process(self.proc.pid).children()
+        except psutil.NoSuchProcess:
+            return {}
+        out = {}
+        for kid in kids:
+            try:
+                if kid.status() != psutil.STATUS_ZOMBIE:
+                    out[kid.name()] = kid.pid
+            except psutil.NoSuchProcess:
+                continue
+        return out
+
+    def wait_roles(self, roles, timeout: float = 15.0) -> dict:
+        names = {f"vacd-{r}" for r in roles}
+        return wait_for(lambda: (lambda c: c if names <= set(c) else None)(self.children()),
+                        timeout, f"children {sorted(names)}")
+
+    def stop(self, timeout: float = 20.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        finally:
+            self.proc.stdout.close()
+            self.proc.stderr.close()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            for pid in self.children().values():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            self.proc.kill()
+        self.stop()
+
+
+def log_text(paths: Paths, role: str) -> str:
+    try:
+        with open(paths.log_file(role), encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""

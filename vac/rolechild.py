@@ -1,0 +1,160 @@
+"""The child-process side of vacd: name the process, set signals and logging, run one role.
+
+vacd forks one child per role (factory, responder, metadata, mjf). In the child,
+``run_child`` never returns: it ends the process with ``os._exit`` and an exit code the
+supervisor explains in its log (``vac.supervisor.describe_wait_status``).
+
+Roles are found by name through an explicit registry (role -> ``"module:function"``)
+and imported only inside the child, so a missing or broken role module is logged and
+retried with back-off instead of crashing vacd.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import importlib
+import logging
+import os
+import random
+import signal
+from typing import Callable, Dict, Mapping
+
+from vac.logsetup import setup_role_logging
+from vac.paths import Paths
+from vac.rolecontrol import RoleControl
+from vac.supervisor import EXIT_ROLE_CRASHED, EXIT_ROLE_MISSING
+
+log = logging.getLogger(__name__)
+
+ROLE_REGISTRY: Dict[str, str] = {
+    "factory": "vac.services.factory:run_role",
+    "responder": "vac.services.responder:run_role",
+    "metadata": "vac.services.metadata_httpd:run_role",
+    "mjf": "vac.services.mjf_httpd:run_role",
+}
+ONCE_TARGET = "vac.services.factory:run_cycle"
+
+_PR_SET_PDEATHSIG = 1
+_PR_SET_NAME = 15
+
+
+class RoleLoadError(Exception):
+    """The ``module:function`` of a role cannot be imported."""
+
+
+def load_target(spec: str) -> Callable:
+    """Import ``"package.module:function"`` and return the function."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise RoleLoadError(f"{spec!r} is not of the form module:function")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise RoleLoadError(f"cannot import {module_name}: {e}") from e
+    func = getattr(module, attr, None)
+    if not callable(func):
+        raise RoleLoadError(f"{module_name} has no function {attr}")
+    return func
+
+
+def load_registry(spec: str) -> Mapping[str, str]:
+    """A role registry named ``"module:DICT"`` (vacd ``--role-registry``, tests only)."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        registry = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as e:
+        raise RoleLoadError(f"cannot load role registry {spec!r}: {e}") from e
+    if not isinstance(registry, Mapping):
+        raise RoleLoadError(f"role registry {spec!r} is not a mapping")
+    return registry
+
+
+def _prctl(option: int, arg) -> None:
+    """Linux prctl(2); ``arg`` is an int or a ctypes buffer (passed by pointer)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if isinstance(arg, int):
+        arg = ctypes.c_ulong(arg)
+    zero = ctypes.c_ulong(0)
+    libc.prctl(ctypes.c_int(option), arg, zero, zero, zero)
+
+
+def set_process_name(name: str) -> None:
+    """Set the kernel comm name (``ps -o comm``, prctl PR_SET_NAME) and the argv title."""
+    try:
+        import setproctitle  # optional: changes what ps shows as the command line
+    except ImportError:
+        pass
+    else:
+        setproctitle.setproctitle(name)
+    try:
+        _prctl(_PR_SET_NAME, ctypes.create_string_buffer(name.encode()[:15]))
+    except (OSError, AttributeError):
+        pass
+
+
+def _die_with_parent() -> None:
+    """Ask the kernel to SIGTERM this child when vacd dies (no orphaned role processes)."""
+    try:
+        _prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))
+    except (OSError, AttributeError):
+        pass
+
+
+def install_child_signals(control: RoleControl) -> None:
+    """SIGTERM -> stop, SIGHUP -> reload; Ctrl-C is vacd's business, not the role's."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, lambda *_: control.request_stop())
+    signal.signal(signal.SIGHUP, lambda *_: control.request_reload())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_role(role: str, target: str, paths: Paths, control: RoleControl) -> int:
+    """Load and run one role until it returns; the exit code for the process."""
+    try:
+        func = load_target(target)
+    except RoleLoadError as e:
+        log.error("vacd-%s cannot start: role %s: %s", role, target, e)
+        return EXIT_ROLE_MISSING
+    log.info("vacd-%s starting (%s)", role, target)
+    try:
+        func(paths, control)
+    except Exception:  # role boundary: log the traceback, let vacd restart us
+        log.exception("vacd-%s stopped by an unexpected exception", role)
+        return EXIT_ROLE_CRASHED
+    if control.should_stop():
+        log.info("vacd-%s stopped", role)
+    else:
+        log.warning("vacd-%s role function returned without being asked to stop", role)
+    return 0
+
+
+def run_child(role: str, target: str, paths: Paths, log_destination: str,
+              parent_pid: int, close_fds: tuple = ()) -> None:
+    """Body of a forked role process; never returns."""
+    code = EXIT_ROLE_CRASHED
+    try:
+        for fd in close_fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        control = RoleControl()
+        install_child_signals(control)
+        _die_with_parent()
+        if os.getppid() != parent_pid:      # vacd died before PDEATHSIG was armed
+            os._exit(0)
+        os.setpgid(0, 0)                    # terminal signals reach vacd only
+        set_process_name(f"vacd-{role}")
+        setup_role_logging(paths, role, log_destination)
+        random.seed()                       # do not share the parent's random state
+        code = run_role(role, target, paths, control)
+    except BaseException:  # noqa: B036 - last resort in a forked child: log, then _exit
+        try:
+            log.exception("vacd-%s failed to start", role)
+        except Exception:  # logging itself is broken; nothing else to do
+            pass
+    finally:
+        logging.shutdown()
+        os._exit(code)
