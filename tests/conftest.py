@@ -59,3 +59,7 @@ class Golden:
 @pytest.fixture
 def golden(request) -> Golden:
     return Golden(request.config.getoption("--regen-golden"))
+
+
+# The real test environment (libvirtd in a netns, LVM on loop): see tests/realenv.py.
+from tests.realenv import real_env  # noqa: E402,F401

@@ -1,0 +1,190 @@
+"""The test guest really boots in the real test environment, the way vac runs a cernvm3 VM.
+
+A transient NAT network shaped like vac's, an LV from the shim as vda, the guest ISO as the
+cdrom it boots from, user_data served on 169.254.169.254 and PUTs accepted on 169.254.169.253
+by small servers inside the netns. libvirt-python is used directly here: this checks the
+environment and the guest, not vac's adapter.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from xml.sax.saxutils import escape
+
+import pytest
+
+from tests.realenv import console_tail, wait_for
+
+libvirt = pytest.importorskip("libvirt")
+
+pytestmark = pytest.mark.integration
+
+NET_NAME = "vac_169.254.0.0"
+MAC = "56:4D:A9:FE:A9:00"
+GUEST_IP = "169.254.169.0"
+GUEST_HOSTNAME = "vactest00"
+DOMAIN = "vactest-guest"
+LV_MIB = 64
+BOOT_TIMEOUT = 120  # seconds; a TCG boot takes about 7 s, the first after install about 11 s
+
+NETWORK_XML = f"""<network>
+  <name>{NET_NAME}</name>
+  <forward mode='nat'/>
+  <bridge name='virbr1' stp='off' delay='0'/>
+  <ip address='169.254.169.253' netmask='255.255.0.0'>
+    <dhcp><host mac='{MAC}' name='{GUEST_HOSTNAME}' ip='{GUEST_IP}'/></dhcp>
+  </ip>
+</network>"""
+
+USER_DATA = """#!/bin/sh
+echo "VACTEST user_data hello from $(hostname)"
+hs06=$(wget -q -O - "$MACHINEFEATURES/hs06")
+echo "host=$(hostname) ip=$(cat /run/vactest.ip) hs06=$hs06" > /tmp/result.txt
+vac-put "$JOBOUTPUTS/result.txt" /tmp/result.txt | sed 's/^/VACTEST put: /'
+"""
+
+SLEEPY_USER_DATA = """#!/bin/sh
+echo "VACTEST user_data sleeping"
+sleep 600
+"""
+
+
+def domain_xml(name: str, iso: str, disk: str, console: str) -> str:
+    """A TCG domain booting from the ISO on hdc with the LV as vda, like vac's cernvm3."""
+    return f"""<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='cdrom'/></os>
+  <features><acpi/><apic/></features>
+  <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
+  <devices>
+    <disk type='block' device='disk'>
+      <driver name='qemu' type='raw' cache='none'/>
+      <source dev='{escape(disk)}'/><target dev='vda' bus='virtio'/>
+    </disk>
+    <disk type='file' device='cdrom'>
+      <driver name='qemu' type='raw'/>
+      <source file='{escape(iso)}'/><target dev='hdc' bus='ide'/><readonly/>
+    </disk>
+    <interface type='network'>
+      <source network='{NET_NAME}'/><mac address='{MAC}'/><model type='virtio'/>
+    </interface>
+    <serial type='file'><source path='{escape(console)}'/><target port='0'/></serial>
+    <memballoon model='none'/>
+  </devices>
+</domain>"""
+
+
+def read(path: str) -> str:
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace").replace("\r", "")
+    except OSError:
+        return ""
+
+
+def domain_gone(conn, name: str) -> bool:
+    try:
+        conn.lookupByName(name)
+    except libvirt.libvirtError as exc:
+        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+            return True
+        raise
+    return False
+
+
+@pytest.fixture
+def guest_site(real_env, tmp_path):
+    """libvirt connection, vac-like NAT network, .254 metadata and .253 factory servers."""
+    libvirt.registerErrorHandler(lambda ctx, err: None, None)
+    conn = libvirt.open(real_env.libvirt_uri)
+    real_env.add_cleanup(conn.close)
+    for net in conn.listAllNetworks():  # a leftover of an earlier, interrupted test
+        if net.name() == NET_NAME:
+            if net.isActive():
+                net.destroy()
+            if net.isPersistent():
+                net.undefine()
+    net = conn.networkCreateXML(NETWORK_XML)
+    real_env.add_cleanup(net.destroy)
+    real_env.add_address("169.254.169.254/16", "virbr1")
+    site = {"conn": conn, "net": net, "tmp": tmp_path}
+    for name in ("metadata", "factory", "puts"):
+        site[name] = tmp_path / name
+        site[name].mkdir()
+    (site["factory"] / "machinefeatures").mkdir()
+    (site["factory"] / "machinefeatures" / "hs06").write_text("42\n")
+    site["metadata_log"] = str(tmp_path / "metadata.log")
+    site["factory_log"] = str(tmp_path / "factory.log")
+    real_env.serve_http("169.254.169.254", 80, str(site["metadata"]), log=site["metadata_log"])
+    real_env.serve_http("169.254.169.253", 80, str(site["factory"]),
+                        put_dir=str(site["puts"]), log=site["factory_log"])
+    return site
+
+
+def boot(real_env, site, user_data: str):
+    """Serve user_data, create the LV and start the domain. Returns (domain, console, t0)."""
+    latest = site["metadata"] / "latest"
+    latest.mkdir(exist_ok=True)
+    (latest / "user-data").write_text(user_data)
+    disk = real_env.create_lv("vactest00", LV_MIB)
+    console = str(site["tmp"] / "console.log")
+    conn = site["conn"]
+    xml = domain_xml(DOMAIN, real_env.guest_iso, disk, console)
+    t0 = time.monotonic()
+    dom = conn.createXML(xml, 0)
+    real_env.add_cleanup(lambda: None if domain_gone(conn, DOMAIN) else dom.destroy())
+    return dom, console, t0
+
+
+def test_guest_boots_gets_lease_runs_user_data_and_powers_off(real_env, guest_site, capsys):
+    conn = guest_site["conn"]
+    dom, console, t0 = boot(real_env, guest_site, USER_DATA)
+    assert dom.state()[0] == libvirt.VIR_DOMAIN_RUNNING
+    t_running = time.monotonic() - t0
+    try:
+        wait_for(lambda: read(console), BOOT_TIMEOUT, what="first console output")
+        t_console = time.monotonic() - t0
+        wait_for(lambda: domain_gone(conn, DOMAIN), BOOT_TIMEOUT, interval=0.1,
+                 what="the guest to power off")
+        t_gone = time.monotonic() - t0
+        log = read(console)
+        assert f"VACTEST lease ip={GUEST_IP} " in log
+        assert f"hostname={GUEST_HOSTNAME}" in log
+        assert f"VACTEST hostname={GUEST_HOSTNAME} " in log
+        assert f"VACTEST vda sectors={LV_MIB * 2048}" in log
+        assert "VACTEST user_data fetched" in log
+        assert f"VACTEST user_data hello from {GUEST_HOSTNAME}" in log
+        assert "VACTEST put: HTTP/1.0 201" in log
+        assert "VACTEST user_data exit=0" in log
+        assert "VACTEST done" in log
+        result = (guest_site["puts"] / "joboutputs" / "result.txt").read_text()
+        assert result == f"host={GUEST_HOSTNAME} ip={GUEST_IP} hs06=42\n"
+        assert f'"client": "{GUEST_IP}", "method": "GET", "path": "/latest/user-data"' \
+            in read(guest_site["metadata_log"])
+        leases = guest_site["net"].DHCPLeases()
+        assert any(lease["ipaddr"] == GUEST_IP and lease["mac"].lower() == MAC.lower()
+                   for lease in leases), leases
+    except (AssertionError, TimeoutError) as exc:
+        pytest.fail(f"{exc}\n{console_tail(console)}", pytrace=False)
+    with capsys.disabled():
+        print(f"\n[guest timing] create->running {t_running:.2f} s, ->first console "
+              f"{t_console:.2f} s, ->power-off (domain gone) {t_gone:.2f} s")
+
+
+def test_guest_reports_acpi_shutdown_and_powers_off(real_env, guest_site):
+    conn = guest_site["conn"]
+    dom, console, t0 = boot(real_env, guest_site, SLEEPY_USER_DATA)
+    try:
+        wait_for(lambda: "VACTEST user_data sleeping" in read(console), BOOT_TIMEOUT,
+                 what="user_data to start")
+        assert "VACTEST acpi watching /dev/input/event" in read(console)
+        dom.shutdown()  # ACPI power button, as vac does before destroying
+        wait_for(lambda: domain_gone(conn, DOMAIN), 60, interval=0.1,
+                 what="the guest to power off after the ACPI shutdown")
+        message = guest_site["puts"] / "joboutputs" / "shutdown_message"
+        assert message.read_text() == "100 VM received ACPI shutdown signal from hypervisor\n"
+    except (AssertionError, TimeoutError, OSError) as exc:
+        pytest.fail(f"{exc}\n{console_tail(console)}", pytrace=False)
