@@ -65,7 +65,7 @@ def parse_config(sources: Sequence[Tuple[str, str]], *, hostname: str, processor
     """
     document = parse_ini(sources, section_key=section_key)
     found = _Collector()
-    found.problems.extend(Problem(p.file, p.line, "-", None, p.text) for p in document.problems)
+    found.problems.extend(Problem(p.file, p.line, "", None, p.text) for p in document.problems)
     _check_sections(document, found)
     settings = _build_settings(document, found, hostname, processor_count)
     pipes = _build_pipes(document, found)

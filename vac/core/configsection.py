@@ -32,7 +32,7 @@ class Problem:
         where = self.file or "(no file)"
         if self.line:
             where = f"{where}:{self.line}"
-        head = f"{where}: [{self.section}]"
+        head = f"{where}: [{self.section}]" if self.section else where
         if self.option:
             head += f" {self.option}"
         tail = f" ({self.expected})" if self.expected else ""
