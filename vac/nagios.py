@@ -1,11 +1,166 @@
-"""check-vacd entry point (placeholder until the service issue lands)."""
+"""check-vacd: a Nagios/NRPE plugin following the Monitoring Plugins guidelines (SPEC §8.2).
+
+``check-vacd [--root DIR] [SECONDS]`` prints ONE line ``VACD <STATE> - <text> | <perfdata>``
+and exits 0 (OK), 1 (WARNING), 2 (CRITICAL) or 3 (UNKNOWN):
+
+* CRITICAL: the factory or responder heartbeat file is missing or older than SECONDS
+  (default 600; a missing or non-integer argument means 600), or ``factory-error`` exists
+  (its first line is reported);
+* WARNING (new here): the metadata or MJF heartbeat is missing or older than SECONDS -
+  machines cannot be contextualised or read MJF, but running machines are unaffected;
+* UNKNOWN: vac is not installed (no state directory), the state directory is unreadable,
+  or the plugin itself failed.
+
+Heartbeat age = now - the file's mtime (the roles rewrite the file; tests back-date mtime).
+Performance data: running machines, running processors, running HS06 (from ``counts``)
+and each role's heartbeat age in seconds (``U`` when missing).
+"""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
-from typing import List, Optional
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from vac import __version__
+from vac.adapters.statefs import read_counts
+from vac.paths import Paths
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+STATE_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
+DEFAULT_SECONDS = 600
+CRITICAL_ROLES = ("factory", "responder")
+WARNING_ROLES = ("metadata", "mjf")
+
+Counts = Tuple[int, int, int, int, float]
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    print("VACD UNKNOWN - check-vacd not implemented yet")
-    return 3
+def parse_seconds(text: Optional[str]) -> int:
+    """The threshold argument: an integer number of seconds, else the default 600."""
+    try:
+        value = int(text) if text is not None else DEFAULT_SECONDS
+    except ValueError:
+        return DEFAULT_SECONDS
+    return value if value > 0 else DEFAULT_SECONDS
+
+
+def counts_suffix(counts: Optional[Counts]) -> str:
+    """`` (A/B C/D)``: running machines/slots, running processors/max processors."""
+    if counts is None:
+        return ""
+    return f" ({counts[0]}/{counts[1]} {counts[2]}/{counts[3]})"
+
+
+def heartbeat_problem(role: str, age: Optional[float], seconds: int) -> Optional[str]:
+    """The SPEC §8.2 message for a missing or stale heartbeat, or None if fresh."""
+    if age is None:
+        return f"No vacd {role} heartbeat file"
+    if age > seconds:
+        return f"No vacd {role} heartbeat in {age / 3600.0:.2f} hours"
+    return None
+
+
+def perfdata(ages: Dict[str, Optional[float]], counts: Optional[Counts], seconds: int) -> str:
+    """Monitoring Plugins performance data: 'label'=value[UOM];warn;crit;min;max."""
+    items: List[str] = []
+    if counts is not None:
+        items += [f"running_machines={counts[0]};;;0;{counts[1]}",
+                  f"running_processors={counts[2]};;;0;{counts[3]}",
+                  f"running_hs06={counts[4]:g};;;0"]
+    for role, age in ages.items():
+        value = "U" if age is None else f"{int(age)}s"
+        thresholds = f";{seconds};" if role in WARNING_ROLES else f";;{seconds}"
+        items.append(f"{role}_heartbeat_age={value}{thresholds};0")
+    return " ".join(items)
+
+
+def evaluate(ages: Dict[str, Optional[float]], factory_error: Optional[str],
+             counts: Optional[Counts], seconds: int) -> Tuple[int, str]:
+    """Pure decision: (exit code, text) from heartbeat ages, factory-error and counts."""
+    critical = [p for p in (heartbeat_problem(r, ages.get(r), seconds)
+                            for r in CRITICAL_ROLES) if p]
+    if factory_error is not None:
+        critical.append(factory_error or "factory-error present")
+    warning = [p for p in (heartbeat_problem(r, ages.get(r), seconds)
+                           for r in WARNING_ROLES) if p]
+    suffix = counts_suffix(counts)
+    if critical:
+        return CRITICAL, "; ".join(critical + warning) + suffix
+    if warning:
+        return WARNING, "Factory + responder ok but " + "; ".join(warning) + suffix
+    return OK, "Factory + responder ok" + suffix
+
+
+def format_line(code: int, text: str, perf: str = "") -> str:
+    line = f"VACD {STATE_NAMES[code]} - {text}"
+    return f"{line} | {perf}" if perf else line
+
+
+# --- gathering (effects) ---------------------------------------------------------
+def heartbeat_age(path: str, now: float) -> Optional[float]:
+    """Seconds since ``path`` was last written, or None if it does not exist."""
+    try:
+        return max(0.0, now - os.stat(path).st_mtime)
+    except OSError:
+        return None
+
+
+def read_factory_error(path: str) -> Optional[str]:
+    """First line of ``factory-error``, "" if unreadable/empty, None if absent."""
+    if not os.path.lexists(path):
+        return None
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.readline().strip()
+    except OSError:
+        return ""
+
+
+def check(paths: Paths, seconds: int, now: float) -> Tuple[int, str]:
+    """Run the check below ``paths``; (exit code, the one output line)."""
+    state = paths.state_dir
+    try:
+        os.listdir(state)
+    except (FileNotFoundError, NotADirectoryError):
+        return UNKNOWN, format_line(UNKNOWN, f"vac is not installed ({state} does not exist)")
+    except OSError as e:
+        return UNKNOWN, format_line(UNKNOWN, f"cannot read {state}: {e.strerror or e}")
+    ages = {role: heartbeat_age(paths.heartbeat(role), now)
+            for role in CRITICAL_ROLES + WARNING_ROLES}
+    counts = read_counts(paths)
+    code, text = evaluate(ages, read_factory_error(paths.factory_error), counts, seconds)
+    return code, format_line(code, text, perfdata(ages, counts, seconds))
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors are UNKNOWN for plugins
+        self.print_usage(sys.stderr)
+        print(format_line(UNKNOWN, f"usage error: {message}"))
+        sys.exit(UNKNOWN)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="check-vacd",
+                description="Nagios/NRPE check of the local vacd (exit 0/1/2/3)")
+    p.add_argument("-V", "--version", action="version", version=f"check-vacd {__version__}")
+    p.add_argument("--root", default="/", metavar="DIR",
+                   help="treat DIR as the root of every system path (default /)")
+    p.add_argument("seconds", nargs="?", metavar="SECONDS",
+                   help=f"maximum heartbeat age (default {DEFAULT_SECONDS})")
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code, line = check(Paths.from_root(args.root), parse_seconds(args.seconds), time.time())
+    except Exception as e:  # plugin boundary: any failure of the plugin itself is UNKNOWN
+        code, line = UNKNOWN, format_line(UNKNOWN, f"check-vacd failed: {e}")
+    print(line)
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
