@@ -1,0 +1,196 @@
+"""One factory cycle's decision (SPEC §3.7, §6): lifecycle actions, vetoes, creations.
+
+Pure: the caller gathers Config, slot snapshots, domains, host facts and peer reports and
+passes ``now`` (Unix seconds) and a seeded ``random.Random``. The result is an ordered list
+of actions, each with its reason, plus the vetoes and notes explaining the creation decision.
+Finalisation always comes before creation (App. A.6).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Mapping, Optional, Sequence
+
+from vac.constants import MIB, MIN_STATE_FREE_BYTES, STATE_SHUTDOWN
+from vac.core import naming
+from vac.core.actions import Action, Create, WriteCounts
+from vac.core.configtypes import Config
+from vac.core.shares import Reports, Standing, rank, standings
+from vac.core.slotstate import (MachineDirInfo, SlotOutcome, expired_dirs, slot_outcome,
+                                zombie_destroys)
+from vac.core.superslots import choose, superslot_map
+from vac.model import DomainInfo, HostFacts, SlotRecord
+
+PLANNED = "(planned this cycle)"   # pseudo-factory holding this cycle's own creations
+
+
+@dataclass(frozen=True)
+class CycleInputs:
+    """Everything the planner needs, gathered once per cycle."""
+
+    config: Config
+    slots: Sequence[SlotRecord]
+    domains: Sequence[DomainInfo]
+    host: HostFacts
+    reports: Reports                       # factory -> machinetype -> machinetype_status
+    vacd_start: float                      # Unix seconds the daemon started
+    machine_dirs: Sequence[MachineDirInfo] = ()
+
+
+@dataclass
+class Plan:
+    """The planner's answer: actions in order, plus the explanation of the creation step."""
+
+    actions: List[Action] = field(default_factory=list)
+    vetoes: List[str] = field(default_factory=list)
+    states: Dict[str, str] = field(default_factory=dict)       # machine name -> state
+    standings: List[Standing] = field(default_factory=list)
+    ranked: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def creates(self) -> List[Create]:
+        return [a for a in self.actions if isinstance(a, Create)]
+
+
+@dataclass
+class _Capacity:
+    """Running totals updated as machines are planned."""
+
+    running_processors: int
+    max_processors: int
+    processor_count: int
+    superslots: Dict[int, int]
+    free_ordinals: List[int]
+    mem_available: Optional[int]           # bytes, None if unknown
+
+
+def vetoes(cfg: Config, host: HostFacts, cap: _Capacity, now: float) -> List[str]:
+    """Every reason not to create a machine now, in the order of SPEC §6.1 (+memory, disk)."""
+    s, load, running = cfg.settings, host.load_average, cap.running_processors
+    found = []
+    if running > 4 and load > s.overload_per_processor * running:
+        found.append(f"load average ({load:.2f}) > overload_per_processor "
+                     f"({s.overload_per_processor}) * runningProcessors ({running})")
+    if load > s.overload_per_processor * cap.processor_count:
+        found.append(f"load average ({load:.2f}) > overload_per_processor "
+                     f"({s.overload_per_processor}) * processorCount ({cap.processor_count})")
+    if cap.mem_available is not None and cap.mem_available < s.mb_per_processor * MIB:
+        found.append(f"free memory ({cap.mem_available // MIB} MiB) < mb_per_processor "
+                     f"({s.mb_per_processor} MiB)")
+    if host.state_free_bytes < MIN_STATE_FREE_BYTES:
+        found.append(f"less than 1 GiB free in the state directory "
+                     f"({host.state_free_bytes} bytes)")
+    if s.shutdown_time is not None and s.shutdown_time < now:
+        found.append(f"shutdown_time = {s.shutdown_time} has already passed")
+    if s.draining:
+        found.append("in draining mode")
+    if running >= cap.max_processors:
+        found.append(f"total_processors or /proc/cpuinfo limit ({cap.max_processors}) reached")
+    if not cap.free_ordinals:
+        found.append("no free slot")
+    return found
+
+
+def _lifecycle(inp: CycleInputs, now: float, result: Plan) -> List[SlotOutcome]:
+    """Expiry, zombies and per-slot lifecycle actions; returns the slot outcomes."""
+    cfg = inp.config
+    factory = cfg.settings.factory_hostname
+    result.actions.extend(expired_dirs(inp.machine_dirs, cfg.machinetypes, now))
+    zombies = zombie_destroys(factory, inp.slots, inp.domains,
+                              cfg.settings.shutdown_grace_seconds)
+    result.actions.extend(zombies)
+    gone = {z.name for z in zombies}
+    domains = {d.name: d for d in inp.domains if d.name not in gone}
+    outcomes = []
+    for slot in sorted(inp.slots, key=lambda s: s.ordinal):
+        out = slot_outcome(slot, domains.get(slot.name), cfg, now, inp.vacd_start)
+        result.actions.extend(out.actions)
+        result.states[slot.name] = out.state
+        outcomes.append(out)
+    return outcomes
+
+
+def _capacity(inp: CycleInputs, outcomes: Sequence[SlotOutcome]) -> _Capacity:
+    running = [o for o in outcomes if o.running]
+    host = inp.host
+    return _Capacity(
+        running_processors=sum(o.processors for o in running),
+        max_processors=inp.config.settings.total_processors or host.processor_count,
+        processor_count=host.processor_count,
+        superslots=superslot_map([o.shutdown_time for o in running],
+                                 [o.processors for o in running]),
+        free_ordinals=[o.slot.ordinal for o in outcomes if o.state == STATE_SHUTDOWN],
+        mem_available=host.mem_available_bytes if host.mem_total_bytes > 0 else None)
+
+
+def _counts(inp: CycleInputs, outcomes: Sequence[SlotOutcome], cap: _Capacity) -> WriteCounts:
+    running = [o for o in outcomes if o.running]
+    return WriteCounts(len(running), len(inp.slots), cap.running_processors,
+                       cap.max_processors, sum(o.hs06 for o in running))
+
+
+def _with_planned(reports: Reports, planned: Mapping[str, Dict[str, Any]]) -> Reports:
+    merged: Dict[str, Mapping[str, Mapping[str, Any]]] = dict(reports)
+    merged[PLANNED] = planned
+    return merged
+
+
+def _create_one(inp: CycleInputs, cap: _Capacity, planned: Dict[str, Dict[str, Any]],
+                now: int, rng: random.Random, result: Plan) -> Optional[Create]:
+    """Vetoes, ranking and superslot choice for one machine; updates ``cap`` and ``planned``."""
+    cfg = inp.config
+    found = vetoes(cfg, inp.host, cap, now)
+    if found:
+        result.vetoes = found
+        return None
+    result.standings = standings(cfg, _with_planned(inp.reports, planned), now)
+    ranked = rank(result.standings, rng)
+    result.ranked = [s.machinetype for s in ranked]
+    if not ranked:
+        result.notes.append("No machinetype eligible for creation in this cycle")
+        return None
+    free = cap.max_processors - cap.running_processors
+    choice = choose([cfg.machinetypes[s.machinetype] for s in ranked], cap.superslots, free,
+                    cfg.settings.processors_per_superslot, now, cfg.settings.shutdown_time,
+                    result.notes)
+    if choice is None:
+        result.notes.append("No machinetype suitable for creation in this cycle")
+        return None
+    needed = cfg.settings.mb_per_processor * MIB * choice.processors
+    if cap.mem_available is not None and cap.mem_available < needed:
+        result.vetoes = [f"free memory ({cap.mem_available // MIB} MiB) does not cover "
+                         f"{choice.machinetype} with {choice.processors} processor(s) "
+                         f"({needed // MIB} MiB)"]
+        return None
+    ordinal = cap.free_ordinals.pop(0)
+    cap.running_processors += choice.processors
+    cap.superslots[choice.shutdown_time] = (cap.superslots.get(choice.shutdown_time, 0)
+                                            + choice.processors)
+    if cap.mem_available is not None:
+        cap.mem_available -= needed
+    entry = planned.setdefault(choice.machinetype, {"running_hs06": 0.0,
+                                                    "num_before_fizzle": 0})
+    hs06 = (cfg.settings.hs06_per_processor or 1.0) * choice.processors
+    entry["running_hs06"] += hs06
+    entry["num_before_fizzle"] += 1
+    name = naming.machine_name(cfg.settings.factory_hostname, ordinal)
+    return Create(ordinal, name, choice.machinetype, choice.processors, choice.shutdown_time,
+                  choice.reason)
+
+
+def plan(inp: CycleInputs, now: float, rng: random.Random) -> Plan:
+    """The whole cycle's decision: lifecycle actions, counts, then at most
+    ``max_creations_per_cycle`` creations (vetoes and ranking explained in the Plan)."""
+    result = Plan()
+    outcomes = _lifecycle(inp, now, result)
+    cap = _capacity(inp, outcomes)
+    result.actions.append(_counts(inp, outcomes, cap))
+    planned: Dict[str, Dict[str, Any]] = {}
+    for _ in range(max(0, inp.config.settings.max_creations_per_cycle)):
+        create = _create_one(inp, cap, planned, int(now), rng, result)
+        if create is None:
+            break
+        result.actions.append(create)
+    return result

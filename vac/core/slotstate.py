@@ -1,0 +1,212 @@
+"""Per-slot lifecycle (SPEC §3.2, §3.7-3.10): state of each slot and the actions it needs.
+
+Pure: inputs are SlotRecords, DomainInfos, the Config and ``now`` (Unix seconds).
+Fixes kept here: B17 (no heartbeat check after a shutdown-time destroy), B18 (a machine
+without ``shutdowntime_job`` is limited by created + max_wallclock_seconds, never destroyed
+at once).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from vac.constants import (HEARTBEAT_NOT_CREATED, HEARTBEAT_NOT_UPDATED, STATE_PAUSED,
+                           STATE_RUNNING, STATE_SHUTDOWN, STATE_STARTING, VM_MODELS)
+from vac.core import naming
+from vac.core.actions import (Account, Action, Destroy, ExpireMachineDir, Finalise,
+                              LowerShutdownTime, WriteHeartbeat)
+from vac.core.configtypes import Config, Machinetype
+from vac.model import DomainInfo, DomainState, SlotRecord
+
+DEFAULT_MACHINES_DIR_DAYS = 3.0
+SECONDS_PER_DAY = 86400
+
+
+@dataclass(frozen=True)
+class MachineDirInfo:
+    """One ``machines/`` entry: path, machinetype and heartbeat mtime (None if absent)."""
+
+    path: str
+    machinetype: str
+    heartbeat_mtime: Optional[float]
+
+
+@dataclass
+class SlotOutcome:
+    """What one slot looks like after this cycle's lifecycle actions."""
+
+    slot: SlotRecord
+    state: str
+    actions: List[Action] = field(default_factory=list)
+    shutdown_time: Optional[int] = None   # effective (possibly lowered) shutdown time
+
+    @property
+    def running(self) -> bool:
+        return self.state == STATE_RUNNING
+
+    @property
+    def processors(self) -> int:
+        return self.slot.processors or 1
+
+    @property
+    def hs06(self) -> float:
+        """HS06 of the machine: machinefeatures/hs06, else 1.0 per processor."""
+        return self.slot.hs06 if self.slot.hs06 is not None else 1.0 * self.processors
+
+
+def slot_state(slot: SlotRecord, domain: Optional[DomainInfo]) -> str:
+    """State string of SPEC §3.2 from the files plus the hypervisor's view."""
+    if not slot.is_used or slot.finished_time is not None:
+        return STATE_SHUTDOWN
+    if slot.started_time is None:
+        return STATE_STARTING
+    if slot.machine_model is not None and slot.machine_model not in VM_MODELS:
+        return STATE_SHUTDOWN if domain is None else STATE_RUNNING
+    if domain is None or domain.state in (DomainState.SHUTOFF, DomainState.CRASHED):
+        return STATE_SHUTDOWN
+    if not domain.state.is_active:
+        return STATE_PAUSED
+    return STATE_RUNNING
+
+
+def effective_shutdown_time(slot: SlotRecord, mt: Optional[Machinetype]) -> Optional[int]:
+    """The machine's own limit: shutdowntime_job, else created + max_wallclock (B18)."""
+    if slot.shutdown_time_job is not None:
+        return slot.shutdown_time_job
+    if mt is not None and slot.created is not None:
+        return slot.created + mt.max_wallclock_seconds
+    return None
+
+
+def heartbeat_line(slot: SlotRecord, domain: DomainInfo,
+                   now: float) -> Tuple[float, Optional[float]]:
+    """(CPU seconds, CPU % over the interval since the last heartbeat, or None)."""
+    cpu = domain.cpu_seconds
+    if slot.cpu_seconds is None or slot.heartbeat_time is None or now <= slot.heartbeat_time:
+        return cpu, None
+    pct = 100.0 * (cpu - slot.cpu_seconds) / (now - slot.heartbeat_time)
+    return cpu, max(0.0, round(pct, 1))
+
+
+def heartbeat_file_problem(slot: SlotRecord, mt: Optional[Machinetype], now: float,
+                           vacd_start: float) -> Optional[str]:
+    """Shutdown message for a machine whose joboutputs heartbeat file is missing/stale."""
+    if mt is None or not mt.heartbeat_file or mt.fizzle_seconds <= 0:
+        return None
+    if slot.started_time is None or now <= slot.started_time + mt.fizzle_seconds:
+        return None
+    if now <= vacd_start + mt.fizzle_seconds:
+        return None
+    if slot.heartbeat_file_mtime is None:
+        return HEARTBEAT_NOT_CREATED
+    if mt.heartbeat_seconds > 0 and slot.heartbeat_file_mtime < now - mt.heartbeat_seconds:
+        return HEARTBEAT_NOT_UPDATED
+    return None
+
+
+def _running_actions(out: SlotOutcome, cfg: Config, domain: DomainInfo, now: float,
+                     vacd_start: float) -> None:
+    """Heartbeat, shutdown-time lowering, shutdown-time and heartbeat-file destroys."""
+    slot = out.slot
+    mdir = slot.machine_dir or ""
+    mt = cfg.machinetypes.get(slot.machinetype or "")
+    cpu, pct = heartbeat_line(slot, domain, now)
+    out.actions.append(WriteHeartbeat(slot.name, mdir, cpu, pct))
+    limit = effective_shutdown_time(slot, mt)
+    global_limit = cfg.settings.shutdown_time
+    if global_limit is not None and (limit is None or global_limit < limit):
+        limit = global_limit
+        out.actions.append(LowerShutdownTime(slot.name, mdir, global_limit,
+                                             f"global shutdown_time {global_limit}"))
+    out.shutdown_time = limit
+    if limit is not None and now > limit:
+        out.actions.append(Destroy(slot.name, f"passed shutdowntime {limit} without stopping",
+                                   mdir, None, cfg.settings.shutdown_grace_seconds))
+        out.state = STATE_SHUTDOWN
+        return  # B17: no heartbeat-file check after this destroy
+    message = heartbeat_file_problem(slot, mt, now, vacd_start)
+    if message is not None:
+        out.actions.append(Destroy(slot.name, f"{mt.heartbeat_file if mt else ''}: {message}",
+                                   mdir, message, cfg.settings.shutdown_grace_seconds))
+        out.state = STATE_SHUTDOWN
+
+
+def _finalise_actions(out: SlotOutcome) -> None:
+    """Clean-up destroy, accounting and ``finished`` for a shut-down, unfinished machine."""
+    slot = out.slot
+    if not slot.is_used or slot.finished_time is not None:
+        return
+    if not any(isinstance(a, Destroy) for a in out.actions):
+        out.actions.append(Destroy(slot.name, "clean up after the machine stopped",
+                                   slot.machine_dir))
+    started = slot.started_time is not None
+    if started:
+        out.actions.append(Account(slot, "started machine finished"))
+    out.actions.append(Finalise(slot, started, "machine has shut down" if started
+                                else "only-starting machine cleaned up"))
+
+
+def slot_outcome(slot: SlotRecord, domain: Optional[DomainInfo], cfg: Config, now: float,
+                 vacd_start: float) -> SlotOutcome:
+    """State and lifecycle actions for one slot (SPEC §3.7), in the order to apply them."""
+    out = SlotOutcome(slot, slot_state(slot, domain))
+    if out.state == STATE_RUNNING and domain is not None:
+        _running_actions(out, cfg, domain, now, vacd_start)
+    elif out.state == STATE_RUNNING:           # non-VM model confirmed by other means
+        out.shutdown_time = effective_shutdown_time(
+            slot, cfg.machinetypes.get(slot.machinetype or ""))
+    elif out.state == STATE_PAUSED:
+        out.actions.append(Destroy(slot.name, "paused without shutting down", slot.machine_dir))
+        out.state = STATE_SHUTDOWN
+    elif out.state == STATE_STARTING:
+        out.actions.append(Destroy(slot.name, "still in starting state in a new cycle",
+                                   slot.machine_dir))
+        out.state = STATE_SHUTDOWN
+    if out.state == STATE_SHUTDOWN:
+        _finalise_actions(out)
+    return out
+
+
+def zombie_reason(domain: DomainInfo, slot: Optional[SlotRecord]) -> Optional[str]:
+    """Why a domain named like one of our slots is a zombie, or None if it belongs there."""
+    if slot is None:
+        return "no slot with this ordinal on this factory"
+    if not slot.is_used:
+        return "slot file or machine directory missing"
+    if slot.machine_model is not None and slot.machine_model not in VM_MODELS:
+        return f"running alongside a {slot.machine_model} machine"
+    if slot.finished_time is not None:
+        return "machine already finished"
+    if slot.started_time is not None and slot.uuid != domain.uuid:
+        return f"UUID {domain.uuid} differs from job_id {slot.uuid}"
+    return None
+
+
+def zombie_destroys(factory: str, slots: Sequence[SlotRecord],
+                    domains: Sequence[DomainInfo], grace_seconds: int) -> List[Destroy]:
+    """Destroy actions for domains of this factory's naming that match no live machine."""
+    by_ordinal: Dict[int, SlotRecord] = {s.ordinal: s for s in slots}
+    actions = []
+    for domain in domains:
+        ordinal = naming.ordinal_from_name(factory, domain.name)
+        if ordinal is None:
+            continue
+        reason = zombie_reason(domain, by_ordinal.get(ordinal))
+        if reason is not None:
+            actions.append(Destroy(domain.name, f"zombie: {reason}", None, None, grace_seconds))
+    return actions
+
+
+def expired_dirs(entries: Sequence[MachineDirInfo], machinetypes: Mapping[str, Machinetype],
+                 now: float) -> List[ExpireMachineDir]:
+    """Machine directories whose heartbeat mtime is older than machines_dir_days (§3.10)."""
+    actions = []
+    for entry in entries:
+        mt = machinetypes.get(entry.machinetype)
+        days = mt.machines_dir_days if mt is not None else DEFAULT_MACHINES_DIR_DAYS
+        if days <= 0 or entry.heartbeat_mtime is None:
+            continue
+        if entry.heartbeat_mtime < now - days * SECONDS_PER_DAY:
+            actions.append(ExpireMachineDir(entry.path, f"heartbeat older than {days:g} days"))
+    return actions
