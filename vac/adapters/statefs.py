@@ -159,6 +159,21 @@ def machine_dir_for(paths: Paths, factory: str, ordinal: int) -> Optional[str]:
     return mdir if os.path.isdir(mdir) else None
 
 
+def read_finished(paths: Paths, machinetype: str) -> Optional[SlotRecord]:
+    """Snapshot of the machine named by ``finishes/MT`` (``CREATED MT NAME``), or None.
+
+    Used by the responder for the last outcome of a machinetype (added by VacQuery).
+    """
+    words = (read_text(paths.finishes_file(machinetype)) or "").split()
+    if len(words) != 3 or not words[0].isdigit() or words[1] != machinetype:
+        return None
+    created, name = int(words[0]), words[2]
+    mdir = paths.machine_dir(created, machinetype, name)
+    if not os.path.isdir(mdir):
+        return None
+    return _read_machine_dir(-1, name, created, machinetype, "", mdir, None)
+
+
 def iter_machine_dirs(paths: Paths) -> Iterator[Tuple[str, int, str, str]]:
     """(path, created, machinetype, machine name) for every ``machines/`` entry in 3 parts."""
     try:

@@ -1,0 +1,54 @@
+"""Host names of the space: canonical factory names (SPEC §7.8) and IPv4 look-ups.
+
+Canonicalisation: ``.`` -> this factory; a dotted name unchanged; a short name gets the
+factory's domain. Look-ups use the system resolver (so /etc/hosts works) and fall back
+to dnspython for an A record.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from typing import Optional
+
+import dns.exception
+import dns.resolver
+
+log = logging.getLogger(__name__)
+
+
+def canonical_name(name: str, this_factory: str) -> str:
+    """Canonical factory name of ``name`` as seen from ``this_factory`` (lower case)."""
+    name = name.strip().lower()
+    if name == ".":
+        return this_factory.lower()
+    if "." in name.rstrip("."):
+        return name.rstrip(".")
+    domain = this_factory.partition(".")[2].lower()
+    return f"{name}.{domain}" if domain and name else name
+
+
+def fqdn_via_dns(name: str, timeout: float = 2.0) -> Optional[str]:
+    """The canonical name DNS gives for ``name`` (following CNAMEs), or None."""
+    try:
+        answer = dns.resolver.resolve(name, "A", lifetime=timeout, search=True)
+        return str(answer.canonical_name).rstrip(".").lower()
+    except (dns.exception.DNSException, OSError) as e:
+        log.debug("DNS canonical name of %s failed: %s", name, e)
+        return None
+
+
+def resolve_ipv4(name: str, timeout: float = 2.0) -> Optional[str]:
+    """An IPv4 address of ``name`` (system resolver, then DNS), or None."""
+    try:
+        infos = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_DGRAM)
+        if infos:
+            return str(infos[0][4][0])
+    except (socket.gaierror, UnicodeError, OSError) as e:
+        log.debug("getaddrinfo(%s) failed: %s", name, e)
+    try:
+        answer = dns.resolver.resolve(name, "A", lifetime=timeout)
+        return str(answer[0].address)
+    except (dns.exception.DNSException, OSError, IndexError) as e:
+        log.debug("DNS A record of %s failed: %s", name, e)
+        return None

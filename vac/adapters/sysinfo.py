@@ -1,0 +1,94 @@
+"""Host facts for factory_status (SPEC §7.4): load, memory, disks, kernel, boot time.
+
+Units: KiB for memory and disk space (``*_kb``), inode counts, Unix seconds for times.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Iterable, Mapping, Optional
+
+import psutil
+
+from vac.paths import Paths
+
+
+def disk_avail(path: str) -> Dict[str, int]:
+    """KiB available to non-root users and free inodes of the filesystem holding ``path``."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return {"kb": 0, "inodes": 0}
+    return {"kb": st.f_bavail * st.f_frsize // 1024, "inodes": st.f_favail}
+
+
+def first_line(paths: Iterable[str]) -> Optional[str]:
+    """First non-empty line of the first readable file."""
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                line = f.readline().strip()
+        except OSError:
+            continue
+        if line:
+            return line
+    return None
+
+
+def os_issue(paths: Paths, kernel: str) -> str:
+    """redhat-release(.vac), else the PRETTY_NAME of os-release, else the kernel release."""
+    line = first_line([paths.under_root("/etc/redhat-release.vac"),
+                       paths.under_root("/etc/redhat-release")])
+    if line:
+        return line
+    for path in (paths.under_root("/etc/os-release"), "/etc/os-release"):
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                for text in f:
+                    if text.startswith("PRETTY_NAME="):
+                        return text.split("=", 1)[1].strip().strip('"')
+        except OSError:
+            continue
+    return kernel
+
+
+def memory_kb() -> Dict[str, int]:
+    """mem_total/mem_used (total - free) and swap used/free, all KiB."""
+    vm = psutil.virtual_memory()
+    swap = psutil.swap_memory()
+    return {"mem_total_kb": vm.total // 1024, "mem_used_kb": (vm.total - vm.free) // 1024,
+            "swap_used_kb": swap.used // 1024, "swap_free_kb": swap.free // 1024}
+
+
+def gather(paths: Paths) -> Mapping[str, Any]:
+    """Everything factory_status needs about the host."""
+    kernel = os.uname().release
+    tmp = disk_avail(paths.under_root("/tmp"))
+    state = disk_avail(paths.state_dir)
+    facts: Dict[str, Any] = {
+        "processor_count": psutil.cpu_count(logical=True) or 1,
+        "load_average": os.getloadavg()[2],
+        "kernel_version": kernel,
+        "os_issue": os_issue(paths, kernel),
+        "boot_time": int(psutil.boot_time()),
+        "root_disk_avail_kb": tmp["kb"], "root_disk_avail_inodes": tmp["inodes"],
+        "vac_disk_avail_kb": state["kb"], "vac_disk_avail_inodes": state["inodes"],
+    }
+    facts.update(memory_kb())
+    return facts
+
+
+def processor_count() -> int:
+    """Logical processors of the host (slots of a factory)."""
+    return psutil.cpu_count(logical=True) or 1
+
+
+def heartbeat_times(paths: Paths, roles: Iterable[str]) -> Dict[str, Optional[float]]:
+    """ctime of each role's heartbeat file, or None if missing."""
+    times: Dict[str, Optional[float]] = {}
+    for role in roles:
+        try:
+            times[role] = os.stat(paths.heartbeat(role)).st_ctime
+        except OSError:
+            times[role] = None
+    return times
