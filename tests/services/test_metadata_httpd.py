@@ -1,0 +1,91 @@
+"""The metadata role over real sockets (SPEC §5.1; checklist rows 91, 92, 101)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import pytest
+
+from tests.services.ctxhelpers import (FACTORY, PUBKEY, in_thread, loopback_resolver,
+                                       make_config, make_machine, netns_pair, request,
+                                       running_role)
+from vac.services import metadata_httpd
+
+
+@pytest.fixture
+def served(paths):
+    make_machine(paths, 5, user_data=b"#!/bin/sh\necho five\n")
+    make_machine(paths, 6, machinetype="atlas", user_data=b"#!/bin/sh\necho six\n")
+    with running_role(metadata_httpd.run_role, paths, make_config(),
+                      resolve=loopback_resolver(paths)) as addr:
+        yield addr
+
+
+def test_ec2_and_openstack_answers(served, paths):
+    status, headers, body = request(served, "GET", "/latest/user-data")
+    assert (status, body) == (200, b"#!/bin/sh\necho five\n")
+    assert headers["Server"] == "Vac metadata server"
+    assert request(served, "GET", "/2009-04-04/meta-data/instance-id")[2] == b"uuid-0005"
+    assert request(served, "GET", "/latest/meta-data/local-hostname")[2] == \
+        b"factory1-05.example.com"
+    assert request(served, "GET", "/latest/meta-data/public-keys/0/openssh-key")[2] == \
+        PUBKEY.encode()
+    md = json.loads(request(served, "GET", "/openstack/latest/meta_data.json")[2])
+    assert md["uuid"] == "uuid-0005" and md["meta"]["machinetype"] == "lhcb-prod"
+    assert md["availability_zone"] == FACTORY
+    assert os.path.exists(paths.heartbeat("metadata"))
+
+
+def test_isolation_between_slots(served):
+    for _ in range(20):
+        assert request(served, "GET", "/latest/user-data", source="127.0.0.6")[2] == \
+            b"#!/bin/sh\necho six\n"
+        assert request(served, "GET", "/latest/user-data", source="127.0.0.5")[2] == \
+            b"#!/bin/sh\necho five\n"
+    md = json.loads(request(served, "GET", "/latest/meta-data.json", source="127.0.0.6")[2])
+    assert md["meta"]["machinetype"] == "atlas" and md["uuid"] == "uuid-0006"
+
+
+def test_strangers_unused_slots_and_unknown_paths_get_404(served):
+    assert request(served, "GET", "/latest/user-data", source="127.0.0.1")[0] == 404
+    assert request(served, "GET", "/latest/user-data", source="127.0.0.9")[0] == 404
+    status, _, body = request(served, "GET", "/latest/nothing")
+    assert (status, body) == (404, b"")
+    assert request(served, "GET", "/latest/../../etc/passwd")[0] == 404
+
+
+def test_methods_host_and_garbage_refused(served):
+    assert request(served, "POST", "/latest/user-data", body=b"x")[0] == 405
+    assert request(served, "DELETE", "/latest/user-data")[0] == 405
+    assert request(served, "GET", "/latest/user-data",
+                   headers={"Host": "evil.example.com"})[0] == 400
+    assert request(served, "GET", "/latest/user-data",
+                   headers={"Host": "169.254.169.254"})[0] == 400
+    assert request(served, "GET", "/" + "a" * 5000)[0] == 414
+    with socket.create_connection(served, timeout=5) as s:
+        s.sendall(b"\x00\xff garbage HTTP/1.1\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 400")
+    assert request(served, "GET", "/latest/user-data")[0] == 200
+
+
+@pytest.mark.integration
+def test_real_slot_addresses_in_a_network_namespace(paths):
+    """Identity purely by the 169.254.169.N source address, as on a factory."""
+    make_machine(paths, 5)
+    make_machine(paths, 6, machinetype="atlas")
+    with netns_pair("md") as (srv, cli):
+        with running_role(metadata_httpd.run_role, paths,
+                          make_config("169.254.169.254", 80), netns=srv) as addr:
+            def fetch(src, path):
+                return request(addr, "GET", path, source=src)
+            assert in_thread(lambda: fetch("169.254.169.5", "/latest/meta-data/instance-id"),
+                             cli)[2] == b"uuid-0005"
+            assert in_thread(lambda: fetch("169.254.169.6", "/latest/meta-data/instance-id"),
+                             cli)[2] == b"uuid-0006"
+            assert in_thread(lambda: fetch("169.254.169.6", "/latest/meta-data/local-ipv4"),
+                             cli)[2] == b"169.254.169.6"
+            # the factory's own address is no machine
+            assert in_thread(lambda: fetch("169.254.169.253", "/latest/user-data"),
+                             srv)[0] == 404

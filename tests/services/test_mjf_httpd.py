@@ -1,0 +1,154 @@
+"""The MJF/JOBOUTPUTS role over real sockets (SPEC §5.1; checklist rows 92-94)."""
+
+from __future__ import annotations
+
+import os
+import random
+import socket
+import threading
+
+import pytest
+
+from tests.services.ctxhelpers import (in_thread, loopback_resolver, make_config,
+                                       make_machine, netns_pair, request, running_role)
+from vac.services import metadata_httpd, mjf_httpd
+
+LIMITS = dict(joboutputs_max_file_bytes=1000, joboutputs_max_total_bytes=1500)
+
+
+@pytest.fixture
+def machines(paths):
+    return {5: make_machine(paths, 5), 6: make_machine(paths, 6, machinetype="atlas")}
+
+
+@pytest.fixture
+def served(paths, machines):
+    with running_role(mjf_httpd.run_role, paths, make_config(**LIMITS),
+                      resolve=loopback_resolver(paths)) as addr:
+        yield addr
+
+
+def test_listings_values_and_missing_keys(served, paths):
+    status, headers, body = request(served, "GET", "/jobfeatures/")
+    assert status == 200 and headers["Content-Type"] == "text/html"
+    assert headers["Server"] == "Vac mjf server"
+    assert b'<li><a href="allocated_cpu">allocated_cpu</a></li>' in body
+    assert request(served, "GET", "/jobfeatures")[2] == body
+    assert request(served, "GET", "/jobfeatures/allocated_cpu")[2] == b"2\n"
+    assert request(served, "GET", "/jobfeatures/wall_limit_secs")[2] == b"3605"
+    assert request(served, "GET", "/machinefeatures/total_cpu")[2] == b"2"
+    assert request(served, "GET", "/jobfeatures/max_swap_bytes")[0] == 404
+    assert request(served, "GET", "/jobfeatures/a/b")[0] == 404
+    assert request(served, "GET", "/joboutputs/")[0] == 404
+    assert os.path.exists(paths.heartbeat("mjf"))
+
+
+def test_put_writes_into_the_callers_joboutputs(served, machines):
+    status = request(served, "PUT", "/joboutputs/shutdown_message", body=b"200 Success")[0]
+    assert status == 201
+    with open(os.path.join(machines[5], "joboutputs", "shutdown_message"), "rb") as f:
+        assert f.read() == b"200 Success"
+    assert not os.path.exists(os.path.join(machines[6], "joboutputs", "shutdown_message"))
+    assert request(served, "PUT", "/joboutputs/heartbeat", source="127.0.0.6",
+                   body=b"0.1 0.2")[0] == 201
+    assert os.listdir(os.path.join(machines[6], "joboutputs")) == ["heartbeat"]
+    assert oct(os.stat(os.path.join(machines[6], "joboutputs", "heartbeat")).st_mode
+               & 0o777) == "0o644"
+
+
+def test_isolation_of_feature_reads(served):
+    for _ in range(20):
+        assert request(served, "GET", "/jobfeatures/job_id", source="127.0.0.6")[2] == \
+            b"uuid-0006"
+        assert request(served, "GET", "/jobfeatures/job_id", source="127.0.0.5")[2] == \
+            b"uuid-0005"
+
+
+@pytest.mark.parametrize("path", [
+    "/joboutputs/../jobfeatures/job_id", "/joboutputs/..%2Fx", "/joboutputs/.hidden",
+    "/joboutputs/a/b", "/joboutputs/" + "n" * 200, "/jobfeatures/job_id", "/joboutputs/"])
+def test_bad_put_paths_403(served, machines, path):
+    assert request(served, "PUT", path, body=b"x")[0] == 403
+    assert open(os.path.join(machines[5], "jobfeatures", "job_id")).read() == "uuid-0005"
+
+
+def test_size_limits_and_strangers(served, machines):
+    assert request(served, "PUT", "/joboutputs/big", body=b"x" * 1001)[0] == 403
+    assert request(served, "PUT", "/joboutputs/a", body=b"x" * 1000)[0] == 201
+    assert request(served, "PUT", "/joboutputs/b", body=b"x" * 600)[0] == 403
+    assert request(served, "PUT", "/joboutputs/a", body=b"x" * 900)[0] == 201
+    assert request(served, "PUT", "/joboutputs/x", source="127.0.0.1", body=b"x")[0] == 403
+    assert request(served, "PUT", "/joboutputs/x", source="127.0.0.9", body=b"x")[0] == 403
+    assert request(served, "GET", "/jobfeatures/job_id", source="127.0.0.1")[0] == 404
+    assert request(served, "POST", "/joboutputs/x", body=b"x")[0] == 405
+    assert request(served, "PUT", "/joboutputs/x", body=b"x",
+                   headers={"Host": "evil"})[0] == 400
+    assert sorted(os.listdir(os.path.join(machines[5], "joboutputs"))) == ["a"]
+
+
+def test_put_without_length_or_chunked_refused(served):
+    with socket.create_connection(served, timeout=5, source_address=("127.0.0.5", 0)) as s:
+        s.sendall(b"PUT /joboutputs/x HTTP/1.0\r\n\r\nabc")
+        assert s.recv(100).startswith(b"HTTP/1.1 403")
+    with socket.create_connection(served, timeout=5, source_address=("127.0.0.5", 0)) as s:
+        s.sendall(b"PUT /joboutputs/x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+        assert s.recv(100).startswith(b"HTTP/1.1 411")
+
+
+def _fuzz_requests(rng: random.Random, n: int):
+    pieces = [b"GET", b"PUT", b"POST", b"\x00", b"\xff\xfe", b"/joboutputs/", b"..", b"/",
+              b"HTTP/1.1", b"HTTP/9.9", b"HTTP/1.0", b"\r\n", b"\n", b" ", b"Content-Length: ",
+              b"-1", b"99999999999999999999", b"Host: x", b"Transfer-Encoding: chunked",
+              b"%2e%2e", b"jobfeatures", b"A" * 3000, b":", b"\t"]
+    for _ in range(n):
+        yield b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 12))) + \
+            rng.choice([b"\r\n\r\n", b"", b"\r\n"])
+
+
+def _fuzz(addr, start: int, n: int, source: str) -> None:
+    rng = random.Random(start)
+    for data in _fuzz_requests(rng, n):
+        with socket.create_connection(addr, timeout=10, source_address=(source, 0)) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            try:
+                s.sendall(data)
+                s.shutdown(socket.SHUT_WR)
+                s.recv(4096)
+            except OSError:
+                pass
+
+
+@pytest.mark.slow
+def test_fuzz_10000_malformed_requests_leave_both_services_answering(paths, machines):
+    cfg = make_config(**LIMITS)
+    resolve = loopback_resolver(paths)
+    with running_role(mjf_httpd.run_role, paths, cfg, resolve=resolve) as mjf, \
+            running_role(metadata_httpd.run_role, paths, cfg, resolve=resolve) as md:
+        threads = [threading.Thread(target=_fuzz, args=(addr, i, 1250, "127.0.0.5"))
+                   for i, addr in enumerate([mjf, md] * 4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+        assert request(mjf, "GET", "/jobfeatures/job_id")[2] == b"uuid-0005"
+        assert request(md, "GET", "/latest/meta-data/instance-id")[2] == b"uuid-0005"
+        assert request(mjf, "PUT", "/joboutputs/after-fuzz", body=b"ok")[0] == 201
+    leftovers = [n for n in os.listdir(os.path.join(machines[5], "joboutputs"))
+                 if n.startswith(".")]
+    assert leftovers == []
+
+
+@pytest.mark.integration
+def test_put_and_get_from_real_slot_addresses_in_a_namespace(paths, machines):
+    with netns_pair("mjf") as (srv, cli):
+        with running_role(mjf_httpd.run_role, paths, make_config("169.254.169.253", 80),
+                          netns=srv) as addr:
+            def put(src):
+                return request(addr, "PUT", "/joboutputs/shutdown_message", source=src,
+                               body=f"200 Success from {src}".encode())
+            assert in_thread(lambda: put("169.254.169.6"), cli)[0] == 201
+            assert in_thread(lambda: request(addr, "GET", "/jobfeatures/job_id",
+                                             source="169.254.169.5"), cli)[2] == b"uuid-0005"
+    with open(os.path.join(machines[6], "joboutputs", "shutdown_message")) as f:
+        assert f.read() == "200 Success from 169.254.169.6"
+    assert not os.path.exists(os.path.join(machines[5], "joboutputs", "shutdown_message"))

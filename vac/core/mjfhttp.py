@@ -1,0 +1,94 @@
+"""The MJF/JOBOUTPUTS service's answers (SPEC §5.1, PEERS-AND-STANDARDS §2.2): pure.
+
+GET ``/machinefeatures[/]`` and ``/jobfeatures[/]`` give the HTML listing of the original;
+GET ``/machinefeatures/KEY`` the raw value; a missing key is 404 (DIRAC treats every
+non-2xx as "absent"). ``PUT /joboutputs/NAME`` is checked by ``check_put``: 201 after the
+service wrote the file, 403 for a bad name, a missing/oversized length or an unknown
+machine. Subdirectories, ``..`` and hidden files never match.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from typing import Mapping, Optional
+
+from vac.core.metadata import NOT_FOUND, Response, normalise
+
+FEATURE_DIRS = ("machinefeatures", "jobfeatures")
+JOBOUTPUTS = "joboutputs"
+MAX_NAME_CHARS = 128
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+=,@-]{0,%d}$" % (MAX_NAME_CHARS - 1))
+FORBIDDEN = Response(403)
+
+
+def valid_name(name: str) -> bool:
+    """A key or joboutputs file name: no ``/``, no ``..``, not hidden, at most 128 chars."""
+    return bool(NAME_RE.match(name)) and ".." not in name
+
+
+def listing_html(keys) -> bytes:
+    """The original's listing: ``<html><body><ul><li><a href="K">K</a></li>...``."""
+    items = "".join(f'<li><a href="{html.escape(k)}">{html.escape(k)}</a></li>'
+                    for k in sorted(keys))
+    return f"<html><body><ul>{items}</ul></body></html>".encode()
+
+
+def _split(path: str):
+    """(directory, key) of a one- or two-component path; None if unsafe or deeper."""
+    norm = normalise(path)
+    if norm is None:
+        return None
+    parts = norm[1:].split("/")
+    if len(parts) == 1:
+        return parts[0], ""
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    return None
+
+
+def mjf_get(path: str, features: Mapping[str, Mapping[str, bytes]]) -> Response:
+    """GET ``path``; ``features`` maps machinefeatures/jobfeatures -> {key: value bytes}."""
+    split = _split(path)
+    if split is None or split[0] not in FEATURE_DIRS:
+        return NOT_FOUND
+    directory, key = split
+    values = features.get(directory, {})
+    if key == "":
+        return Response(200, "text/html", listing_html(k for k in values if valid_name(k)))
+    if not valid_name(key) or key not in values:
+        return NOT_FOUND
+    return Response(200, "text/plain", values[key])
+
+
+@dataclass(frozen=True)
+class PutDecision:
+    """``name`` to write when ``status`` is 201; otherwise the refusal and its reason."""
+
+    status: int
+    name: Optional[str] = None
+    reason: str = ""
+
+
+def check_put(path: str, content_length: Optional[int], existing: Mapping[str, int],
+              max_file_bytes: int, max_total_bytes: int) -> PutDecision:
+    """May ``PUT path`` with ``content_length`` bytes be written to joboutputs/?
+
+    ``existing`` maps the joboutputs/ file names already present to their sizes (bytes);
+    a file being replaced does not count towards the per-machine total.
+    """
+    split = _split(path)
+    if split is None or split[0] != JOBOUTPUTS:
+        return PutDecision(403, reason="not a /joboutputs/NAME path")
+    name = split[1]
+    if not valid_name(name):
+        return PutDecision(403, reason="invalid joboutputs file name")
+    if content_length is None or content_length < 0:
+        return PutDecision(403, reason="missing or invalid Content-Length")
+    if content_length > max_file_bytes:
+        return PutDecision(403, reason=f"file larger than {max_file_bytes} bytes")
+    total = sum(size for other, size in existing.items() if other != name)
+    if total + content_length > max_total_bytes:
+        return PutDecision(403, reason=f"joboutputs would exceed {max_total_bytes} bytes")
+    return PutDecision(201, name=name)

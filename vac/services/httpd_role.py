@@ -1,0 +1,173 @@
+"""What the metadata and MJF roles share: machine identity by source address, config
+(re)loading, binding with retries, the heartbeat loop (SPEC §2.5, §5.1).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
+
+from vac.adapters import httpserver, statefs
+from vac.adapters.atomicfile import write_atomic
+from vac.core import naming
+from vac.paths import Paths
+from vac.rolecontrol import RoleControl
+
+log = logging.getLogger(__name__)
+
+BIND_RETRY_SECONDS = 10.0
+HEARTBEAT_SECONDS = 30.0
+POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Machine:
+    """The machine behind a source address: slot ordinal, FQDN and its directory."""
+
+    ordinal: int
+    name: str
+    machine_dir: str
+    created: int
+    machinetype: str
+
+
+Resolver = Callable[[str], Optional[Machine]]
+
+
+def machine_for_ordinal(paths: Paths, factory: str, ordinal: int) -> Optional[Machine]:
+    """The current machine of slot ``ordinal``, or None if the slot is not in use."""
+    mdir = statefs.machine_dir_for(paths, factory, ordinal)
+    if mdir is None:
+        return None
+    name = naming.machine_name(factory, ordinal)
+    created, _, rest = os.path.basename(mdir).partition("_")
+    machinetype = rest[:-(len(name) + 1)] if rest.endswith("_" + name) else rest
+    return Machine(ordinal, name, mdir, int(created), machinetype)
+
+
+def address_resolver(paths: Paths, holder: "ConfigHolder") -> Resolver:
+    """Identify a machine ONLY by its source address (169.254.169.N -> slot N)."""
+    def resolve(client_ip: str) -> Optional[Machine]:
+        ordinal = naming.ordinal_from_ip(client_ip)
+        if ordinal is None or holder.cfg is None:
+            return None
+        return machine_for_ordinal(paths, holder.cfg.settings.factory_hostname, ordinal)
+    return resolve
+
+
+def default_load_config(paths: Paths):
+    from vac.services.configload import load_config  # the config engineer's loader
+    return load_config(paths, pipes="cache")
+
+
+class ConfigHolder:
+    """The current Config (swapped whole on reload; None until the first good load)."""
+
+    def __init__(self, paths: Paths, load: Callable[[Paths], object]):
+        self.paths, self.load, self.cfg, self.signature = paths, load, None, None
+
+    def _files(self):
+        files = [self.paths.etc_vac_conf]
+        try:
+            files += sorted(os.path.join(self.paths.etc_vac_d, f)
+                            for f in os.listdir(self.paths.etc_vac_d) if f.endswith(".conf"))
+        except OSError:
+            pass
+        return files
+
+    def current_signature(self) -> Tuple:
+        sig = []
+        for path in self._files():
+            try:
+                st = os.stat(path)
+                sig.append((path, st.st_mtime_ns, st.st_size))
+            except OSError:
+                sig.append((path, None, None))
+        return tuple(sig)
+
+    def reload(self, force: bool = False) -> bool:
+        """Load the config if it changed (or ``force``); keep the old one if it is broken."""
+        sig = self.current_signature()
+        if not force and sig == self.signature:
+            return False
+        try:
+            cfg = self.load(self.paths)
+        except Exception:  # a broken config must not stop the service
+            log.exception("cannot load the configuration; keeping the previous one")
+            self.signature = sig
+            return False
+        self.cfg, self.signature = cfg, sig
+        return True
+
+
+def write_heartbeat(paths: Paths, role: str) -> None:
+    try:
+        write_atomic(paths.heartbeat(role), f"{int(time.time())}\n", fsync=False)
+    except Exception:  # a full disk must not stop the service
+        log.exception("cannot write %s", paths.heartbeat(role))
+
+
+def allowed_hosts(host: str, port: int) -> Tuple[str, ...]:
+    """Host header values accepted: the bound address (any if bound to all addresses)."""
+    if host in ("", "0.0.0.0"):
+        return ()
+    hosts = (host, f"{host}:{port}")
+    return hosts + ((f"{host}:80",) if port == 80 else ())
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    role: str                          # "metadata" or "mjf"
+    server_name: str                   # Server header
+    bind: Callable[[object], Tuple[str, int]]       # cfg -> (address, port)
+    make_app: Callable[[ConfigHolder, Resolver], Callable]
+
+
+def _bind(spec: RoleSpec, holder: ConfigHolder, resolve: Resolver):
+    host, port = spec.bind(holder.cfg)
+    app = spec.make_app(holder, resolve)
+    server = httpserver.make_server(host, port, app, spec.server_name)
+    server.allowed_hosts = frozenset(allowed_hosts(host, server.server_address[1]))
+    httpserver.serve_in_thread(server, f"vacd-{spec.role}-http")
+    log.info("%s server listening on %s:%d", spec.role, host, server.server_address[1])
+    return server, (host, port)
+
+
+def run_http_role(paths: Paths, control: RoleControl, spec: RoleSpec,
+                  load: Optional[Callable] = None, resolve: Optional[Resolver] = None,
+                  ready: Optional[Callable] = None) -> None:
+    """Serve until ``control.should_stop()``; rebind if the configured address changes."""
+    holder = ConfigHolder(paths, load or default_load_config)
+    resolve = resolve or address_resolver(paths, holder)
+    server, bound, last_beat, warned = None, None, 0.0, False
+    try:
+        while not control.should_stop():
+            if time.time() - last_beat >= HEARTBEAT_SECONDS:
+                write_heartbeat(paths, spec.role)
+                last_beat = time.time()
+            holder.reload(force=control.take_reload())
+            if holder.cfg is not None and (server is None or spec.bind(holder.cfg) != bound):
+                if server is not None:
+                    server.shutdown()
+                    server.server_close()
+                    server = None
+                try:
+                    server, bound = _bind(spec, holder, resolve)
+                    warned = False
+                    if ready:
+                        ready(server.server_address)
+                except OSError as e:
+                    if not warned:
+                        log.warning("cannot bind %s server to %s: %s (retrying every %d s)",
+                                    spec.role, spec.bind(holder.cfg), e, BIND_RETRY_SECONDS)
+                    warned = True
+                    control.wait(BIND_RETRY_SECONDS)
+                    continue
+            control.wait(POLL_SECONDS)
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
