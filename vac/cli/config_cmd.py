@@ -29,8 +29,11 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+def run(args: argparse.Namespace, out: Optional[TextIO] = None,
+        err: Optional[TextIO] = None) -> int:
     """Load the configuration under ``--root`` and print it or the problems; exit status."""
+    out = out or sys.stdout
+    err = err or sys.stderr
     paths = Paths.from_root(getattr(args, "root", "/"))
     try:
         config = load_config(paths, pipes=getattr(args, "pipes", "none"))
