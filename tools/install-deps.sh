@@ -1,15 +1,48 @@
 #!/bin/bash
-# Install the system packages vac needs to build, test and run (idempotent; root).
+# Install every system package vac needs to build, test and run (idempotent; root).
+# Debian: apt-get, --no-install-recommends, `apt-get update` only when something is missing.
+# Never libvirt-daemon-system: it drags in systemd and ~200 packages; tools/testenv.sh starts
+# libvirtd by hand instead (see docs FEASIBILITY.md).
 set -euo pipefail
+
+DEB_PKGS=(
+  python3-venv python3-dev gcc pkg-config libvirt-dev       # venv + libvirt-python build
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients  # libvirtd (monolithic) + virsh
+  qemu-system-x86 qemu-utils                                 # TCG/KVM guests, qemu-img overlays
+  dnsmasq-base iptables iproute2                             # vac NAT network, netns
+  lvm2 psmisc                                                # logical volumes, fuser
+  genisoimage xorriso busybox-static isolinux syslinux-common lz4  # context ISO + test guest
+  rpm mandoc puppet cloud-init                               # packaging, man pages, puppet module
+)
+# EL9 names; some live in EPEL (mandoc, busybox) and puppet comes from Puppet's own repo.
+EL_PKGS=(
+  python3-devel gcc pkgconf-pkg-config libvirt-devel
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-client
+  qemu-kvm qemu-img dnsmasq iptables-nft iproute lvm2 psmisc
+  xorriso busybox syslinux lz4 rpm-build mandoc cloud-init
+)
+
+if [ "$(id -u)" != 0 ]; then echo "install-deps.sh: must run as root" >&2; exit 1; fi
+
 if command -v apt-get >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
-  PKGS="python3-venv python3-dev gcc pkg-config libvirt-dev"
-  missing=""
-  for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
-  if [ -n "$missing" ]; then
+  missing=()
+  for p in "${DEB_PKGS[@]}"; do
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
 elif command -v dnf >/dev/null 2>&1; then
-  dnf install -y -q python3-devel gcc pkgconf-pkg-config libvirt-devel
+  missing=()
+  for p in "${EL_PKGS[@]}"; do rpm -q "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "install-deps: installing ${missing[*]}"
+    dnf install -y -q --setopt=skip_missing_names_on_install=True "${missing[@]}"
+  fi
+else
+  echo "install-deps.sh: neither apt-get nor dnf found" >&2
+  exit 1
 fi

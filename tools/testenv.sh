@@ -105,7 +105,7 @@ module_order() {
 }
 
 guest_stamp() {
-  { echo "kernel $KVER"; busybox | head -n 1; sha256sum "$GUEST_SRC"/* /usr/lib/ISOLINUX/isolinux.bin
+  { echo "kernel $KVER xorriso=$(command -v xorriso || true)"; busybox | head -n 1; sha256sum "$GUEST_SRC"/* /usr/lib/ISOLINUX/isolinux.bin
     sed -n '/^build_guest()/,/^}/p' "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16
 }
 
@@ -129,6 +129,16 @@ build_guest() {
   genisoimage -quiet -o "$w/vac-test-guest.iso" -V VACTEST -R -J \
     -b isolinux/isolinux.bin -c isolinux/boot.cat -no-emul-boot -boot-load-size 4 \
     -boot-info-table "$w/iso"
+  rm -f "$GUEST_DIR/vac-test-guest.img" "$GUEST_DIR/vac-test-guest.qcow2"
+  if command -v xorriso >/dev/null; then
+    # the same guest as a BIOS-bootable disk image (isohybrid MBR) for vm-raw machinetypes
+    xorriso -as mkisofs -quiet -o "$w/vac-test-guest.img" -V VACTEST -R -J \
+      -isohybrid-mbr /usr/lib/ISOLINUX/isohdpfx.bin \
+      -b isolinux/isolinux.bin -c isolinux/boot.cat -no-emul-boot -boot-load-size 4 \
+      -boot-info-table "$w/iso" 2>/dev/null
+    qemu-img convert -f raw -O qcow2 "$w/vac-test-guest.img" "$w/vac-test-guest.qcow2"
+    mv "$w/vac-test-guest.img" "$w/vac-test-guest.qcow2" "$GUEST_DIR/"
+  fi
   mv "$w/vmlinuz" "$w/initrd.gz" "$w/vac-test-guest.iso" "$GUEST_DIR/"
   rm -rf "$w"
 }
@@ -299,9 +309,14 @@ env = {
     "device_mapper": $(have_dm && echo True || echo False),
     "guest_iso": "$GUEST_DIR/vac-test-guest.iso", "guest_kernel": "$GUEST_DIR/vmlinuz",
     "guest_initrd": "$GUEST_DIR/initrd.gz", "guest_cmdline": "console=ttyS0 panic=-1",
+    "guest_disk_raw": "$GUEST_DIR/vac-test-guest.img",
+    "guest_disk_qcow2": "$GUEST_DIR/vac-test-guest.qcow2",
     "kernel_version": open("$GUEST_DIR/kernel-version").read().strip(),
     "libvirtd_log": "$TESTENV_DIR/libvirtd.log",
 }
+for key in ("guest_disk_raw", "guest_disk_qcow2"):  # only built when xorriso is installed
+    if not os.path.exists(env[key]):
+        env[key] = None
 tmp = sys.argv[1] + ".tmp"
 with open(tmp, "w") as f:
     json.dump(env, f, indent=2, sort_keys=True)
