@@ -1,0 +1,94 @@
+"""Space census (SPEC §11.1 step 1): hourly factory_status of every factory of the space.
+
+Each reply is saved as JSON in ``space-census/FACTORY``. Files younger than one day are
+counted (the space's size for the GOCDB update period); files older than two days are
+deleted. Ages use file mtimes (= ctimes for these atomically written files, and
+settable in tests). GOCDB updating (§11.1 steps 2-6) is not implemented.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Callable, Optional
+
+from vac.adapters.atomicfile import touch, write_atomic
+from vac.constants import (CENSUS_COUNT_SECONDS, CENSUS_EXPIRE_SECONDS,
+                           CENSUS_INTERVAL_SECONDS)
+from vac.core.configtypes import Config
+from vac.errors import VacError
+from vac.paths import Paths
+from vac.services import peers
+
+log = logging.getLogger(__name__)
+
+
+def _mtime(path: str) -> Optional[float]:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None
+
+
+def due(paths: Paths, now: float) -> bool:
+    """The census marker is missing or older than an hour."""
+    marker = _mtime(paths.census_updated)
+    return marker is None or now - marker >= CENSUS_INTERVAL_SECONDS
+
+
+def save_replies(paths: Paths, replies) -> int:
+    """Write each factory's reply to ``space-census/FACTORY``; returns files written."""
+    os.makedirs(paths.space_census, mode=0o755, exist_ok=True)
+    written = 0
+    for factory, reply in replies.items():
+        if "/" in factory or factory.startswith("."):
+            log.warning("Not saving census reply of oddly named factory %r", factory)
+            continue
+        write_atomic(os.path.join(paths.space_census, factory),
+                     json.dumps(reply, sort_keys=True) + "\n")
+        written += 1
+    return written
+
+
+def expire(paths: Paths, now: float) -> int:
+    """Delete census files older than two days; returns the count younger than one day."""
+    try:
+        names = sorted(os.listdir(paths.space_census))
+    except OSError:
+        return 0
+    fresh = 0
+    for name in names:
+        path = os.path.join(paths.space_census, name)
+        mtime = _mtime(path)
+        if mtime is None or name.startswith(".tmp-"):
+            continue
+        if now - mtime > CENSUS_EXPIRE_SECONDS:
+            try:
+                os.unlink(path)
+                log.info("Removed expired space census file for factory %s", name)
+            except OSError as e:
+                log.warning("Cannot remove census file %s: %s", path, e)
+        elif now - mtime < CENSUS_COUNT_SECONDS:
+            fresh += 1
+    return fresh
+
+
+def maybe_update(cfg: Config, paths: Paths, now: float,
+                 query: Callable[..., peers.QueryResult] = peers.query_factories
+                 ) -> Optional[int]:
+    """Hourly census; returns the number of factories counted, or None if not due."""
+    if not due(paths, now):
+        return None
+    try:
+        touch(paths.census_updated)     # first, so a failing census is not retried at once
+        result = query(cfg, client_name="vacd-factory")
+        save_replies(paths, result.replies)
+        for factory in result.not_answered:
+            log.info("No census reply from factory %s", factory)
+    except VacError as e:
+        log.error("Space census failed: %s", e)
+    count = expire(paths, now)
+    log.info("Space census: %d factories replied within a day (GOCDB update not "
+             "implemented)", count)
+    return count
