@@ -135,3 +135,18 @@ def test_installed_entry_point_runs(tree):
                              "config", "--check"], capture_output=True, text=True,
                             env=dict(os.environ, PYTHONPATH=REPO), timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("parts", [("vac.conf",), ("vac.d",), ("vac.conf", "vac.d")])
+def test_shipped_examples_are_valid(tmp_path, capsys, parts):
+    import shutil
+    os.makedirs(tmp_path / "etc")
+    for part in parts:
+        source = os.path.join(REPO, "etc", part)
+        copy = shutil.copytree if os.path.isdir(source) else shutil.copy
+        copy(source, tmp_path / "etc" / part)
+    make_tree(tmp_path, {"var/run/vac.conf": "[settings]\nfactory_hostname = factory1."
+                         "example.com\n", "proc/cpuinfo": "processor\t: 0\n" * 8})
+    status, out, err = run(capsys, "--root", str(tmp_path), "config", "--check")
+    assert (status, err) == (0, ""), err
+    assert "Configuration OK" in out
