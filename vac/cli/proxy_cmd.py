@@ -1,7 +1,64 @@
-"""vac sub-commands: proxy_cmd (placeholder until its issue lands)."""
+"""``vac proxy-init`` (12-hour X.509 proxy to stdout) and ``vac cernvm-signature FILE``."""
 
 from __future__ import annotations
 
+import argparse
+import sys
+import time
+
+from vac.errors import CredentialError
+from vac.paths import Paths
+
+PROXY_INIT_SECONDS = 43200
+
 
 def register(subparsers) -> None:
-    """Add this module's sub-commands to the vac parser."""
+    """Add ``proxy-init`` and ``cernvm-signature`` to the vac parser."""
+    p = subparsers.add_parser("proxy-init", help="print a 12-hour X.509 proxy made from "
+                              "--cert and --key")
+    p.add_argument("-c", "--cert", metavar="FILE", help="certificate (chain) PEM file")
+    p.add_argument("-k", "--key", metavar="FILE", help="private key PEM file (mode 0600)")
+    p.add_argument("-l", "--legacy-proxy", action="store_true",
+                   help="legacy Globus proxy instead of an RFC 3820 proxy")
+    p.set_defaults(func=proxy_init)
+    s = subparsers.add_parser("cernvm-signature", help="verify the signature of a CernVM "
+                              "image and print the result")
+    s.add_argument("file", nargs="?", metavar="FILE")
+    s.set_defaults(func=cernvm_signature)
+
+
+def proxy_init(args: argparse.Namespace) -> int:
+    from vac.adapters import credentials
+    if not args.cert:
+        print("proxy-init command requires the --cert/-c option!", file=sys.stderr)
+        return 1
+    if not args.key:
+        print("proxy-init command requires the --key/-k option!", file=sys.stderr)
+        return 1
+    now = time.time()
+    try:
+        pem = credentials.make_proxy(args.cert, args.key, expires=now + PROXY_INIT_SECONDS,
+                                     now=now, legacy=args.legacy_proxy)
+    except CredentialError as e:
+        print(f"proxy-init fails: {e}", file=sys.stderr)
+        return 1
+    sys.stdout.write(pem)
+    return 0
+
+
+def cernvm_signature(args: argparse.Namespace) -> int:
+    from vac.adapters import cernvmsig
+    if not args.file:
+        print("cernvm-signature command requires the filename argument!", file=sys.stderr)
+        return 2
+    paths = Paths.from_root(getattr(args, "root", "/"))
+    result = cernvmsig.verify_cernvm_signature(args.file, paths.grid_security_certificates)
+    out = {"verified": result.verified}
+    if result.dn:
+        out["dn"] = result.dn
+    if result.version:
+        out["version"] = result.version
+    print(out)
+    if result.error:
+        print(result.error, file=sys.stderr)
+    return 0
