@@ -2,38 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
-
 import pytest
 
+from tests.adapters.recording import RecordingRunner
 from vac.adapters.lvm import Lvm
-from vac.adapters.runner import Result
 from vac.errors import CommandError, StorageError
 
 VGS_OUT = "  21470642176 4194304\n"
 LVS_OUT = "  f1-00.example.com 10737418240\n  home 4194304000\n"
-
-
-class RecordingRunner:
-    """Answers argv by its first word; records every call with its env."""
-
-    def __init__(self, answers: Optional[Dict[str, object]] = None):
-        self.answers = dict(answers or {})
-        self.calls: List[list] = []
-        self.envs: List[dict] = []
-
-    def __call__(self, argv, timeout=120.0, check=True, env=None, input_text=None):
-        self.calls.append(list(argv))
-        self.envs.append(dict(env or {}))
-        answer = self.answers.get(argv[0], "")
-        if isinstance(answer, Exception):
-            if check:
-                raise answer
-            return Result(tuple(argv), 5, "", str(answer))
-        return Result(tuple(argv), 0, answer, "  WARNING: activation disabled\n")
-
-    def commands(self) -> List[str]:
-        return [c[0] for c in self.calls]
 
 
 def lvm(runner, tmp_path, block=True, mounts="") -> Lvm:
