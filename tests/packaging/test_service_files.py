@@ -1,0 +1,73 @@
+"""The systemd unit and the logrotate file say what vacd needs (SPEC §2.6, §11.6 for EL9)."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import shutil
+import subprocess
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+UNIT = os.path.join(REPO, "systemd", "vacd.service")
+
+
+def unit():
+    parser = configparser.ConfigParser(strict=False, interpolation=None)
+    parser.optionxform = str
+    parser.read(UNIT, encoding="utf-8")
+    return parser
+
+
+def test_unit_runs_vacd_in_the_foreground_after_libvirtd():
+    u = unit()
+    assert "libvirtd.service" in u["Unit"]["After"].split()
+    assert "network-online.target" in u["Unit"]["After"].split()
+    assert "network-online.target" in u["Unit"]["Wants"].split()
+    assert u["Service"]["ExecStart"] == "/usr/sbin/vacd --foreground"
+    assert u["Service"]["Type"] == "simple"
+    assert u["Service"]["Restart"] == "on-failure"
+    assert u["Service"]["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    assert u["Install"]["WantedBy"] == "multi-user.target"
+
+
+def test_unit_leaves_guests_and_devices_alone():
+    s = unit()["Service"]
+    assert s["KillMode"] in ("mixed", "process")
+    # LVM needs /dev/mapper and loop devices; iptables may modprobe; /etc/hosts is written
+    for option in ("PrivateDevices", "ProtectKernelModules", "DevicePolicy", "ProtectClock",
+                   "PrivateNetwork", "User", "DynamicUser"):
+        assert option not in s, option
+    assert s.get("ProtectSystem", "true") in ("true", "yes")
+    assert "AF_NETLINK" in s["RestrictAddressFamilies"]
+    assert "AF_UNIX" in s["RestrictAddressFamilies"]
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze missing")
+def test_systemd_analyze_verify(tmp_path):
+    with open(UNIT, encoding="utf-8") as f:
+        text = f.read()
+    # the package is not installed here: point ExecStart at an existing binary and drop
+    # the man page references, which verify would look up
+    text = text.replace("/usr/sbin/vacd", "/bin/true")
+    text = "\n".join(line for line in text.splitlines() if not line.startswith("Documentation="))
+    (tmp_path / "vacd.service").write_text(text + "\n")
+    res = subprocess.run(["systemd-analyze", "verify", str(tmp_path / "vacd.service")],
+                         capture_output=True, text=True, timeout=60)
+    problems = [line for line in (res.stdout + res.stderr).splitlines()
+                if "vacd.service" in line and "libvirtd.service" not in line]
+    assert problems == []
+
+
+def test_logrotate_covers_every_log_daily_keeping_three(paths):
+    with open(os.path.join(REPO, "etc", "logrotate.d", "vacd"), encoding="utf-8") as f:
+        text = f.read()
+    head, body = text.split("{", 1)
+    files = [w for w in head.split() if w.startswith("/")]
+    expected = [paths.log_file(r).replace(paths.root, "", 1)
+                for r in ("supervisor", "factory", "responder", "metadata", "mjf")]
+    assert set(expected + ["/var/log/vac-ssmsend", "/var/log/vac-ssmsend-prod"]) == set(files)
+    directives = {line.strip() for line in body.split("}")[0].splitlines() if line.strip()}
+    assert {"daily", "rotate 3", "missingok"} <= directives
+    assert "copytruncate" not in directives         # vacd reopens moved logs itself
