@@ -48,18 +48,11 @@ class vac (
     ensure => $package_ensure,
   }
 
-  file { '/etc/vac.d':
-    ensure       => directory,
-    recurse      => true,
-    purge        => true,
-    force        => true,
-    owner        => 'root',
-    group        => 'root',
-    mode         => '0644',
-    sourceselect => 'all',
-    source       => $layers.map |$l| { "puppet:///${etc_path}/${l}" },
-    require      => Package['vac'],
-    notify       => Service['vacd'],
+  vac::layered_dir { '/etc/vac.d':
+    source_path => $etc_path,
+    layers      => $layers,
+    require     => Package['vac'],
+    notify      => Service['vacd'],
   }
 
   file { '/etc/vac.d/00-puppet.conf':
@@ -86,17 +79,10 @@ class vac (
     notify  => Service['vacd'],
   }
 
-  file { '/var/lib/vac/machinetypes':
-    ensure       => directory,
-    recurse      => true,
-    purge        => true,
-    force        => true,
-    owner        => 'root',
-    group        => 'root',
-    mode         => '0644',
-    sourceselect => 'all',
-    source       => $layers.map |$l| { "puppet:///${machinetypes_path}/${l}" },
-    require      => Package['vac'],
+  vac::layered_dir { '/var/lib/vac/machinetypes':
+    source_path => $machinetypes_path,
+    layers      => $layers,
+    require     => Package['vac'],
   }
 
   service { 'libvirtd':

@@ -8,7 +8,7 @@ class vac::squid {
     }
     exec { 'vac-squid-conf':
       command => '/usr/sbin/vac squid-conf /etc/squid/squid.conf.vac /etc/squid/squid.conf',
-      require => [Package['squid'], Package['vac'], File['/etc/vac.d']],
+      require => [Package['squid'], Package['vac'], Vac::Layered_dir['/etc/vac.d']],
       before  => Service['squid'],
     }
     service { 'squid':
