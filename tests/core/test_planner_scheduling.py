@@ -192,29 +192,6 @@ def test_new_machine_capped_at_shutdown_time_b23():
     assert plan.creates[0].shutdown_time == NOW + 3600
 
 
-# --- this factory's own report (fallback when its responder is silent, B6) -----------------
-
-def test_own_report_counts_running_starting_and_synthetic_fizzle():
-    cfg = config([Machinetype("lhcb", target_share=1, fizzle_seconds=600)])
-    fizzled = running(2, started=NOW - 900, heartbeat_time=NOW - 800,
-                      finished_time=NOW - 700, created=NOW - 905)
-    slots = [running(0, started=NOW - 100), running(1, started=None), fizzled]
-    rep = shares.own_report(cfg, slots, NOW)["lhcb"]
-    assert rep["running_hs06"] == 2.0 and rep["num_before_fizzle"] == 2
-    assert rep["shutdown_message"] == "300 Vac detects fizzle after 100 seconds"
-    assert rep["shutdown_time"] == NOW - 800
-
-
-def test_own_report_prefers_machine_message_of_most_recent():
-    cfg = config()
-    old = running(0, created=NOW - 9000, finished_time=NOW - 10,
-                  shutdown_message="300 old", shutdown_message_time=NOW - 10)
-    new = running(1, created=NOW - 5000, started=NOW - 4995, finished_time=NOW - 100,
-                  shutdown_message="200 done", shutdown_message_time=NOW - 100)
-    rep = shares.own_report(cfg, [old, new], NOW)["lhcb"]
-    assert rep["shutdown_message"] == "200 done"
-
-
 @pytest.mark.parametrize("message,code", [("300 x", 300), ("299 x", None), ("700", 700),
                                           ("30", None), (None, None), ("abc", None)])
 def test_abort_code(message, code):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 
+from vac.model import HostFacts
 from vac.paths import Paths
 
 _PROCESSOR_LINE = re.compile(r"^processor\t:", re.MULTILINE)
@@ -36,3 +37,31 @@ def processor_count(paths: Paths) -> int:
         if count:
             return count
     return os.cpu_count() or 1
+
+
+def _free_bytes(path: str) -> int:
+    """Bytes available to non-root users in the filesystem holding ``path`` (or a parent)."""
+    while path and not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    try:
+        st = os.statvfs(path or "/")
+    except OSError:
+        return 0
+    return st.f_bavail * st.f_frsize
+
+
+def host_facts(paths: Paths) -> HostFacts:
+    """Processors, load averages, memory (bytes) and free bytes in the state directory."""
+    import psutil
+    try:
+        loads = os.getloadavg()
+    except OSError:
+        loads = (0.0, 0.0, 0.0)
+    mem = psutil.virtual_memory()
+    return HostFacts(processor_count=processor_count(paths), load_average=max(loads),
+                     load_average_15=loads[2], mem_total_bytes=int(mem.total),
+                     mem_available_bytes=int(mem.available),
+                     state_free_bytes=_free_bytes(paths.state_dir))

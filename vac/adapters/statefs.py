@@ -8,7 +8,9 @@ directory). Times read back are file ctimes, as in the original (SPEC App. A.2).
 from __future__ import annotations
 
 import os
-from typing import Iterator, List, Mapping, Optional, Tuple
+import shutil
+import tempfile
+from typing import Iterator, List, Mapping, Optional, Tuple, Union
 
 from vac.adapters.atomicfile import read_text, write_atomic
 from vac.core import naming
@@ -222,3 +224,118 @@ def write_counts(paths: Paths, running_machines: int, slots: int, running_proces
                  max_processors: int, running_hs06: float) -> None:
     write_atomic(paths.counts, f"{running_machines} {slots} {running_processors} "
                                f"{max_processors} {running_hs06:.2f}\n")
+
+
+# --- lifecycle writers (factory only; every file atomic) ---------------------------------
+
+MACHINE_SUBDIRS = ("machinefeatures", "jobfeatures", "joboutputs")
+
+
+def make_machine_dir(paths: Paths, created: int, machinetype: str, machine_name: str) -> str:
+    """Create ``machines/CREATED_MT_NAME/`` and its MJF/joboutputs subdirectories (0755)."""
+    mdir = paths.machine_dir(created, machinetype, machine_name)
+    for sub in ("",) + MACHINE_SUBDIRS:
+        os.makedirs(os.path.join(mdir, sub), mode=0o755, exist_ok=True)
+    return mdir
+
+
+def write_machine_file(machine_dir: str, relpath: str, content: Union[str, bytes],
+                       mode: int = 0o644) -> None:
+    """Atomic write of ``machine_dir/relpath`` (e.g. ``ip``, ``jobfeatures/job_id``)."""
+    write_atomic(os.path.join(machine_dir, relpath), content, mode=mode)
+
+
+def write_features(machine_dir: str, subdir: str, files: Mapping[str, str]) -> None:
+    """Write every key file of ``machinefeatures/`` or ``jobfeatures/``."""
+    for key, value in files.items():
+        write_atomic(os.path.join(machine_dir, subdir, key), value)
+
+
+def write_started(machine_dir: str, now: float) -> None:
+    """``started`` (Unix time + newline; its ctime is the start time) and the first heartbeat."""
+    write_atomic(os.path.join(machine_dir, "started"), f"{int(now)}\n")
+    write_atomic(os.path.join(machine_dir, "heartbeat"), "0.0 0.0\n")
+
+
+def write_heartbeat(machine_dir: str, cpu_seconds: float,
+                    cpu_percentage: Optional[float]) -> None:
+    """Machine ``heartbeat``: ``CPUSECONDS`` or ``CPUSECONDS PERCENT`` (one decimal)."""
+    text = f"{cpu_seconds:.0f}" if cpu_percentage is None else \
+        f"{cpu_seconds:.0f} {cpu_percentage:.1f}"
+    write_atomic(os.path.join(machine_dir, "heartbeat"), text + "\n", fsync=False)
+
+
+def write_finished(machine_dir: str) -> None:
+    """Empty ``finished``; its ctime is the time the factory finalised the machine."""
+    write_atomic(os.path.join(machine_dir, "finished"), "")
+
+
+def write_shutdown_message(machine_dir: str, message: str) -> bool:
+    """Write ``joboutputs/shutdown_message`` unless the machine wrote one (it always wins).
+
+    Atomic and never overwriting: a temp file is hard-linked to the target name.
+    Returns True if Vac's message was written.
+    """
+    directory = os.path.join(machine_dir, "joboutputs")
+    target = os.path.join(directory, "shutdown_message")
+    if os.path.exists(target):
+        return False
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(message + "\n")
+        os.chmod(tmp, 0o644)
+        os.link(tmp, target)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+
+
+def update_finishes(paths: Paths, machinetype: str) -> Optional[str]:
+    """Point ``finishes/MT`` at the most recently created finished machine of that type.
+
+    Content ``CREATED MT NAME`` (the directory name with underscores as spaces).
+    """
+    newest = None
+    for path, _created, mt, _name in iter_machine_dirs(paths):
+        if mt == machinetype and os.path.exists(os.path.join(path, "finished")):
+            newest = os.path.basename(path)          # sorted: the last one is newest
+    if newest is None:
+        return None
+    os.makedirs(paths.finishes_dir, mode=0o755, exist_ok=True)
+    write_atomic(paths.finishes_file(machinetype), newest.replace("_", " "))
+    return newest
+
+
+def machine_dir_ages(paths: Paths) -> List[Tuple[str, str, Optional[float]]]:
+    """(path, machinetype, mtime of its ``heartbeat`` or None) for every machine directory."""
+    return [(path, mt, _mtime(os.path.join(path, "heartbeat")))
+            for path, _created, mt, _name in iter_machine_dirs(paths)]
+
+
+def remove_machine_dir(paths: Paths, path: str) -> None:
+    """Delete a whole machine directory (only below ``machines/``)."""
+    if os.path.dirname(os.path.abspath(path)) != os.path.abspath(paths.machines_dir):
+        raise ValueError(f"{path} is not a machine directory")
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def write_role_heartbeat(paths: Paths, role: str, now: float) -> None:
+    """``ROLE-heartbeat``: Unix time + newline (readers use its ctime)."""
+    os.makedirs(paths.state_dir, mode=0o755, exist_ok=True)
+    write_atomic(paths.heartbeat(role), f"{int(now)}\n", fsync=False)
+
+
+def write_factory_error(paths: Paths, text: str) -> None:
+    """The last machine-creation (or configuration) error, read by check-vacd."""
+    write_atomic(paths.factory_error, text.rstrip("\n") + "\n")
+
+
+def clear_factory_error(paths: Paths) -> None:
+    try:
+        os.unlink(paths.factory_error)
+    except FileNotFoundError:
+        pass

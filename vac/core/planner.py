@@ -8,15 +8,14 @@ Finalisation always comes before creation (App. A.6).
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from vac.constants import MIB, MIN_STATE_FREE_BYTES, STATE_SHUTDOWN
 from vac.core import naming
 from vac.core.actions import Action, Create, WriteCounts
 from vac.core.configtypes import Config
-from vac.core.shares import Reports, Standing, rank, standings
+from vac.core.shares import Reports, Rng, Standing, rank, standings
 from vac.core.slotstate import (MachineDirInfo, SlotOutcome, expired_dirs, slot_outcome,
                                 zombie_destroys)
 from vac.core.superslots import choose, superslot_map
@@ -36,6 +35,7 @@ class CycleInputs:
     reports: Reports                       # factory -> machinetype -> machinetype_status
     vacd_start: float                      # Unix seconds the daemon started
     machine_dirs: Sequence[MachineDirInfo] = ()
+    blockers: Sequence[str] = ()           # factory-level reasons not to create (e.g. network)
 
 
 @dataclass
@@ -138,10 +138,10 @@ def _with_planned(reports: Reports, planned: Mapping[str, Dict[str, Any]]) -> Re
 
 
 def _create_one(inp: CycleInputs, cap: _Capacity, planned: Dict[str, Dict[str, Any]],
-                now: int, rng: random.Random, result: Plan) -> Optional[Create]:
+                now: int, rng: Rng, result: Plan) -> Optional[Create]:
     """Vetoes, ranking and superslot choice for one machine; updates ``cap`` and ``planned``."""
     cfg = inp.config
-    found = vetoes(cfg, inp.host, cap, now)
+    found = list(inp.blockers) + vetoes(cfg, inp.host, cap, now)
     if found:
         result.vetoes = found
         return None
@@ -180,17 +180,33 @@ def _create_one(inp: CycleInputs, cap: _Capacity, planned: Dict[str, Dict[str, A
                   choice.reason)
 
 
-def plan(inp: CycleInputs, now: float, rng: random.Random) -> Plan:
-    """The whole cycle's decision: lifecycle actions, counts, then at most
-    ``max_creations_per_cycle`` creations (vetoes and ranking explained in the Plan)."""
+def plan_lifecycle(inp: CycleInputs, now: float) -> Tuple[Plan, _Capacity]:
+    """First half of a cycle: expiry, zombies, per-slot actions and counts.
+
+    The factory applies these before it asks the space for reports, so the reports
+    already show the machines finalised now (as in the original's cycle order).
+    """
     result = Plan()
     outcomes = _lifecycle(inp, now, result)
     cap = _capacity(inp, outcomes)
     result.actions.append(_counts(inp, outcomes, cap))
+    return result, cap
+
+
+def plan_creation(inp: CycleInputs, cap: _Capacity, now: float, rng: Rng,
+                  result: Plan) -> None:
+    """Second half: up to ``max_creations_per_cycle`` Create actions appended to ``result``."""
     planned: Dict[str, Dict[str, Any]] = {}
     for _ in range(max(0, inp.config.settings.max_creations_per_cycle)):
         create = _create_one(inp, cap, planned, int(now), rng, result)
         if create is None:
             break
         result.actions.append(create)
+
+
+def plan(inp: CycleInputs, now: float, rng: Rng) -> Plan:
+    """The whole cycle's decision: lifecycle actions, counts, then at most
+    ``max_creations_per_cycle`` creations (vetoes and ranking explained in the Plan)."""
+    result, cap = plan_lifecycle(inp, now)
+    plan_creation(inp, cap, now, rng, result)
     return result

@@ -8,15 +8,24 @@ score is running HS06 / target_share summed over the responding factories.
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from vac.constants import ABORT_CODE_MIN, COUNTING_WINDOW_SECONDS
+try:
+    from typing import Protocol
+except ImportError:  # Python < 3.8
+    Protocol = object  # type: ignore
+
+from vac.constants import ABORT_CODE_MIN
 from vac.core.configtypes import Config, Machinetype
-from vac.model import SlotRecord
 
 Reports = Mapping[str, Mapping[str, Mapping[str, Any]]]
+
+
+class Rng(Protocol):
+    """The part of ``random.Random`` the planner uses (seeded by the caller)."""
+
+    def random(self) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -95,61 +104,8 @@ def _why_not(cfg: Config, mt: Machinetype, now: float, last_abort: float,
     return ""
 
 
-def rank(stands: Sequence[Standing], rng: random.Random) -> List[Standing]:
+def rank(stands: Sequence[Standing], rng: Rng) -> List[Standing]:
     """Eligible machinetypes, most starved machinegroup then machinetype first."""
     keyed = [(s.group_score, s.score, rng.random(), s) for s in stands if s.eligible]
     keyed.sort(key=lambda k: (k[0], k[1], k[2]))
     return [k[3] for k in keyed]
-
-
-# --- this factory's own report (used when its responder does not answer, §6.5) ---------
-
-def _counts_as_running(slot: SlotRecord, now: float) -> bool:
-    return (slot.started_time is not None and slot.finished_time is None
-            and slot.heartbeat_time is not None
-            and slot.heartbeat_time > now - COUNTING_WINDOW_SECONDS)
-
-
-def _counts_as_starting(slot: SlotRecord, now: float) -> bool:
-    return (slot.started_time is None and slot.finished_time is None
-            and slot.created is not None and slot.created > now - COUNTING_WINDOW_SECONDS)
-
-
-def outcome_message(slot: SlotRecord, fizzle_seconds: int) -> Dict[str, Any]:
-    """Shutdown message/time of a finished machine, with the synthetic fizzle (B6 fixed)."""
-    if slot.shutdown_message and slot.shutdown_message[:3].isdigit():
-        return {"shutdown_message": slot.shutdown_message.splitlines()[0],
-                "shutdown_time": slot.shutdown_message_time}
-    if slot.started_time is not None and slot.heartbeat_time is not None:
-        ran = slot.heartbeat_time - slot.started_time
-        if ran < fizzle_seconds:
-            return {"shutdown_message": f"300 Vac detects fizzle after {int(ran)} seconds",
-                    "shutdown_time": slot.heartbeat_time}
-    return {"shutdown_message": slot.shutdown_message, "shutdown_time":
-            slot.shutdown_message_time}
-
-
-def own_report(cfg: Config, slots: Sequence[SlotRecord], now: float) -> Dict[str, Dict]:
-    """machinetype -> minimal machinetype_status built from this factory's slot files."""
-    report: Dict[str, Dict] = {}
-    for mt in cfg.machinetypes.values():
-        hs06, nbf, latest = 0.0, 0, None
-        for slot in slots:
-            if slot.machinetype != mt.name or not slot.is_used:
-                continue
-            running, starting = _counts_as_running(slot, now), _counts_as_starting(slot, now)
-            if running or starting:
-                hs06 += slot.hs06 if slot.hs06 is not None else 1.0 * (slot.processors or 1)
-            if starting or (running and slot.started_time is not None
-                            and slot.started_time > now - mt.fizzle_seconds):
-                nbf += 1
-            if slot.finished_time is not None and (latest is None
-                                                   or (slot.created or 0) > (latest.created or 0)):
-                latest = slot
-        entry: Dict[str, Any] = {"machinetype": mt.name, "running_hs06": hs06,
-                                 "num_before_fizzle": nbf, "shutdown_message": None,
-                                 "shutdown_time": None}
-        if latest is not None:
-            entry.update(outcome_message(latest, mt.fizzle_seconds))
-        report[mt.name] = entry
-    return report

@@ -1,0 +1,105 @@
+"""Test doubles and fixtures for factory cycles: a fake vm service over FakeHypervisor,
+a rooted configuration with a fake /proc/cpuinfo, and fixed host facts."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from typing import Optional
+
+from vac.constants import GB, MIB
+from vac.errors import VacError
+from vac.model import HostFacts
+from vac.sim.fakehypervisor import FakeHypervisor
+
+FACTORY = "f1.example.com"
+
+BASE_CONF = """[settings]
+vac_space = vac01.example.com
+factory_hostname = f1.example.com
+shutdown_grace_seconds = 0
+{settings}
+
+[machinetype lhcb]
+target_share = 1
+root_image = /images/test.iso
+backoff_seconds = 1000
+fizzle_seconds = 600
+{machinetype}
+"""
+
+
+def write_root(paths, processors: int = 2, settings: str = "", machinetype: str = "",
+               text: Optional[str] = None) -> None:
+    """etc/vac.conf and proc/cpuinfo below the test root."""
+    os.makedirs(os.path.dirname(paths.etc_vac_conf), exist_ok=True)
+    with open(paths.etc_vac_conf, "w") as f:
+        f.write(text if text is not None else
+                BASE_CONF.format(settings=settings, machinetype=machinetype))
+    cpuinfo = paths.under_root("/proc/cpuinfo")
+    os.makedirs(os.path.dirname(cpuinfo), exist_ok=True)
+    with open(cpuinfo, "w") as f:
+        f.write("".join(f"processor\t: {i}\nmodel name\t: test\n\n" for i in range(processors)))
+
+
+def facts(processors: int = 2) -> HostFacts:
+    return HostFacts(processors, 0.0, 0.0, 64 * 1024 * MIB, 32 * 1024 * MIB, 100 * GB)
+
+
+@dataclass(frozen=True)
+class VmRequest:
+    machine_name: str
+    ordinal: int
+    machinetype: object
+    processors: int
+    uuid: str
+    machine_dir: str
+    config_drive_iso: Optional[str] = None
+
+
+class FakeVm:
+    """Same functions as vac.services.vm, acting on a FakeHypervisor only."""
+
+    VmRequest = VmRequest
+
+    def __init__(self):
+        self.fail_create: Optional[Exception] = None
+        self.created = []
+        self.destroyed = []
+
+    def ensure_network(self, hv, cfg, paths) -> bool:
+        return True
+
+    def create_vm(self, hv, cfg, paths, request) -> None:
+        if self.fail_create is not None:
+            exc, self.fail_create = self.fail_create, None
+            raise exc
+        hv.create_domain(f"<domain><name>{request.machine_name}</name>"
+                         f"<uuid>{request.uuid}</uuid></domain>")
+        self.created.append(request)
+
+    def destroy_vm(self, hv, cfg, paths, machine_name, *, grace_seconds, wait=True) -> None:
+        if hv.domain(machine_name) is not None:
+            hv.destroy_domain(machine_name)
+        self.destroyed.append(machine_name)
+
+
+class Rig:
+    """A rooted factory with a FakeHypervisor and FakeVm; ``cycle()`` runs one cycle."""
+
+    def __init__(self, paths, **conf):
+        self.paths = paths
+        self.hv = FakeHypervisor()
+        self.vm = FakeVm()
+        write_root(paths, **conf)
+
+    def cycle(self, **kw):
+        from vac.services import factory
+        kw.setdefault("facts", facts())
+        return factory.run_cycle(self.paths, hv_factory=lambda: contextlib.nullcontext(self.hv),
+                                 vm_module=self.vm, **kw)
+
+
+class Boom(VacError):
+    pass

@@ -1,0 +1,160 @@
+"""Full factory cycles with FakeHypervisor and a rooted state directory (SPEC §3.1-3.11)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+from vac.adapters import statefs
+from vac.adapters.atomicfile import read_text
+from vac.rolecontrol import RoleControl
+from vac.services import factory
+from tests.services.factorykit import FACTORY, Boom, Rig, facts
+
+S0, S1 = "f1-00.example.com", "f1-01.example.com"
+
+
+def _slot(paths, ordinal):
+    return statefs.read_slot(paths, FACTORY, ordinal)
+
+
+def test_first_cycle_creates_one_machine_with_full_layout(paths):
+    rig = Rig(paths)
+    result = rig.cycle()
+    assert result.created == 1 and not result.problems
+    slot = _slot(paths, 0)
+    assert slot.machinetype == "lhcb" and slot.machine_model == "cernvm3"
+    assert read_text(paths.slot_file(S0)) == f"{slot.created} lhcb cernvm3"
+    mdir = slot.machine_dir
+    for rel in ("started", "heartbeat", "ip", "jobfeatures/job_id", "jobfeatures/allocated_cpu",
+                "machinefeatures/shutdowntime", "joboutputs"):
+        assert os.path.exists(os.path.join(mdir, rel)), rel
+    assert read_text(os.path.join(mdir, "ip")) == "169.254.169.0"
+    assert read_text(os.path.join(mdir, "heartbeat")) == "0.0 0.0\n"
+    assert rig.hv.domain(S0).uuid == slot.uuid
+    assert slot.shutdown_time_job == slot.created + 86400
+    assert statefs.read_counts(paths) == (0, 2, 0, 2, 0.0)
+    assert os.path.exists(paths.heartbeat("factory"))
+    assert _slot(paths, 1).created is None
+
+
+def test_cycles_fill_slots_then_finalise_and_reuse(paths):
+    rig = Rig(paths)
+    rig.cycle()
+    rig.hv.tick(50)
+    rig.cycle(now=time.time() + 100)
+    assert statefs.read_counts(paths)[0] == 1 and _slot(paths, 1).started_time
+    assert _slot(paths, 0).cpu_seconds == 50.0
+    first = _slot(paths, 0)
+    with open(os.path.join(first.machine_dir, "joboutputs", "shutdown_message"), "w") as f:
+        f.write("200 Success\n")
+    rig.hv.power_off(S0)
+    result = rig.cycle(now=time.time() + 200)
+    assert os.path.exists(os.path.join(first.machine_dir, "finished"))
+    pointer = read_text(paths.finishes_file("lhcb"))
+    assert pointer == os.path.basename(first.machine_dir).replace("_", " ")
+    assert result.created == 1 and _slot(paths, 0).machine_dir != first.machine_dir
+    assert statefs.read_counts(paths)[:3] == (1, 2, 1)
+
+
+def test_heartbeat_line_has_cpu_percentage(paths):
+    rig = Rig(paths)
+    rig.cycle()
+    mdir = _slot(paths, 0).machine_dir
+    statefs.write_heartbeat(mdir, 0.0, None)
+    rig.hv.tick(30)
+    rig.cycle(now=time.time() + 60)
+    cpu, pct = _slot(paths, 0).cpu_seconds, _slot(paths, 0).cpu_percentage
+    assert cpu == 30.0 and 40.0 < pct <= 51.0
+
+
+def test_abort_message_backs_off_without_any_responder(paths):
+    rig = Rig(paths)
+    rig.cycle()
+    mdir = _slot(paths, 0).machine_dir
+    with open(os.path.join(mdir, "joboutputs", "shutdown_message"), "w") as f:
+        f.write("300 Nothing to do\n")
+    rig.hv.power_off(S0)
+    result = rig.cycle()
+    assert result.created == 0
+    assert "backing off" in result.plan.standings[0].why_not
+    assert os.path.exists(os.path.join(mdir, "finished"))
+
+
+def test_configuration_error_destroys_and_creates_nothing(paths):
+    rig = Rig(paths)
+    rig.cycle()
+    with open(paths.etc_vac_conf, "a") as f:
+        f.write("\n[settings]\nmb_per_processor = lots\n")
+    result = rig.cycle()
+    assert result.problems and result.plan is None
+    assert rig.hv.domain(S0) is not None and not rig.vm.destroyed
+    assert "configuration error" in read_text(paths.factory_error)
+
+
+def test_creation_failure_writes_factory_error_and_next_cycle_cleans(paths):
+    rig = Rig(paths)
+    rig.vm.fail_create = Boom("no emulator")
+    result = rig.cycle()
+    assert result.created == 0 and result.failed == 1
+    assert "LM creation fails with: no emulator" in read_text(paths.factory_error)
+    half = _slot(paths, 0)
+    assert half.started_time is None and half.machine_dir
+    result = rig.cycle()
+    assert os.path.exists(os.path.join(half.machine_dir, "finished"))
+    assert result.created == 1 and not os.path.exists(paths.factory_error)
+
+
+def test_killed_mid_create_converges(paths):
+    """A slot written but the process killed before ``started``: destroyed, finalised."""
+    rig = Rig(paths)
+    now = int(time.time())
+    mdir = statefs.make_machine_dir(paths, now, "lhcb", S0)
+    statefs.write_slot_file(paths, S0, now, "lhcb", "cernvm3")
+    statefs.write_machine_file(mdir, "jobfeatures/job_id", "u-1")
+    rig.hv.create_domain(f"<domain><name>{S0}</name><uuid>u-1</uuid></domain>")
+    rig.cycle()
+    assert os.path.exists(os.path.join(mdir, "finished"))
+    assert S0 in rig.vm.destroyed and rig.hv.domain(S0) is not None  # new one in slot 0
+    assert rig.hv.domain(S0).uuid == _slot(paths, 0).uuid != "u-1"
+
+
+def test_zombie_domain_removed(paths):
+    rig = Rig(paths, settings="draining = yes")
+    rig.hv.create_domain(f"<domain><name>{S1}</name><uuid>zz</uuid></domain>")
+    rig.cycle()
+    assert rig.hv.domain(S1) is None
+
+
+def test_vetoed_when_state_disk_is_full(paths):
+    rig = Rig(paths)
+    full = dataclasses.replace(facts(), state_free_bytes=10)
+    result = rig.cycle(facts=full)
+    assert result.created == 0 and "less than 1 GiB" in result.plan.vetoes[0]
+
+
+def test_expired_machine_dirs_removed(paths):
+    rig = Rig(paths, machinetype="machines_dir_days = 1")
+    old = statefs.make_machine_dir(paths, 1000, "lhcb", S1)
+    statefs.write_heartbeat(old, 1, None)
+    os.utime(os.path.join(old, "heartbeat"), (1000, 1000))
+    rig.cycle()
+    assert not os.path.exists(old)
+
+
+def test_run_role_survives_a_failing_cycle(paths, monkeypatch):
+    control = RoleControl()
+    calls = []
+
+    def fake_cycle(p):
+        calls.append(p)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        control.request_stop()
+        return factory.CycleResult(0.0)
+
+    monkeypatch.setattr(factory, "run_cycle", fake_cycle)
+    monkeypatch.setattr(factory, "DEFAULT_PAUSE_SECONDS", 0.05)
+    factory.run_role(paths, control)
+    assert len(calls) == 2 and os.path.exists(paths.heartbeat("factory"))

@@ -1,0 +1,186 @@
+"""Apply the planner's actions through the adapters (SPEC §3.3, §3.7-3.10). No decisions.
+
+Each action is applied on its own: a failure is logged with its traceback and the next
+action still runs (a half-created machine has no ``started`` file and is cleaned up by the
+next cycle). Machine creation failures are also written to ``factory-error``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid as uuidlib
+from typing import Any, Callable, Dict, Optional
+
+from vac.adapters import statefs
+from vac.adapters.atomicfile import read_text
+from vac.core import mjf, naming
+from vac.core.actions import (Account, Action, Create, Destroy, ExpireMachineDir, Finalise,
+                              LowerShutdownTime, WriteCounts, WriteHeartbeat, describe)
+from vac.core.configtypes import Config
+from vac.errors import VacError
+from vac.model import SlotRecord
+from vac.paths import Paths
+
+log = logging.getLogger(__name__)
+
+
+_MISSING_LOGGED: set = set()
+
+
+def _optional(module: str, name: str) -> Optional[Callable[..., Any]]:
+    """A collaborator's function, or None (logged once) if that module is not there."""
+    try:
+        mod = __import__(module, fromlist=[name])
+        return getattr(mod, name)
+    except (ImportError, AttributeError) as e:
+        if (module, name) not in _MISSING_LOGGED:
+            _MISSING_LOGGED.add((module, name))
+            log.warning("%s.%s is not available (%s); skipping that step", module, name, e)
+        return None
+
+
+class Executor:
+    """Performs actions for one cycle: ``hv`` is an open hypervisor connection."""
+
+    def __init__(self, cfg: Config, paths: Paths, hv: Any, now: float,
+                 vm_module: Any = None):
+        self.cfg, self.paths, self.hv, self.now = cfg, paths, hv, now
+        if vm_module is None:
+            from vac.services import vm as vm_module
+        self.vm = vm_module
+        self.created = 0
+        self.failed = 0
+        self._handlers: Dict[type, Callable[[Any], None]] = {
+            WriteHeartbeat: self._heartbeat, LowerShutdownTime: self._lower,
+            Destroy: self._destroy, Account: self._account, Finalise: self._finalise,
+            ExpireMachineDir: self._expire, WriteCounts: self._counts, Create: self._create}
+
+    def apply(self, action: Action) -> bool:
+        """Apply one action; True if it succeeded."""
+        try:
+            self._handlers[type(action)](action)
+            return True
+        except Exception:  # one action's boundary: log and carry on with the cycle
+            log.exception("failed: %s", describe(action))
+            self.failed += 1
+            return False
+
+    # --- lifecycle -----------------------------------------------------------------
+    def _heartbeat(self, a: WriteHeartbeat) -> None:
+        statefs.write_heartbeat(a.machine_dir, a.cpu_seconds, a.cpu_percentage)
+
+    def _lower(self, a: LowerShutdownTime) -> None:
+        log.info("%s: lowering shutdown time to %d (%s)", a.name, a.shutdown_time, a.reason)
+        for (sub, key), value in mjf.lowered_shutdown_time(a.shutdown_time).items():
+            statefs.write_machine_file(a.machine_dir, f"{sub}/{key}", value)
+
+    def _destroy(self, a: Destroy) -> None:
+        log.info("%s: destroying: %s", a.name, a.reason)
+        self.vm.destroy_vm(self.hv, self.cfg, self.paths, a.name,
+                           grace_seconds=a.grace_seconds, wait=a.grace_seconds > 0)
+        if a.shutdown_message and a.machine_dir:
+            if statefs.write_shutdown_message(a.machine_dir, a.shutdown_message):
+                log.info("%s: wrote shutdown message %r", a.name, a.shutdown_message)
+
+    def _fresh(self, slot: SlotRecord) -> SlotRecord:
+        """Re-read a slot (files written earlier this cycle, e.g. Vac's shutdown message)."""
+        mt = self.cfg.machinetypes.get(slot.machinetype or "")
+        fresh = statefs.read_slot(self.paths, self.cfg.settings.factory_hostname,
+                                  slot.ordinal, mt.heartbeat_file if mt else None)
+        return fresh if fresh.machine_dir == slot.machine_dir else slot
+
+    def _account(self, a: Account) -> None:
+        account = _optional("vac.services.accounting", "account_machine")
+        if account is not None:
+            account(self.cfg, self.paths, self._fresh(a.slot), now=self.now)
+
+    def _finalise(self, a: Finalise) -> None:
+        slot = a.slot
+        if not slot.machine_dir:
+            return
+        log.info("%s: create finished file (%s)", slot.name, a.reason)
+        statefs.write_finished(slot.machine_dir)
+        if slot.machinetype:
+            statefs.update_finishes(self.paths, slot.machinetype)
+        if a.started and self.cfg.settings.vacmon_hostport:
+            send = _optional("vac.services.vacmon", "send_machine_status")
+            if send is not None:
+                send(self.cfg, self.paths, self._fresh(slot), self.now)
+
+    def _expire(self, a: ExpireMachineDir) -> None:
+        log.info("Deleting expired %s (%s)", a.path, a.reason)
+        statefs.remove_machine_dir(self.paths, a.path)
+
+    def _counts(self, a: WriteCounts) -> None:
+        statefs.write_counts(self.paths, a.running_machines, a.slots, a.running_processors,
+                             a.max_processors, a.running_hs06)
+
+    # --- creation --------------------------------------------------------------------
+    def _create(self, a: Create) -> None:
+        log.info("%s: creating with machinetype %s, %d processor(s), finishing at %d (%s)",
+                 a.name, a.machinetype, a.processors, a.shutdown_time, a.reason)
+        try:
+            self._create_machine(a)
+        except (VacError, OSError) as e:
+            log.error("%s: LM creation fails with: %s", a.name, e)
+            statefs.write_factory_error(self.paths, f"LM creation fails with: {e}")
+            self.failed += 1
+            return
+        self.created += 1
+        log.info("%s: LM created", a.name)
+        statefs.write_role_heartbeat(self.paths, "factory", self.now)
+        statefs.clear_factory_error(self.paths)
+
+    def _create_machine(self, a: Create) -> None:
+        """SPEC §3.3 steps 1-9; the UUID exists before user_data is templated (B5)."""
+        mt = self.cfg.machinetypes[a.machinetype]
+        created = int(self.now)
+        mdir = statefs.make_machine_dir(self.paths, created, mt.name, a.name)
+        statefs.write_slot_file(self.paths, a.name, created, mt.name, mt.machine_model)
+        if mt.accounting_fqan:
+            statefs.write_machine_file(mdir, "accounting_fqan", mt.accounting_fqan)
+        s = self.cfg.settings
+        statefs.write_features(mdir, "machinefeatures",
+                               mjf.machinefeatures(s, a.processors, a.shutdown_time))
+        statefs.write_features(mdir, "jobfeatures",
+                               mjf.jobfeatures(s, a.processors, a.shutdown_time, created))
+        machine_uuid = str(uuidlib.uuid4())
+        statefs.write_machine_file(mdir, "jobfeatures/job_id", machine_uuid)
+        if mt.user_data:
+            self._write_user_data(a, mdir, machine_uuid)
+        key = read_text(self.paths.under_root(s.root_public_key))
+        if key is not None:
+            statefs.write_machine_file(mdir, "root_public_key", key)
+        statefs.write_machine_file(mdir, "ip", naming.machine_ip(a.ordinal))
+        request = self.vm.VmRequest(machine_name=a.name, ordinal=a.ordinal, machinetype=mt,
+                                    processors=a.processors, uuid=machine_uuid,
+                                    machine_dir=mdir,
+                                    config_drive_iso=self._config_drive(a, mdir))
+        self.vm.create_vm(self.hv, self.cfg, self.paths, request)
+        statefs.write_started(mdir, self.now)
+
+    def _write_user_data(self, a: Create, mdir: str, machine_uuid: str) -> None:
+        make = _optional("vac.services.userdata", "make_user_data")
+        if make is None:
+            raise VacError("user_data is configured but vac.services.userdata is missing")
+        mt = self.cfg.machinetypes[a.machinetype]
+        data = make(self.cfg, self.paths, mt, machine_name=a.name, uuid=machine_uuid,
+                    shutdown_time=a.shutdown_time, now=self.now)
+        statefs.write_machine_file(mdir, "user_data", data)
+
+    def _config_drive(self, a: Create, mdir: str) -> Optional[str]:
+        """Path of the config-2 ISO for machinetypes with ``config_drive`` (if buildable)."""
+        mt = self.cfg.machinetypes[a.machinetype]
+        if not mt.config_drive:
+            return None
+        build = _optional("vac.services.configdrive", "build_config_drive")
+        if build is None:
+            return None
+        return build(self.cfg, self.paths, mt, machine_name=a.name, machine_dir=mdir)
+
+
+def ensure_dirs(paths: Paths) -> None:
+    """The state tree the executor writes into."""
+    statefs.ensure_state_dirs(paths)
+    os.makedirs(paths.finishes_dir, mode=0o755, exist_ok=True)

@@ -1,0 +1,268 @@
+"""The factory role: one cycle = gather -> decide (core.planner) -> apply (executor).
+
+SPEC §2.3, §3.1. A configuration error ends the cycle before anything is destroyed or
+created ("failures look like planned draining"); an exception inside a cycle is logged with
+its traceback by :func:`run_role` and the next cycle runs. Everything needed between cycles
+is on disk (SPEC §2.8), so ``run_cycle`` can be called from a fresh process every time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import logging
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, ContextManager, Dict, List, Optional
+
+from vac.adapters import host as hostfacts
+from vac.adapters import statefs
+from vac.core import planner
+from vac.core.actions import describe
+from vac.core.configtypes import Config
+from vac.core.slotstate import MachineDirInfo
+from vac.errors import ConfigError, HypervisorError, VacError
+from vac.model import DomainInfo, DomainState, HostFacts, SlotRecord
+from vac.paths import Paths
+from vac.rolecontrol import RoleControl
+from vac.services.executor import Executor, _optional, ensure_dirs
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 60          # role heartbeat at least this often while waiting
+DEFAULT_PAUSE_SECONDS = 60      # between cycles when the configuration could not be read
+_VACD_START = time.time()       # this process's start: heartbeat-file grace (SPEC §3.8)
+
+
+@dataclass
+class CycleResult:
+    """What one cycle did (for vacd --once, tests and the simulator)."""
+
+    now: float
+    config: Optional[Config] = None
+    plan: Optional[planner.Plan] = None
+    created: int = 0
+    failed: int = 0
+    problems: List[str] = field(default_factory=list)   # configuration / hypervisor problems
+
+
+def load_factory_config(paths: Paths, pipes: str = "refresh") -> Config:
+    from vac.services.configload import load_config
+    return load_config(paths, pipes=pipes)
+
+
+def query_reports(cfg: Config) -> Dict[str, Dict[str, dict]]:
+    """machinetype_status reports of every factory in the space that answers."""
+    if not cfg.settings.factories:
+        return {}
+    query = _optional("vac.services.peers", "query_machinetypes")
+    if query is None:
+        return {}
+    try:
+        return {f: dict(r) for f, r in query(cfg, client_name="vacd-factory").items()}
+    except Exception:  # peers are optional (SPEC §6.5): a broken query must not stop us
+        log.exception("VacQuery of the space failed; using this factory's own report")
+        return {}
+
+
+def own_report(cfg: Config, paths: Paths, slots: List[SlotRecord],
+               now: float) -> Dict[str, dict]:
+    """This factory's machinetype_status bodies from its files (what its responder says)."""
+    from vac.core import status
+    finishes = {}
+    for name in cfg.machinetypes:
+        rec = statefs.read_finished(paths, name)
+        if rec is not None:
+            finishes[name] = rec
+    return {body["machinetype"]: body
+            for body in status.machinetype_statuses(cfg, slots, now, finishes)}
+
+
+def domains_from_files(slots: List[SlotRecord]) -> List[DomainInfo]:
+    """Assumed domains when the hypervisor cannot be asked (``vac plan`` only)."""
+    return [DomainInfo(s.name, s.uuid or "", DomainState.RUNNING, s.cpu_seconds or 0.0)
+            for s in slots if s.is_used and s.started_time and s.finished_time is None]
+
+
+def gather(cfg: Config, paths: Paths, hv: Any, facts: HostFacts,
+           vacd_start: float) -> planner.CycleInputs:
+    """Slots, domains and machine directories for the planner (reports come later)."""
+    slots = read_slots(cfg, paths, facts)
+    domains = hv.list_domains() if hv is not None else domains_from_files(slots)
+    dirs = [MachineDirInfo(p, mt, age) for p, mt, age in statefs.machine_dir_ages(paths)]
+    return planner.CycleInputs(cfg, slots, domains, facts, {}, vacd_start, dirs)
+
+
+def read_slots(cfg: Config, paths: Paths, facts: HostFacts) -> List[SlotRecord]:
+    hb_files = {name: mt.heartbeat_file for name, mt in cfg.machinetypes.items()}
+    return statefs.read_slots(paths, cfg.settings.factory_hostname, facts.processor_count,
+                              hb_files)
+
+
+def gather_reports(cfg: Config, paths: Paths, facts: HostFacts,
+                   now: float) -> Dict[str, Dict[str, dict]]:
+    """Peer reports; this factory's own files stand in when its responder is silent."""
+    factory = cfg.settings.factory_hostname
+    reports = query_reports(cfg)
+    if factory not in reports:
+        log.info("No report from this factory's responder; using its own slot files")
+        reports[factory] = own_report(cfg, paths, read_slots(cfg, paths, facts), now)
+    return reports
+
+
+def log_plan(plan: planner.Plan) -> None:
+    """One line per slot state, standing, veto and action (the cycle's explanation)."""
+    for name, state in plan.states.items():
+        log.info("%s is %s", name, state)
+    for s in plan.standings:
+        abort = (f"last abort {s.last_abort:.0f}, creation restart at {s.restart_time:.0f}"
+                 if s.last_abort else "no abort")
+        log.info("For %s: score %.2f, machinegroup %s score %.2f, %d before fizzle, %s%s",
+                 s.machinetype, s.score, s.machinegroup, s.group_score, s.num_before_fizzle,
+                 abort, f" - not eligible: {s.why_not}" if s.why_not else "")
+    if plan.ranked:
+        log.info("Sorted machinegroup/machinetype scores: %s", " ".join(plan.ranked))
+    for veto in plan.vetoes:
+        log.info("LM not created as %s", veto)
+    for note in plan.notes:
+        log.info("%s", note)
+
+
+def _connect(cfg: Config, hv_factory: Optional[Callable[[], ContextManager[Any]]]):
+    if hv_factory is not None:
+        return hv_factory()
+    from vac.adapters import hypervisor
+    return hypervisor.connect(cfg.settings.libvirt_uri)
+
+
+def _network_ready(hv: Any, cfg: Config, paths: Paths, vm_module: Any) -> bool:
+    try:
+        return bool(vm_module.ensure_network(hv, cfg, paths))
+    except Exception:  # network repair is one guarded step of the cycle
+        log.exception("Checking the NAT network failed")
+        return False
+
+
+def _side_steps(cfg: Config, paths: Paths, now: float) -> None:
+    """Census/GOCDB (hourly); each guarded so it never stops the cycle."""
+    update = _optional("vac.services.census", "maybe_update")
+    if update is not None:
+        try:
+            update(cfg, paths, now)
+        except Exception:  # optional step boundary
+            log.exception("space census update failed")
+
+
+def run_cycle(paths: Paths, *, now: Optional[float] = None,
+              hv_factory: Optional[Callable[[], ContextManager[Any]]] = None,
+              rng: Optional[random.Random] = None, facts: Optional[HostFacts] = None,
+              vacd_start: Optional[float] = None, vm_module: Any = None,
+              config: Optional[Config] = None) -> CycleResult:
+    """One factory cycle. ``hv_factory()`` returns a context manager yielding a hypervisor."""
+    now = time.time() if now is None else now
+    result = CycleResult(now)
+    log.info("=============== Start cycle ===============")
+    ensure_dirs(paths)
+    statefs.write_role_heartbeat(paths, "factory", now)
+    try:
+        cfg = config or load_factory_config(paths)
+    except ConfigError as e:
+        result.problems = [str(p) for p in e.problems]
+        for problem in result.problems:
+            log.error("configuration: %s", problem)
+        statefs.write_factory_error(paths, "configuration error: " + "; ".join(result.problems))
+        log.info("No machines destroyed or created this cycle (configuration error)")
+        return result
+    result.config = cfg
+    for warning in cfg.warnings:
+        log.warning("configuration: %s", warning)
+    if vm_module is None:
+        from vac.services import vm as vm_module
+    try:
+        with _connect(cfg, hv_factory) as hv:
+            _cycle_with_hv(cfg, paths, hv, now, result, rng, facts, vacd_start, vm_module)
+    except HypervisorError as e:
+        log.error("Failed to open libvirt connection: %s", e)
+        result.problems.append(f"hypervisor: {e}")
+    _side_steps(cfg, paths, now)
+    if cfg.settings.vacmon_hostport:
+        send = _optional("vac.services.vacmon", "send_cycle_status")
+        if send is not None:
+            with contextlib.suppress(OSError):
+                send(cfg, paths, now)
+    log.info("================ End cycle ================")
+    return result
+
+
+def _cycle_with_hv(cfg: Config, paths: Paths, hv: Any, now: float, result: CycleResult,
+                   rng: Optional[random.Random], facts: Optional[HostFacts],
+                   vacd_start: Optional[float], vm_module: Any) -> None:
+    facts = facts or hostfacts.host_facts(paths)
+    log.info("At most %d LMs can be created on this factory", facts.processor_count)
+    inputs = gather(cfg, paths, hv, facts, _VACD_START if vacd_start is None else vacd_start)
+    plan, capacity = planner.plan_lifecycle(inputs, now)
+    result.plan = plan
+    executor = Executor(cfg, paths, hv, now, vm_module)
+    _apply(executor, plan.actions)
+    blockers = () if _network_ready(hv, cfg, paths, vm_module) else \
+        ("the NAT network is not ready",)
+    inputs = dataclasses.replace(inputs, reports=gather_reports(cfg, paths, facts, now),
+                                 blockers=blockers)
+    done = len(plan.actions)
+    planner.plan_creation(inputs, capacity, now, rng or random.Random(), plan)
+    log_plan(plan)
+    _apply(executor, plan.actions[done:])
+    result.created, result.failed = executor.created, executor.failed
+
+
+def _apply(executor: Executor, actions: List[Any]) -> None:
+    for action in actions:
+        log.debug("apply: %s", describe(action))
+        executor.apply(action)
+
+
+def run_role(paths: Paths, control: RoleControl) -> None:
+    """The factory loop: a cycle, then ``cycle_seconds`` (heartbeat every 60 s meanwhile)."""
+    global _VACD_START
+    _VACD_START = time.time()
+    _heartbeat(paths, _VACD_START)
+    while not control.should_stop():
+        control.take_reload()          # the configuration is re-read every cycle anyway
+        pause = DEFAULT_PAUSE_SECONDS
+        try:
+            result = run_cycle(paths)
+            if result.config is not None:
+                pause = result.config.settings.cycle_seconds
+        except Exception:  # the cycle boundary: log and run the next one
+            log.exception("factory cycle failed")
+        deadline = time.time() + pause
+        while not control.should_stop() and time.time() < deadline:
+            if control.wait(min(HEARTBEAT_SECONDS, max(0.0, deadline - time.time()))):
+                break
+            _heartbeat(paths, time.time())
+
+
+def _heartbeat(paths: Paths, now: float) -> None:
+    try:
+        statefs.write_role_heartbeat(paths, "factory", now)
+    except (VacError, OSError) as e:
+        log.error("cannot write the factory heartbeat: %s", e)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m vac.services.factory --root T --once``: one cycle, log to stderr."""
+    parser = argparse.ArgumentParser(prog="vac.services.factory")
+    parser.add_argument("--root", default="/")
+    parser.add_argument("--once", action="store_true", required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s: %(message)s")
+    run_cycle(Paths.from_root(args.root))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
