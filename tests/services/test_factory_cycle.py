@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -158,3 +159,27 @@ def test_run_role_survives_a_failing_cycle(paths, monkeypatch):
     monkeypatch.setattr(factory, "DEFAULT_PAUSE_SECONDS", 0.05)
     factory.run_role(paths, control)
     assert len(calls) == 2 and os.path.exists(paths.heartbeat("factory"))
+
+
+def test_vac_plan_explains_vetoes_and_choice(paths, capsys, monkeypatch):
+    from vac.cli import main, plan_cmd
+    from vac.errors import HypervisorError
+    Rig(paths, settings="draining = yes\nshutdown_time = 1000")
+    cfg, plan, notes = factory.preview(paths, facts=facts(),
+                                       hv_factory=lambda: (_ for _ in ()).throw(
+                                           HypervisorError("down")))
+    text = plan_cmd.render(cfg, plan, notes)
+    assert "Veto: no machine created as shutdown_time = 1000 has already passed" in text
+    assert "Veto: no machine created as in draining mode" in text
+    assert "hypervisor not reachable" in text and "Would create: nothing" in text
+    rig = Rig(paths)
+    cfg, plan, notes = factory.preview(paths, facts=facts(),
+                                       hv_factory=lambda: contextlib.nullcontext(rig.hv))
+    text = plan_cmd.render(cfg, plan, notes)
+    assert "Would create: f1-00.example.com: create lhcb with 1 processor(s)" in text
+    assert "Ranking (most starved first): lhcb" in text
+    monkeypatch.setattr(factory.hostfacts, "host_facts", lambda p: facts())
+    monkeypatch.setattr(factory, "_connect", lambda cfg, f: contextlib.nullcontext(rig.hv))
+    assert main(["--root", paths.root, "plan"]) == 0
+    out = capsys.readouterr().out
+    assert "Would create: f1-00.example.com: create lhcb" in out

@@ -16,7 +16,7 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager, Dict, List, Optional
+from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple
 
 from vac.adapters import host as hostfacts
 from vac.adapters import statefs
@@ -222,6 +222,29 @@ def _apply(executor: Executor, actions: List[Any]) -> None:
     for action in actions:
         log.debug("apply: %s", describe(action))
         executor.apply(action)
+
+
+def preview(paths: Paths, *, now: Optional[float] = None,
+            hv_factory: Optional[Callable[[], ContextManager[Any]]] = None,
+            facts: Optional[HostFacts] = None,
+            rng: Optional[random.Random] = None) -> Tuple[Config, planner.Plan, List[str]]:
+    """What the next cycle would do, without acting (``vac plan``); raises ConfigError.
+
+    Returns (config, plan, notes); if the hypervisor cannot be asked, machines the files
+    say are running are assumed to be running (noted).
+    """
+    now = time.time() if now is None else now
+    cfg = load_factory_config(paths, pipes="cache")
+    facts = facts or hostfacts.host_facts(paths)
+    notes: List[str] = []
+    try:
+        with _connect(cfg, hv_factory) as hv:
+            inputs = gather(cfg, paths, hv, facts, now - 86400)
+    except HypervisorError as e:
+        notes.append(f"hypervisor not reachable ({e}): assuming started machines run")
+        inputs = gather(cfg, paths, None, facts, now - 86400)
+    inputs = dataclasses.replace(inputs, reports=gather_reports(cfg, paths, facts, now))
+    return cfg, planner.plan(inputs, now, rng or random.Random()), notes
 
 
 def run_role(paths: Paths, control: RoleControl) -> None:
