@@ -8,22 +8,16 @@ import subprocess
 import pytest
 
 from tests.adapters.pki import make_pki
-from tests.services.https_server import HttpsServer, Route
+from tests.services.https_server import Route, https, pki  # noqa: F401 (fixtures)
 from vac.adapters.fetch import DEFAULT_USER_AGENT, fetch
 from vac.errors import FetchError
 
 MODIFIED = 1_600_000_000.0
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return make_pki(str(tmp_path_factory.mktemp("pki")))
-
-
 @pytest.fixture
-def server(pki):
-    with HttpsServer(pki.server_cert_file, pki.server_key_file) as served:
-        yield served
+def server(https):
+    return https
 
 
 def test_get_body_last_modified_and_user_agent(server, pki):

@@ -1,4 +1,7 @@
-"""A real HTTPS server on 127.0.0.1 for fetch and pipe tests (CA from tests.adapters.pki)."""
+"""A real HTTPS server on 127.0.0.1 for fetch and pipe tests (CA from tests.adapters.pki).
+
+Test modules import the fixtures: ``from tests.services.https_server import pki, https``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,10 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
+
+import pytest
+
+from tests.adapters.pki import make_pki
 
 
 @dataclass
@@ -84,3 +91,16 @@ class HttpsServer:
     def __exit__(self, *exc) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A test CA (``pki.ca_file``) and a server certificate for 127.0.0.1."""
+    return make_pki(str(tmp_path_factory.mktemp("pki")))
+
+
+@pytest.fixture
+def https(pki):
+    """A running HttpsServer's Served value (routes, requests, base URL)."""
+    with HttpsServer(pki.server_cert_file, pki.server_key_file) as served:
+        yield served

@@ -9,8 +9,7 @@ import os
 
 import pytest
 
-from tests.adapters.pki import make_pki
-from tests.services.https_server import HttpsServer, Route
+from tests.services.https_server import Route, https, pki  # noqa: F401 (fixtures)
 from vac.adapters.fetch import fetch
 from vac.services.configload import load_config
 from vac.services.pipecache import load_pipe
@@ -20,16 +19,10 @@ PIPE = {"cache_seconds": 600,
                           "target_share": 1, "fizzle_seconds": 300}]}
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return make_pki(str(tmp_path_factory.mktemp("pki")))
-
-
 @pytest.fixture
-def server(pki):
-    with HttpsServer(pki.server_cert_file, pki.server_key_file) as served:
-        served.routes["/vo.pipe"] = Route(json.dumps(PIPE).encode())
-        yield served
+def server(https):
+    https.routes["/vo.pipe"] = Route(json.dumps(PIPE).encode())
+    return https
 
 
 @pytest.fixture
