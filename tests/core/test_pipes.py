@@ -33,7 +33,7 @@ def test_expansion_names_and_prefix():
     cfg = load(PIPE_SECTION, {"vo": {"machinetypes": [entry("prod"), entry("dev")]}})
     assert sorted(cfg.machinetypes) == ["vo-dev", "vo-prod"]
     assert all(m.pipe_prefix == "vo" for m in cfg.machinetypes.values())
-    assert cfg.machinetypes["vo-prod"].machinetype_path is None  # -> machinetypes/vo
+    assert cfg.machinetypes["vo-prod"].machinetype_path == "/var/lib/vac/machinetypes/vo"
 
 
 def test_target_share_normalised():

@@ -20,6 +20,9 @@ from vac.core.configtypes import Machinetype, Origin, Settings, VacuumPipe
 from vac.core.inifile import IniDocument, IniValue
 from vac.core.options import NAME_RE
 from vac.core.pipes import expand_pipe, merge_layers
+from vac.paths import Paths
+
+_SYSTEM_PATHS = Paths()  # machinetype_path values are system paths; users map them below root
 
 _MAPPINGS = (("user_data_options", "user_data_option_"), ("user_data_files", "user_data_file_"))
 
@@ -102,10 +105,13 @@ def _pipe_sources(document: IniDocument, pipes: Mapping[str, VacuumPipe],
         expansion = expand_pipe(prefix, url, pipe_documents[prefix], pipe.target_share)
         built.warnings.extend(expansion.warnings)
         section = document.options(f"vacuum_pipe {prefix}")
+        where = document.header(f"vacuum_pipe {prefix}") or (url, 0)
         for item in expansion.machinetypes:
             from_pipe = {k: IniValue(v, url, 0) for k, v in item.options.items()}
             mine = local.pop(item.name, None)
             raw = merge_layers(from_pipe, section, mine.raw if mine else {})
+            # all machinetypes of a pipe share one local files directory (SPEC §10.3 step 3)
+            raw["machinetype_path"] = IniValue(_SYSTEM_PATHS.machinetype_dir(prefix), *where)
             header = mine.header if mine else IniValue("", url, 0)
             sources.append(_Source(item.name, raw, header, prefix))
     return sources

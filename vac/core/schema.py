@@ -216,7 +216,7 @@ MACHINETYPE_OPTIONS: Tuple[Option, ...] = (
     _opt("cvmfs_repositories", o.file_names, (), "name list", "accepted for compatibility "
          "(containers are not run)", default_text="empty", from_pipe=True),
     _opt("machinetype_path", o.absolute_path, None, _PATH, "directory of this "
-         "machinetype's local files", default_text="/var/lib/vac/machinetypes/NAME"),
+         "machinetype's local files", default_text="/var/lib/vac/machinetypes/NAME, or PREFIX for pipe machinetypes"),
     # --- new in this implementation ---
     _opt("hepscore23_per_processor", o.real(strictly_positive=True), None, _FLOAT,
          "HEPscore23 per processor for accounting", unit="HEPscore23"),
