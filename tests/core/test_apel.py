@@ -6,6 +6,7 @@ import dataclasses
 from types import MappingProxyType
 
 import pytest
+from hypothesis import given, settings as hsettings, strategies as st
 
 from vac.core import apel
 from vac.core.configtypes import Config, Machinetype, Settings
@@ -174,3 +175,33 @@ def test_loader_rules(text, problem):
         assert problems == []
     else:
         assert any(problem in p for p in problems), problems
+
+
+def test_v03_falls_back_to_hepscore23_without_hs06(now):
+    slot = make_slot(machinetype="atlas", hs06=None)
+    text = apel.render_job_record(apel.job_record_input(make_cfg(), slot))
+    assert "ServiceLevelType: HEPscore23\nServiceLevel: 12.0\n" in text
+    assert apel.check_job_record(text, now) == []
+
+
+# --- every record vac can render is one the loader accepts --------------------------------
+
+_labels = st.from_regex(r"[a-z][a-z0-9-]{0,10}", fullmatch=True)
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(space=st.lists(_labels, min_size=1, max_size=4).map(".".join),
+       start=st.integers(1_000_000_000, 1_900_000_000), wall=st.integers(0, 10 ** 7),
+       cpu=st.floats(0, 10 ** 8), processors=st.integers(1, 256),
+       hs06=st.one_of(st.none(), st.floats(0.1, 10 ** 5)),
+       rss=st.one_of(st.none(), st.integers(1, 2 ** 40)),
+       version=st.sampled_from(["0.3", "0.4"]), machinetype=st.sampled_from(["lhcb-prod",
+                                                                             "atlas"]))
+def test_rendered_records_pass_the_loader_rules(space, start, wall, cpu, processors, hs06,
+                                                rss, version, machinetype):
+    slot = make_slot(started_time=float(start), heartbeat_time=float(start + wall),
+                     cpu_seconds=cpu, processors=processors, hs06=hs06, max_rss_bytes=rss,
+                     machinetype=machinetype)
+    text = apel.render_job_record(apel.job_record_input(make_cfg(vac_space=space), slot),
+                                  version)
+    assert apel.check_job_record(text, start + wall) == []
