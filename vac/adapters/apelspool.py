@@ -77,10 +77,19 @@ def freeze(machine_dir: str, text: str, relname: str, outgoing: bool) -> FrozenR
         if outgoing:
             write_atomic(os.path.join(tmp, _OUTGOING), text)
         os.rename(tmp, final)
+        _fsync_dir(machine_dir)         # the frozen name must survive a power cut too
     except OSError as e:
         raise StateError(f"cannot freeze APEL record in {machine_dir}: {e}") from e
     return FrozenRecord(directory=final, text=text, relname=relname, archived=False,
                         outgoing_pending=outgoing)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def archive_path(archive_dir: str, relname: str) -> str:
