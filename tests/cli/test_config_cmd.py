@@ -150,3 +150,23 @@ def test_shipped_examples_are_valid(tmp_path, capsys, parts):
     status, out, err = run(capsys, "--root", str(tmp_path), "config", "--check")
     assert (status, err) == (0, ""), err
     assert "Configuration OK" in out
+
+
+def test_json_output_has_values_and_origins(tree, capsys):
+    import json
+    status, out, _ = run(capsys, "--root", tree, "-J", "config")
+    assert status == 0
+    data = json.loads(out)
+    assert data["settings"]["mb_per_processor"] == {"value": 3072,
+                                                    "origin": f"{tree}/etc/vac.conf:2"}
+    assert data["machinetypes"]["lhcb"]["max_processors"]["value"] == 2
+    assert data["settings"]["user_data_option_site"]["value"] == "example"
+    assert any("cpu_total" in w for w in data["warnings"])
+
+
+def test_json_check_of_invalid_config(tmp_path, capsys):
+    import json
+    root = make_tree(tmp_path, {"etc/vac.conf": "[settings]\nmb_per_processor = x\n"})
+    status, out, _ = run(capsys, "--root", root, "-J", "config", "--check")
+    data = json.loads(out)
+    assert status == 1 and data["valid"] is False and len(data["problems"]) >= 2

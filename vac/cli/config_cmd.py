@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from typing import Iterable, List, Mapping, Optional, TextIO, Tuple
+from typing import Iterable, List, Mapping, Optional, TextIO
 
 from vac.core import schema
 from vac.core.configtypes import Config, Origin
@@ -38,11 +39,19 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None,
     try:
         config = load_config(paths, pipes=getattr(args, "pipes", "none"))
     except ConfigError as e:
+        if getattr(args, "json", False):
+            out.write(json.dumps({"valid": False, "problems": [str(p) for p in e.problems]},
+                                 indent=2) + "\n")
+            return 1
         print("Reading configuration fails with error:", file=err)
         for problem in e.problems:
             print(f"  {problem}", file=err)
         print(f"{len(e.problems)} problem(s) found", file=err)
         return 1
+    if getattr(args, "json", False):
+        out.write(json.dumps(config_as_json(config, brief=getattr(args, "check", False)),
+                             indent=2, sort_keys=True) + "\n")
+        return 0
     for warning in config.warnings:
         print(f"warning: {warning}", file=err)
     if getattr(args, "check", False):
@@ -115,6 +124,34 @@ def format_value(value: object) -> str:
     return str(value).replace("\n", "\n    ")
 
 
-def origins_table(config: Config) -> List[Tuple[str, str, str]]:
-    """(section, option, origin) of every value read from a file, sorted (for tests/tools)."""
-    return sorted((s, o, str(origin)) for (s, o), origin in config.origins.items())
+def config_as_json(config: Config, brief: bool = False) -> dict:
+    """{valid, warnings[, settings, machinetypes, vacuum_pipes]} with {value, origin} leaves."""
+    result: dict = {"valid": True, "warnings": list(config.warnings)}
+    if brief:
+        return result
+    result["settings"] = _json_section(config, "settings", config.settings,
+                                       schema.SETTINGS_OPTIONS, schema.SETTINGS_PATTERNS)
+    result["machinetypes"] = {
+        name: _json_section(config, f"machinetype {name}", mt, schema.MACHINETYPE_OPTIONS,
+                            schema.MACHINETYPE_PATTERNS)
+        for name, mt in config.machinetypes.items()}
+    result["vacuum_pipes"] = {
+        prefix: {"vacuum_pipe_url": pipe.vacuum_pipe_url, "target_share": pipe.target_share,
+                 "options": dict(pipe.options)} for prefix, pipe in config.vacuum_pipes.items()}
+    return result
+
+
+def _json_section(config: Config, section: str, value: object,
+                  options: Iterable[schema.Option],
+                  patterns: Iterable[schema.PatternOption]) -> dict:
+    out = {}
+    for option in options:
+        item = getattr(value, option.name)
+        out[option.name] = {"value": list(item) if isinstance(item, tuple) else item,
+                            "origin": str(config.origin(section, option.name))}
+    for pattern in patterns:
+        for key, text in getattr(value, pattern.field).items():
+            name = pattern.prefix + key
+            out[name] = {"value": text, "origin": str(config.origin(section, name))}
+    return out
+
