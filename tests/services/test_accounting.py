@@ -10,6 +10,7 @@ from dirq.QueueSimple import QueueSimple
 
 from vac.core import apel
 from vac.core.configtypes import Config, Machinetype, Settings
+from vac.errors import StateError
 from vac.model import SlotRecord
 from vac.paths import Paths
 from vac.services import accounting
@@ -146,8 +147,9 @@ def _run_child_dying_at(cfg: Config, paths: Paths, slot: SlotRecord, step: int,
 
 @pytest.mark.parametrize("after", [False, True], ids=["before-call", "after-call"])
 @pytest.mark.parametrize("ssmsend_in_between", [False, True])
+@pytest.mark.parametrize("recover", ["account_machine", "complete_pending"])
 def test_crash_at_every_step_neither_loses_nor_duplicates(tmp_path, after,
-                                                          ssmsend_in_between):
+                                                          ssmsend_in_between, recover):
     cfg, died_steps = make_cfg(), 0
     for step in range(1, 200):
         paths = Paths(root=str(tmp_path / f"{step}"))
@@ -157,6 +159,8 @@ def test_crash_at_every_step_neither_loses_nor_duplicates(tmp_path, after,
         died_steps += 1
         sent = outgoing_texts(paths, remove=True) if ssmsend_in_between else []
         for _ in range(2):                          # recovery, then a later cycle
+            if recover == "complete_pending":       # the machine was finalised anyway
+                accounting.complete_pending(paths)
             accounting.account_machine(cfg, paths, slot, now=NOW + 120)
         (path,) = archived(paths)                   # exactly one archived copy
         text = open(path).read()
@@ -164,3 +168,21 @@ def test_crash_at_every_step_neither_loses_nor_duplicates(tmp_path, after,
         assert delivered == [text], f"step {step}: {len(delivered)} outgoing copies"
         assert apel.check_job_record(text, NOW) == []
     assert died_steps >= 10, "the injection never hit the writes"
+
+
+def test_complete_pending_finishes_what_a_refused_write_left(paths, monkeypatch):
+    cfg = make_cfg()
+    real = accounting.apelspool.write_archive
+
+    def full_disk(*args):
+        raise StateError("No space left on device")
+
+    monkeypatch.setattr(accounting.apelspool, "write_archive", full_disk)
+    for i in range(3):
+        with pytest.raises(StateError):
+            accounting.account_machine(cfg, paths, make_slot(paths, i, uuid=f"u{i}"), now=NOW)
+    assert accounting.complete_pending(paths) == 0      # still refused: logged, kept
+    monkeypatch.setattr(accounting.apelspool, "write_archive", real)
+    assert accounting.complete_pending(paths) == 3
+    assert accounting.complete_pending(paths) == 0
+    assert len(archived(paths)) == 3 and len(outgoing_texts(paths)) == 3

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
-from typing import Iterator, List, Optional
+from typing import Iterator, List, Optional, Tuple
 
 from dirq.QueueSimple import QueueSimple
 
@@ -57,6 +57,21 @@ def load_frozen(machine_dir: str) -> Optional[FrozenRecord]:
     return FrozenRecord(directory=directory, text=text, relname=relname.strip(),
                         archived=os.path.exists(os.path.join(directory, _ARCHIVED)),
                         outgoing_pending=os.path.exists(os.path.join(directory, _OUTGOING)))
+
+
+def pending_frozen(machines_dir: str) -> Iterator[Tuple[str, FrozenRecord]]:
+    """(machine dir, frozen record) of every record whose archive or outgoing copy is missing."""
+    try:
+        with os.scandir(machines_dir) as it:
+            dirs = [e.path for e in it if e.is_dir()]
+    except OSError:
+        return
+    for machine_dir in sorted(dirs):
+        if not os.path.isdir(_frozen_dir(machine_dir)):
+            continue
+        frozen = load_frozen(machine_dir)
+        if frozen is not None and (not frozen.archived or frozen.outgoing_pending):
+            yield machine_dir, frozen
 
 
 def freeze(machine_dir: str, text: str, relname: str, outgoing: bool) -> FrozenRecord:

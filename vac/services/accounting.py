@@ -7,6 +7,8 @@ copied to ``apel-archive`` (atomic overwrite under the frozen name) and moved in
 leaves a state from which the next call finishes the job without losing or duplicating
 the record: the archive copy is rewritten under the same name, and the outgoing copy is
 either still staged (moved now) or already in the queue (nothing to do).
+``complete_pending`` does the same for every machine directory, for records whose
+machine was finalised although its record could not be finished (e.g. a full disk).
 
 ``sync_months`` builds ``APEL-sync-message: v0.1`` records from the archive (SPEC §9.3).
 """
@@ -62,14 +64,36 @@ def account_machine(cfg: Config, paths: Paths, slot: SlotRecord, *,
             log.info("%s: no APEL record: %s", slot.name, reason)
             return None
         frozen = _freeze(cfg, slot, now)
+    return _complete(paths, slot.name, frozen)
+
+
+def _complete(paths: Paths, name: str, frozen: apelspool.FrozenRecord) -> str:
+    """Write whatever copy of a frozen record is still missing; returns the archive path."""
     path = apelspool.archive_path(paths.apel_archive, frozen.relname)
     if not frozen.archived:
         path = apelspool.write_archive(paths.apel_archive, frozen)
-        log.info("%s: APEL record archived as %s", slot.name, path)
+        log.info("%s: APEL record archived as %s", name, path)
     if frozen.outgoing_pending:
         target = apelspool.publish_staged(paths.apel_outgoing, frozen)
-        log.info("%s: APEL record queued for ssmsend as %s", slot.name, target)
+        log.info("%s: APEL record queued for ssmsend as %s", name, target)
     return path
+
+
+def complete_pending(paths: Paths) -> int:
+    """Finish every frozen record left incomplete in ``machines/`` (e.g. by a full disk).
+
+    Cheap enough for every factory cycle (one directory listing and a stat per machine).
+    Returns how many records were completed; a failing one is logged and retried later.
+    """
+    done = 0
+    for machine_dir, frozen in apelspool.pending_frozen(paths.machines_dir):
+        name = os.path.basename(machine_dir)
+        try:
+            _complete(paths, name, frozen)
+            done += 1
+        except StateError as e:
+            log.error("%s: APEL record still incomplete: %s", name, e)
+    return done
 
 
 def _freeze(cfg: Config, slot: SlotRecord, now: float) -> apelspool.FrozenRecord:
