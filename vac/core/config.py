@@ -151,7 +151,7 @@ def _check_settings_rules(values: Dict[str, object], result: SectionResult) -> N
         result.problem(result.raw.get("singularity_user"), SETTINGS, "singularity_user",
                        "cannot be root", "expected an unprivileged user name")
     space = values.get("vac_space")
-    if space and space == values.get("factory_hostname"):
+    if space and str(space).lower() == values.get("factory_hostname"):
         result.problem(result.raw.get("vac_space"), SETTINGS, "vac_space",
                        "is the host name of this factory",
                        "expected a space name that is no factory's host name")

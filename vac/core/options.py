@@ -122,6 +122,14 @@ def fqdn(value: str) -> str:
     return name
 
 
+def space_name(value: str) -> str:
+    """A Vac space name: FQDN-like (contains a dot), case kept as written."""
+    name = value.strip()
+    if "." not in name or not _HOSTNAME_RE.match(name.lower()):
+        raise ValueError("expected an FQDN-like space name such as vac01.example.com")
+    return name
+
+
 def absolute_path(value: str) -> str:
     """An absolute file system path."""
     path = value.strip()

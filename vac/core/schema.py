@@ -74,7 +74,7 @@ _PATH = "absolute path"
 _SECONDS = "seconds"
 
 SETTINGS_OPTIONS: Tuple[Option, ...] = (
-    _opt("vac_space", o.fqdn, None, "FQDN-like name", "name of the Vac space this factory "
+    _opt("vac_space", o.space_name, None, "FQDN-like name", "name of the Vac space this factory "
          "belongs to; used in VacQuery, APEL, GOCDB and user_data", required=True,
          default_text="required"),
     _opt("factories", o.hostnames, (), "host name list", "every factory of the space including "
