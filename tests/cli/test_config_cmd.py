@@ -170,3 +170,17 @@ def test_json_check_of_invalid_config(tmp_path, capsys):
     status, out, _ = run(capsys, "--root", root, "-J", "config", "--check")
     data = json.loads(out)
     assert status == 1 and data["valid"] is False and len(data["problems"]) >= 2
+
+
+def test_pipes_from_cache_on_request(tree, capsys):
+    import json
+    make_tree(tree, {
+        "etc/vac.d/30-pipe.conf": "[vacuum_pipe vo]\nvacuum_pipe_url = https://vo.example.org/"
+                                  "vo.pipe\ntarget_share = 3\n",
+        "var/lib/vac/pipescache/vo.pipe": json.dumps(
+            {"machinetypes": [{"suffix": "prod", "root_image": "https://vo.example.org/i.iso",
+                               "target_share": 1}]})})
+    _, out, _ = run(capsys, "--root", tree, "config")
+    assert "[machinetype vo-prod]" not in out and "[vacuum_pipe vo]" in out
+    _, out, _ = run(capsys, "--root", tree, "config", "--pipes", "cache")
+    assert "[machinetype vo-prod]\n# generated from [vacuum_pipe vo]\ntarget_share = 3.0" in out
