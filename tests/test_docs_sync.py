@@ -6,7 +6,7 @@ import os
 import re
 import shutil
 import subprocess
-from typing import Dict, List
+from typing import Dict, Optional
 
 import pytest
 
@@ -30,7 +30,7 @@ def documented() -> Dict[str, Dict[str, str]]:
     with open(MAN, encoding="utf-8") as f:
         lines = f.read().split("\n")
     found: Dict[str, Dict[str, str]] = {}
-    heading, name, body = "", None, []  # type: str, object, List[str]
+    heading, name = "", None  # type: str, Optional[str]
     for i, line in enumerate(lines):
         if line.startswith(".SH"):
             heading = _unescape(line[3:].strip().strip('"'))

@@ -13,7 +13,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from vac.core import schema
 from vac.core.configsection import Problem, SectionResult, convert_section
-from vac.core.configtypes import Config, Machinetype, Origin, Settings, VacuumPipe
+from vac.core.configtypes import Config, Origin, Settings, VacuumPipe
 from vac.core.inifile import IniDocument, IniValue, parse_ini
 from vac.core.machinetypes import build_machinetypes
 from vac.core.options import NAME_RE
