@@ -8,15 +8,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Iterable, List, Mapping, Optional, TextIO
+from typing import Optional, TextIO
 
-from vac.core import schema
-from vac.core.configtypes import Config, Origin
+from vac.core.configrender import config_as_json, render_config
 from vac.errors import ConfigError
 from vac.paths import Paths
 from vac.services.configload import load_config
-
-_ORIGIN_COLUMN = 44
 
 
 def register(subparsers) -> None:
@@ -61,97 +58,4 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None,
         return 0
     out.write(render_config(config))
     return 0
-
-
-def render_config(config: Config) -> str:
-    """Text of the effective configuration, one ``option = value   # origin`` per line."""
-    lines: List[str] = ["[settings]"]
-    lines += _render_section(config, "settings", config.settings, schema.SETTINGS_OPTIONS,
-                             schema.SETTINGS_PATTERNS)
-    for prefix, pipe in sorted(config.vacuum_pipes.items()):
-        section = f"vacuum_pipe {prefix}"
-        lines += ["", f"[{section}]"]
-        lines.append(_line("vacuum_pipe_url", pipe.vacuum_pipe_url,
-                           config.origin(section, "vacuum_pipe_url")))
-        lines.append(_line("target_share", pipe.target_share,
-                           config.origin(section, "target_share")))
-        for option, text in sorted(pipe.options.items()):
-            lines.append(_line(option, text, config.origin(section, option)))
-    for name, machinetype in sorted(config.machinetypes.items()):
-        section = f"machinetype {name}"
-        lines += ["", f"[{section}]"]
-        if machinetype.pipe_prefix:
-            lines.append(f"# generated from [vacuum_pipe {machinetype.pipe_prefix}]")
-        lines += _render_section(config, section, machinetype, schema.MACHINETYPE_OPTIONS,
-                                 schema.MACHINETYPE_PATTERNS)
-    return "\n".join(lines) + "\n"
-
-
-def _render_section(config: Config, section: str, value: object,
-                    options: Iterable[schema.Option],
-                    patterns: Iterable[schema.PatternOption]) -> List[str]:
-    lines = []
-    for option in options:
-        lines.append(_line(option.name, getattr(value, option.name),
-                           config.origin(section, option.name), option))
-    for pattern in patterns:
-        mapping: Mapping[str, str] = getattr(value, pattern.field)
-        for key, text in sorted(mapping.items()):
-            name = pattern.prefix + key
-            lines.append(_line(name, text, config.origin(section, name)))
-    return lines
-
-
-def _line(name: str, value: object, origin: Origin,
-          option: Optional[schema.Option] = None) -> str:
-    text = f"{name} = {format_value(value)}"
-    if value is None:
-        text = f"# {name} is unset"
-    note = str(origin)
-    if origin.is_default and option is not None and option.default_text is not None:
-        note = f"(default: {option.default_text})"
-    return f"{text.ljust(_ORIGIN_COLUMN - 1)} # {note}"
-
-
-def format_value(value: object) -> str:
-    """vac.conf text of a typed value: true/false, space-separated lists, multi-line text."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple):
-        return " ".join(str(v) for v in value)
-    return str(value).replace("\n", "\n    ")
-
-
-def config_as_json(config: Config, brief: bool = False) -> dict:
-    """{valid, warnings[, settings, machinetypes, vacuum_pipes]} with {value, origin} leaves."""
-    result: dict = {"valid": True, "warnings": list(config.warnings)}
-    if brief:
-        return result
-    result["settings"] = _json_section(config, "settings", config.settings,
-                                       schema.SETTINGS_OPTIONS, schema.SETTINGS_PATTERNS)
-    result["machinetypes"] = {
-        name: _json_section(config, f"machinetype {name}", mt, schema.MACHINETYPE_OPTIONS,
-                            schema.MACHINETYPE_PATTERNS)
-        for name, mt in config.machinetypes.items()}
-    result["vacuum_pipes"] = {
-        prefix: {"vacuum_pipe_url": pipe.vacuum_pipe_url, "target_share": pipe.target_share,
-                 "options": dict(pipe.options)} for prefix, pipe in config.vacuum_pipes.items()}
-    return result
-
-
-def _json_section(config: Config, section: str, value: object,
-                  options: Iterable[schema.Option],
-                  patterns: Iterable[schema.PatternOption]) -> dict:
-    out = {}
-    for option in options:
-        item = getattr(value, option.name)
-        out[option.name] = {"value": list(item) if isinstance(item, tuple) else item,
-                            "origin": str(config.origin(section, option.name))}
-    for pattern in patterns:
-        for key, text in getattr(value, pattern.field).items():
-            name = pattern.prefix + key
-            out[name] = {"value": text, "origin": str(config.origin(section, name))}
-    return out
 
