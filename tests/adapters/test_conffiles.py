@@ -44,3 +44,19 @@ def test_unreadable_file_is_a_config_error(paths):
 def test_directory_named_vac_conf_is_skipped(paths):
     os.makedirs(paths.etc_vac_conf)
     assert read_config_sources(paths) == []
+
+
+def test_config_signature_changes_with_any_input_file(paths):
+    from vac.adapters.conffiles import config_signature
+    first = config_signature(paths)
+    assert config_signature(paths) == first
+    steps = [os.path.join(paths.etc_vac_d, "10-a.conf"), paths.etc_vac_conf,
+             paths.run_vac_conf, paths.pipe_cache_file("vo")]
+    seen = {first}
+    for path in steps:
+        _write(path, "x")
+        now = config_signature(paths)
+        assert now not in seen, path
+        seen.add(now)
+    _write(paths.etc_vac_conf, "longer text")
+    assert config_signature(paths) not in seen

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 from vac.errors import ConfigError
 from vac.paths import Paths
@@ -43,3 +43,25 @@ def read_config_sources(paths: Paths) -> List[Tuple[str, str]]:
         except OSError as e:
             raise ConfigError(f"{path}: cannot read file ({e.strerror})") from e
     return sources
+
+
+def config_signature(paths: Paths) -> Tuple[Tuple[str, Optional[int], Optional[int]], ...]:
+    """(path, mtime in ns, size) of every file a configuration read depends on.
+
+    Covers the configuration files (including /var/run/vac.conf) and the cached vacuum
+    pipes; a reader (responder, HTTP servers) reloads only when this value changes.
+    """
+    files = [paths.etc_vac_conf, paths.run_vac_conf] + config_file_names(paths)
+    try:
+        files += [os.path.join(paths.pipescache, name)
+                  for name in sorted(os.listdir(paths.pipescache)) if name.endswith(".pipe")]
+    except OSError:
+        pass
+    signature = []
+    for path in sorted(set(files)):
+        try:
+            st = os.stat(path)
+            signature.append((path, st.st_mtime_ns, st.st_size))
+        except OSError:
+            signature.append((path, None, None))
+    return tuple(signature)
