@@ -33,6 +33,8 @@ def _opts(text, section="s", **kw):
     ("[s] trailing text\na = 1\n", {"a": "1"}),
     ("[s]\na = x = y\n", {"a": "x = y"}),
     ("[s]\na = 1\r\n", {"a": "1"}),
+    ("[s]\na = ;x\n", {"a": ";x"}),                            # Python 2 quirks kept
+    ("[s]\na = ;x \n", {"a": ""}),
 ])
 def test_values(text, expected):
     values, doc = _opts(text)

@@ -137,7 +137,8 @@ def _is_comment(line: str) -> bool:
 
 def _first_value(raw: str) -> str:
     position = raw.find(";")
-    if position > 0 and raw[position - 1].isspace():
+    # Python 2 looks at raw[position - 1], which for position 0 is the last character
+    if position != -1 and raw[position - 1].isspace():
         raw = raw[:position]
     value = raw.strip()
     return "" if value == '""' else value
