@@ -1,0 +1,169 @@
+"""Three factories in one space, each in its own network namespace with its own host name
+(``unshare --uts``) and --root, joined by one bridge; responders on port 995.
+
+``vac machines`` from any factory lists the slots of all three; with one responder
+stopped the others still answer and the command names the silent factory.
+Needs root (namespaces, bridge); creates and removes its own namespaces only.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from vac.adapters import statefs
+from vac.paths import Paths
+from tests.services.respondertools import add_machine, write
+
+pytestmark = pytest.mark.integration
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DOMAIN = "vac.test"
+SUBNET = "10.231.0"
+FACTORIES = [f"f{i}.{DOMAIN}" for i in (1, 2, 3)]
+CONF = """[settings]
+vac_space = vac01.{domain}
+factories = f1 f2 f3
+udp_timeout_seconds = 2
+
+[machinetype lhcb]
+target_share = 1
+root_image = /images/test.img
+user_data = /images/user_data
+
+[machinetype atlas]
+target_share = 3
+root_image = /images/test.img
+user_data = /images/user_data
+"""
+
+
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+
+class Space:
+    """Namespaces, bridge, factory roots and responder processes of the test."""
+
+    def __init__(self, tmp: str):
+        tag = f"vqmf{os.getpid() % 100000}"
+        self.hub = tag + "h"
+        self.ns = [f"{tag}f{i}" for i in (1, 2, 3)]
+        self.tmp = tmp
+        self.hosts = os.path.join(tmp, "hosts")
+        self.roots = [os.path.join(tmp, f"f{i}") for i in (1, 2, 3)]
+        self.responders: list = []
+
+    def setup_network(self) -> None:
+        ip("netns", "add", self.hub)
+        ip("-n", self.hub, "link", "add", "br0", "type", "bridge")
+        ip("-n", self.hub, "link", "set", "br0", "up")
+        for i, ns in enumerate(self.ns, start=1):
+            ip("netns", "add", ns)
+            ip("link", "add", f"vh{i}", "netns", self.hub, "type", "veth",
+               "peer", "name", "eth0", "netns", ns)
+            ip("-n", self.hub, "link", "set", f"vh{i}", "master", "br0", "up")
+            ip("-n", ns, "addr", "add", f"{SUBNET}.{i}/24", "dev", "eth0")
+            ip("-n", ns, "link", "set", "eth0", "up")
+            ip("-n", ns, "link", "set", "lo", "up")
+        write(self.hosts, "127.0.0.1 localhost\n" + "".join(
+            f"{SUBNET}.{i} f{i}.{DOMAIN} f{i}\n" for i in (1, 2, 3)))
+
+    def setup_roots(self) -> None:
+        now = int(time.time())
+        for i, (root, factory) in enumerate(zip(self.roots, FACTORIES)):
+            paths = Paths(root)
+            write(paths.etc_vac_conf, CONF.format(domain=DOMAIN))
+            statefs.ensure_state_dirs(paths)
+            statefs.write_counts(paths, 1, 2, 1, 2, 1.0)
+            add_machine(paths, factory, 0, ("lhcb", "atlas", "atlas")[i], now - 100)
+
+    def as_factory(self, index: int, *command: str) -> list:
+        return ["ip", "netns", "exec", self.ns[index], "unshare", "--uts", "--mount",
+                sys.executable, "-m", "tests.integration.nsrun", FACTORIES[index], self.hosts,
+                "--", *command]
+
+    def start_responders(self) -> None:
+        for i, root in enumerate(self.roots):
+            log = open(os.path.join(root, "responder.log"), "w")
+            self.responders.append(subprocess.Popen(
+                self.as_factory(i, sys.executable, "-m", "vac.services.responder", "--root",
+                                root), cwd=REPO, stdout=log, stderr=subprocess.STDOUT))
+            log.close()
+        for i, root in enumerate(self.roots):
+            deadline = time.monotonic() + 30
+            while "listening on 0.0.0.0:995" not in self.log(i):
+                assert self.responders[i].poll() is None, self.log(i)
+                assert time.monotonic() < deadline, self.log(i)
+                time.sleep(0.05)
+
+    def log(self, index: int) -> str:
+        with open(os.path.join(self.roots[index], "responder.log")) as f:
+            return f.read()
+
+    def vac(self, index: int, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            self.as_factory(index, sys.executable, os.path.join(REPO, "bin", "vac"),
+                            "--root", self.roots[index], *args),
+            cwd=REPO, capture_output=True, text=True, timeout=60,
+            env=dict(os.environ, PYTHONPATH=REPO))
+
+    def stop_responder(self, index: int) -> None:
+        proc = self.responders[index]
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(10)
+
+    def teardown(self) -> None:
+        for i in range(len(self.responders)):
+            self.stop_responder(i)
+        for ns in self.ns + [self.hub]:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def space(tmp_path):
+    if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("unshare"):
+        pytest.skip("needs root, ip and unshare")
+    made = Space(str(tmp_path))
+    try:
+        made.setup_network()
+        made.setup_roots()
+        made.start_responders()
+        yield made
+    finally:
+        made.teardown()
+
+
+def machine_names(stdout: str) -> list:
+    return sorted(line.split()[0] for line in stdout.splitlines()[1:] if line.strip())
+
+
+def test_each_factory_lists_all_and_names_the_silent_one(space):
+    everything = sorted(f"f{i}-0{s}" for i in (1, 2, 3) for s in (0, 1))
+    for index in range(3):
+        done = space.vac(index, "machines")
+        assert done.returncode == 0, done.stderr
+        assert machine_names(done.stdout) == everything
+        assert "f1-00           lhcb             Running" in done.stdout
+    factories = space.vac(1, "-J", "factories")
+    assert factories.returncode == 0, factories.stderr
+    assert '"factory": "f3.vac.test"' in factories.stdout
+    for index, factory in enumerate(FACTORIES):
+        assert f"f{index + 1}.vac.test" == factory and "Received" in space.log(index)
+
+    space.stop_responder(2)
+    start = time.monotonic()
+    done = space.vac(0, "machines")
+    assert done.returncode == 1
+    assert "No reply from factory f3.vac.test" in done.stderr
+    assert machine_names(done.stdout) == [n for n in everything if not n.startswith("f3")]
+    assert time.monotonic() - start < 15
+    mts = space.vac(1, "machinetype", "atlas")
+    assert mts.returncode == 1 and "f3.vac.test" in mts.stderr
+    assert [line.split()[0] for line in mts.stdout.splitlines()[1:]] == ["f1", "f2"]
