@@ -265,3 +265,17 @@ def test_default_section_feeds_every_section_silently():
     cfg = load("[DEFAULT]\nfizzle_seconds = 99\n" + SETTINGS + MT)
     assert cfg.machinetypes["lhcb"].fizzle_seconds == 99
     assert not any("fizzle_seconds" in w for w in cfg.warnings)
+
+
+@pytest.mark.parametrize("text, words", [
+    (SETTINGS + MT + "max_processors = 8\n", "machines get at most that many processors"),
+    (SETTINGS + MT + "heartbeat_seconds = 60\n", "heartbeat_seconds has no effect"),
+    (SETTINGS + "gocdb_cert_file = /etc/c.pem\n" + MT, "need both gocdb_cert_file"),
+])
+def test_advisory_warnings(text, words):
+    assert any(words in w for w in load(text).warnings)
+
+
+def test_no_warnings_for_a_clean_config():
+    assert load(SETTINGS + "processors_per_superslot = 8\n" + MT + "max_processors = 8\n"
+                "heartbeat_file = hb\nheartbeat_seconds = 60\n").warnings == ()

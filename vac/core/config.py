@@ -155,6 +155,9 @@ def _check_settings_rules(values: Dict[str, object], result: SectionResult) -> N
         result.problem(result.raw.get("vac_space"), SETTINGS, "vac_space",
                        "is the host name of this factory",
                        "expected a space name that is no factory's host name")
+    if bool(values.get("gocdb_cert_file")) != bool(values.get("gocdb_key_file")):
+        result.warnings.append("[settings] GOCDB updates need both gocdb_cert_file and "
+                               "gocdb_key_file; only one is given")
     raw_logger = result.raw.get("version_logger")
     if raw_logger and raw_logger.value.strip().lower() in ("true", "false"):
         result.warnings.append(f"[settings] version_logger = {raw_logger.value} is deprecated"

@@ -130,6 +130,7 @@ def _build_one(source: _Source, document: IniDocument, settings: Settings,
     section = f"machinetype {source.name}"
     result = convert_section(schema.MACHINETYPE, section, source.raw, document.defaults)
     _check_rules(source, section, result)
+    _advise(section, settings, result)
     built.warnings.extend(result.warnings)
     pipe_faults = [p for p, v in result.problems if v is not None and v.line == 0]
     if pipe_faults:
@@ -182,3 +183,16 @@ def _check_rules(source: _Source, section: str, result: SectionResult) -> None:
         where = raw.get("max_processors") or raw.get("min_processors")
         result.problem(where, section, "max_processors", f"{high} is less than "
                        f"min_processors {low}", f"expected at least {low}")
+
+
+def _advise(section: str, settings: Settings, result: SectionResult) -> None:
+    """Warnings for valid but probably unintended machinetype values."""
+    values = result.values
+    most = values.get("max_processors", 1)
+    if isinstance(most, int) and most > settings.processors_per_superslot:
+        result.warnings.append(f"[{section}] max_processors = {most} but "
+                               f"processors_per_superslot = {settings.processors_per_superslot}"
+                               ": machines get at most that many processors")
+    if values.get("heartbeat_seconds") and not values.get("heartbeat_file"):
+        result.warnings.append(f"[{section}] heartbeat_seconds has no effect without "
+                               "heartbeat_file")
