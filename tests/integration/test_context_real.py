@@ -1,0 +1,122 @@
+"""A real guest is contextualised by vac's OWN metadata and MJF services (integration).
+
+The metadata and MJF roles run in threads inside the test network namespace, bound to
+169.254.169.254:80 and 169.254.169.253:80 on vac's NAT bridge. The test guest fetches the
+user_data made by make_user_data, reads $JOBFEATURES/allocated_cpu and wall_limit_secs,
+PUTs ``heartbeat`` and ``shutdown_message`` ("200 Success") and powers off; the factory's
+view of the slot (statefs.read_slot) then shows both.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from tests.integration.test_vm_lifecycle import (BOOT_TIMEOUT, FACTORY, _remove_network,
+                                                 machinetype, make_cfg, read)
+from tests.realenv import console_tail, wait_for
+from tests.services.ctxhelpers import running_role
+from vac.adapters import hypervisor, runner, statefs
+from vac.core import naming
+from vac.paths import Paths
+from vac.services import metadata_httpd, mjf_httpd, vm
+from vac.services.hostops import default_host
+from vac.services.userdata import make_user_data
+
+pytestmark = pytest.mark.integration
+
+CREATED = 1_700_000_000
+TEMPLATE = """#!/bin/sh
+# made for ##user_data_machine_hostname## (##user_data_uuid##) by ##user_data_manager_version##
+cpu=$(wget -q -O - "##user_data_jobfeatures_url##/allocated_cpu")
+wall=$(wget -q -O - "$JOBFEATURES/wall_limit_secs")
+echo "VACTEST mjf allocated_cpu=$cpu wall_limit_secs=$wall"
+echo "VACTEST missing key: $(wget -q -O - "$JOBFEATURES/max_swap_bytes" || echo absent)"
+cat /proc/loadavg > /tmp/hb
+vac-put "##user_data_joboutputs_url##/heartbeat" /tmp/hb | sed 's/^/VACTEST put heartbeat: /'
+echo "200 Success" > /tmp/sm
+vac-put "$JOBOUTPUTS/shutdown_message" /tmp/sm | sed 's/^/VACTEST put shutdown_message: /'
+vac-put "$JOBOUTPUTS/../slots/x" /tmp/sm | sed 's/^/VACTEST put traversal: /'
+"""
+
+
+@pytest.fixture
+def ctx_site(real_env, tmp_path):
+    paths = Paths(root=str(tmp_path / "root"))
+    for d in paths.state_subdirs():
+        os.makedirs(d, exist_ok=True)
+    os.makedirs(os.path.dirname(paths.etc_hosts), exist_ok=True)
+    shim_path = real_env.env["PATH"]
+
+    def run(argv, timeout=120.0, check=True, env=None, input_text=None):
+        return runner.run(argv, timeout=timeout, check=check,
+                          env={**(env or {}), "PATH": shim_path}, input_text=input_text)
+
+    host = default_host(paths, run=run, netns_prefix=real_env.netns_argv([]))
+    stack = hypervisor.connect(real_env.libvirt_uri)
+    hv = stack.__enter__()
+    real_env.add_cleanup(lambda: stack.__exit__(None, None, None))
+    _remove_network(hv)
+    real_env.add_cleanup(lambda: _remove_network(hv))
+    cfg = make_cfg(real_env)
+    assert vm.ensure_network(hv, cfg, paths, host=host)
+    return dict(paths=paths, host=host, hv=hv, cfg=cfg)
+
+
+def _prepare_machine(site, mt, ordinal: int, uuid: str) -> vm.VmRequest:
+    """What the factory does before create_vm: slot file, MJF files, user_data."""
+    paths, cfg = site["paths"], site["cfg"]
+    name = naming.machine_name(FACTORY, ordinal)
+    mdir = paths.machine_dir(CREATED, mt.name, name)
+    for sub in ("machinefeatures", "jobfeatures", "joboutputs"):
+        os.makedirs(os.path.join(mdir, sub))
+    statefs.write_slot_file(paths, name, CREATED, mt.name, mt.machine_model)
+    for rel, text in {"jobfeatures/allocated_cpu": "1\n", "jobfeatures/wall_limit_secs": "3600",
+                      "jobfeatures/job_id": uuid, "machinefeatures/total_cpu": "1"}.items():
+        with open(os.path.join(mdir, rel), "w") as f:
+            f.write(text)
+    user_data = make_user_data(cfg, paths, mt, machine_name=name, uuid=uuid,
+                               shutdown_time=int(time.time()) + 3600, now=time.time())
+    with open(os.path.join(mdir, "user_data"), "wb") as f:
+        f.write(user_data)
+    return vm.VmRequest(machine_name=name, ordinal=ordinal, machinetype=mt, processors=1,
+                        uuid=uuid, machine_dir=mdir)
+
+
+def test_guest_reads_mjf_and_puts_joboutputs_through_vac_services(real_env, ctx_site):
+    paths, hv = ctx_site["paths"], ctx_site["hv"]
+    files = os.path.join(paths.machinetype_dir("vactest"), "files")
+    os.makedirs(files)
+    with open(os.path.join(files, "ctx.user_data"), "w") as f:
+        f.write(TEMPLATE)
+    guest_dir = os.path.dirname(real_env.guest_iso)
+    os.makedirs(os.path.dirname(paths.under_root(guest_dir)), exist_ok=True)
+    os.symlink(guest_dir, paths.under_root(guest_dir))
+    mt = machinetype(real_env.guest_iso, user_data="ctx.user_data", heartbeat_file="heartbeat")
+    req = _prepare_machine(ctx_site, mt, 0, "0b6c3c57-3f6e-4a55-9d1e-3a2b0c1d2e3f")
+    console = os.path.join(req.machine_dir, "console.log")
+    with running_role(metadata_httpd.run_role, paths, ctx_site["cfg"], netns=real_env.netns), \
+            running_role(mjf_httpd.run_role, paths, ctx_site["cfg"], netns=real_env.netns):
+        vm.create_vm(hv, ctx_site["cfg"], paths, req, host=ctx_site["host"])
+        real_env.add_cleanup(lambda: vm.destroy_vm(hv, ctx_site["cfg"], paths, req.machine_name,
+                                                   grace_seconds=0, wait=False,
+                                                   host=ctx_site["host"]))
+        try:
+            wait_for(lambda: hv.domain(req.machine_name) is None, BOOT_TIMEOUT, interval=0.2,
+                     what="the guest to power off")
+        except TimeoutError as exc:
+            pytest.fail(f"{exc}\n{console_tail(console)}", pytrace=False)
+    log = read(console)
+    assert "VACTEST mjf allocated_cpu=1 wall_limit_secs=3600" in log, console_tail(console)
+    assert "VACTEST missing key: absent" in log
+    assert "VACTEST put heartbeat: HTTP/1.1 201" in log
+    assert "VACTEST put shutdown_message: HTTP/1.1 201" in log
+    assert "VACTEST put traversal: HTTP/1.1 403" in log
+    slot = statefs.read_slot(paths, FACTORY, 0, heartbeat_file="heartbeat")
+    assert slot.shutdown_message == "200 Success"
+    assert slot.heartbeat_file_mtime is not None
+    assert not os.path.exists(os.path.join(paths.slots_dir, "x"))
+    vm.destroy_vm(hv, ctx_site["cfg"], paths, req.machine_name, grace_seconds=5,
+                  host=ctx_site["host"])
