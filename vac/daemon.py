@@ -219,12 +219,12 @@ def run_daemon(args: argparse.Namespace, paths: Paths, roles: Sequence[str],
     return 0
 
 
-def run_once(paths: Paths) -> int:
+def run_once(paths: Paths, target: str = ONCE_TARGET) -> int:
     """``vacd --once``: one factory cycle in this process, logging to stderr."""
     lock = acquire_pidfile(paths.vacd_pidfile)
     setup_stderr_logging()
     try:
-        run_cycle = load_target(ONCE_TARGET)
+        run_cycle = load_target(target)
         run_cycle(paths)
     except RoleLoadError as e:
         log.error("cannot run a factory cycle: %s", e)
@@ -245,7 +245,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         registry = load_registry(args.role_registry) if args.role_registry else ROLE_REGISTRY
         destination = check_config(paths)
         if args.once:
-            return run_once(paths)
+            return run_once(paths, registry.get("once", ONCE_TARGET))
         return run_daemon(args, paths, roles, registry, destination)
     except ConfigError as e:
         print("vacd: invalid configuration, not starting:", file=sys.stderr)

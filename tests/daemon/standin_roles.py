@@ -8,6 +8,8 @@ libvirt guest is a child of libvirtd, not of vacd.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import subprocess
 import sys
@@ -60,8 +62,30 @@ def mjf(paths: Paths, control: RoleControl) -> None:
     _loop("mjf", paths, control)
 
 
+def guest_factory(paths: Paths, control: RoleControl) -> None:
+    """Create one real libvirt guest (transient domain, a child of libvirtd as vac's
+    machines are) from ``standin-guest.json`` = {"uri": ..., "xml": ...}, then loop."""
+    from vac.adapters import hypervisor
+    with open(paths.state("standin-guest.json"), encoding="utf-8") as f:
+        spec = json.load(f)
+    with hypervisor.connect(spec["uri"]) as hv:
+        info = hv.create_domain(spec["xml"])
+    write_atomic(paths.state("standin-guest.created"), f"{info.name}\n")
+    _loop("factory", paths, control)
+
+
 def crash(paths: Paths, control: RoleControl) -> None:
     raise RuntimeError("stand-in role crashed on purpose")
+
+
+def once(paths: Paths) -> None:
+    """Stand-in for vac.services.factory.run_cycle (``vacd --once``)."""
+    logging.getLogger(__name__).info("stand-in cycle ran")
+    write_atomic(paths.state("standin-once"), "1\n")
+
+
+def crash_once(paths: Paths) -> None:
+    raise RuntimeError("stand-in cycle crashed on purpose")
 
 
 REGISTRY = {
@@ -69,8 +93,12 @@ REGISTRY = {
     "responder": "tests.daemon.standin_roles:responder",
     "metadata": "tests.daemon.standin_roles:metadata",
     "mjf": "tests.daemon.standin_roles:mjf",
+    "once": "tests.daemon.standin_roles:once",
 }
+
+REAL_GUEST = dict(REGISTRY, factory="tests.daemon.standin_roles:guest_factory")
 
 # the responder's module does not exist: vacd must log it and retry, not crash
 MISSING = dict(REGISTRY, responder="tests.daemon.no_such_module:run_role",
-               metadata="tests.daemon.standin_roles:crash")
+               metadata="tests.daemon.standin_roles:crash",
+               once="tests.daemon.standin_roles:crash_once")

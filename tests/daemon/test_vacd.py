@@ -175,3 +175,28 @@ def test_invalid_configuration_refuses_to_start(paths):
     assert "invalid configuration" in res.stderr
     assert "total_processors" in res.stderr
     assert not os.path.exists(paths.log_file("supervisor"))
+
+
+def test_once_runs_one_cycle_in_the_foreground(root):
+    res = subprocess.run(vacd_argv(root, "--once"), cwd=REPO, env=run_env(),
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 0, res.stderr
+    assert os.path.exists(root.state("standin-once"))
+    assert "stand-in cycle ran" in res.stderr and LINE.match(res.stderr)
+
+
+def test_once_reports_a_failed_cycle(root):
+    res = subprocess.run(vacd_argv(root, "--once",
+                                   registry="tests.daemon.standin_roles:MISSING"),
+                         cwd=REPO, env=run_env(), capture_output=True, text=True, timeout=30)
+    assert res.returncode == 1
+    assert "factory cycle failed" in res.stderr
+    assert "RuntimeError: stand-in cycle crashed on purpose" in res.stderr
+
+
+def test_once_is_refused_while_vacd_runs(vacd, root):
+    vacd.wait_roles(ROLES)
+    res = subprocess.run(vacd_argv(root, "--once"), cwd=REPO, env=run_env(),
+                         capture_output=True, text=True, timeout=30)
+    assert res.returncode == 1 and "already running" in res.stderr
+    assert not os.path.exists(root.state("standin-once"))
