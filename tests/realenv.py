@@ -132,6 +132,20 @@ class RealEnv:
         if res.returncode != 0 and "File exists" not in res.stderr:
             raise RuntimeError(f"ip addr add {cidr} dev {dev} failed: {res.stderr.strip()}")
 
+    def diagnostics(self) -> str:
+        """Network namespace links/addresses and libvirt domains/networks, for failure text."""
+        out = []
+        for argv, netns in ((["ip", "-br", "addr"], True), (["bridge", "link"], True),
+                            (["virsh", "-c", self.libvirt_uri, "list", "--all"], False),
+                            (["virsh", "-c", self.libvirt_uri, "net-list", "--all"], False)):
+            try:
+                res = self.run(argv, timeout=10, netns=netns, check=False)
+                text = (res.stdout + res.stderr).strip()
+            except (OSError, subprocess.SubprocessError) as exc:
+                text = f"<{exc}>"
+            out.append(f"$ {' '.join(argv)}{' (in ' + self.netns + ')' if netns else ''}\n{text}")
+        return "---- test environment ----\n" + "\n".join(out)
+
     def lv_path(self, name: str) -> str:
         return f"/dev/{self.volume_group}/{name}"
 

@@ -194,7 +194,7 @@ def test_guest_boots_gets_lease_runs_user_data_and_powers_off(real_env, guest_si
         assert any(lease["ipaddr"] == GUEST_IP and lease["mac"].lower() == MAC.lower()
                    for lease in leases), leases
     except (AssertionError, TimeoutError) as exc:
-        pytest.fail(f"{exc}\n{console_tail(console)}", pytrace=False)
+        pytest.fail(f"{exc}\n{console_tail(console)}\n{real_env.diagnostics()}", pytrace=False)
     with capsys.disabled():
         print(f"\n[guest timing {model}] create->running {t_running:.2f} s, ->first console "
               f"{t_console:.2f} s, ->power-off (domain gone) {t_gone:.2f} s")
@@ -213,4 +213,4 @@ def test_guest_reports_acpi_shutdown_and_powers_off(real_env, guest_site):
         message = guest_site["puts"] / "joboutputs" / "shutdown_message"
         assert message.read_text() == "100 VM received ACPI shutdown signal from hypervisor\n"
     except (AssertionError, TimeoutError, OSError) as exc:
-        pytest.fail(f"{exc}\n{console_tail(console)}", pytrace=False)
+        pytest.fail(f"{exc}\n{console_tail(console)}\n{real_env.diagnostics()}", pytrace=False)
