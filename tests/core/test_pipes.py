@@ -133,9 +133,12 @@ def test_pipe_entry_without_root_image_dropped_not_fatal():
 
 
 def test_local_override_section_without_pipe_document_is_skipped():
-    cfg = load(PIPE_SECTION + "[machinetype vo-prod]\nfizzle_seconds = 1\n", None)
+    conf = PIPE_SECTION + "[machinetype vo-prod]\nfizzle_seconds = 1\n"
+    cfg = load(conf, {})
     assert cfg.machinetypes == {}
-    assert any("whose pipe is not loaded" in w for w in cfg.warnings)
+    assert any("whose pipe is not available" in w for w in cfg.warnings)
+    cfg = load(conf, None)                  # pipes not expanded at all: nothing to say
+    assert cfg.machinetypes == {} and cfg.warnings == ()
 
 
 @pytest.mark.parametrize("document, seconds", [

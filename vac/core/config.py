@@ -69,7 +69,7 @@ def parse_config(sources: Sequence[Tuple[str, str]], *, hostname: str, processor
     _check_sections(document, found)
     settings = _build_settings(document, found, hostname, processor_count)
     pipes = _build_pipes(document, found)
-    built = build_machinetypes(document, settings, found.origins, pipes, pipe_documents or {})
+    built = build_machinetypes(document, settings, found.origins, pipes, pipe_documents)
     found.problems.extend(built.problems)
     found.warnings.extend(built.warnings)
     found.origins.update(built.origins)

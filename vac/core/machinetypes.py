@@ -50,16 +50,21 @@ class _Source:
 def build_machinetypes(document: IniDocument, settings: Settings,
                        settings_origins: Mapping[Tuple[str, str], Origin],
                        pipes: Mapping[str, VacuumPipe],
-                       pipe_documents: Mapping[str, dict]) -> BuiltMachinetypes:
-    """Every machinetype of the configuration, sorted by name."""
+                       pipe_documents: Optional[Mapping[str, dict]]) -> BuiltMachinetypes:
+    """Every machinetype of the configuration, sorted by name.
+
+    ``pipe_documents`` None means pipes are not expanded at all (the vac command).
+    """
     built = BuiltMachinetypes()
     local = _local_sections(document, built)
-    sources = _pipe_sources(document, pipes, pipe_documents, local, built)
+    sources = _pipe_sources(document, pipes, pipe_documents or {}, local, built)
     for name, source in local.items():
         prefix = _pipe_prefix_of(name, pipes)
-        if prefix and prefix not in pipe_documents and "root_image" not in source.raw:
-            built.warnings.append(f"[machinetype {name}] completes machinetypes of "
-                                  f"[vacuum_pipe {prefix}] whose pipe is not loaded - skipped")
+        if prefix and prefix not in (pipe_documents or {}) and "root_image" not in source.raw:
+            if pipe_documents is not None:
+                built.warnings.append(f"[machinetype {name}] completes machinetypes of "
+                                      f"[vacuum_pipe {prefix}] whose pipe is not available"
+                                      " - skipped")
             continue
         sources.append(source)
     for source in sorted(sources, key=lambda s: s.name):
