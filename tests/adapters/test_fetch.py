@@ -87,3 +87,10 @@ def test_connection_refused_raises(pki):
 def test_bad_ca_file_raises(tmp_path):
     with pytest.raises(FetchError, match="cannot load CA"):
         fetch("https://127.0.0.1:9/p", ca_file=str(tmp_path / "missing.pem"))
+
+
+def test_max_bytes_limits_bodies_kept_in_memory(server, pki):
+    server.routes["/big"] = Route(b"y" * 1000)
+    assert len(fetch(server.base + "/big", ca_file=pki.ca_file, max_bytes=1000).body) == 1000
+    with pytest.raises(FetchError, match="longer than 999 bytes"):
+        fetch(server.base + "/big", ca_file=pki.ca_file, max_bytes=999)

@@ -39,11 +39,12 @@ class FetchResult:
 def fetch(url: str, *, timeout: float = 30.0, user_agent: str = DEFAULT_USER_AGENT,
           ca_file: Optional[str] = None, ca_dir: Optional[str] = None,
           if_modified_since: Optional[float] = None,
-          dest_path: Optional[str] = None) -> FetchResult:
+          dest_path: Optional[str] = None, max_bytes: Optional[int] = None) -> FetchResult:
     """GET ``url`` (timeout in seconds per network operation; if_modified_since in Unix seconds).
 
     TLS peers are verified against ``ca_file``/``ca_dir`` (e.g. /etc/grid-security/
-    certificates) or the system bundle when neither is given.
+    certificates) or the system bundle when neither is given. A body kept in memory
+    longer than ``max_bytes`` (if given) raises FetchError.
     """
     request = urllib.request.Request(url, headers={"User-Agent": user_agent})
     if if_modified_since is not None:
@@ -55,7 +56,10 @@ def fetch(url: str, *, timeout: float = 30.0, user_agent: str = DEFAULT_USER_AGE
         with opener.open(request, timeout=timeout) as response:
             modified = _http_date(response.headers.get("Last-Modified"))
             if dest_path is None:
-                return FetchResult(response.status, response.read(), modified, None)
+                body = response.read() if max_bytes is None else response.read(max_bytes + 1)
+                if max_bytes is not None and len(body) > max_bytes:
+                    raise FetchError(f"{url}: body longer than {max_bytes} bytes")
+                return FetchResult(response.status, body, modified, None)
             _stream(response, dest_path)
             return FetchResult(response.status, None, modified, dest_path)
     except urllib.error.HTTPError as e:

@@ -22,6 +22,7 @@ from vac.paths import Paths
 log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT_SECONDS = 30.0
+MAX_PIPE_BYTES = 10 * 1024 * 1024  # a pipe document is a few kB; refuse anything huge
 
 
 def load_pipe(paths: Paths, prefix: str, url: str, *, refresh: bool,
@@ -78,7 +79,7 @@ def _fetch(paths: Paths, url: str, cache_file: str, if_modified_since: Optional[
     log.info("Fetching %s", url)
     result = fetch(url, timeout=FETCH_TIMEOUT_SECONDS,
                    ca_dir=ca_dir if os.path.isdir(ca_dir) else None,
-                   if_modified_since=if_modified_since)
+                   if_modified_since=if_modified_since, max_bytes=MAX_PIPE_BYTES)
     if result.status == 304:
         os.utime(cache_file)
         log.info("Vacuum pipe %s not modified; cached copy %s kept", url, cache_file)
