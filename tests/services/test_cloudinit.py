@@ -66,3 +66,28 @@ def test_cloud_init_datasource_reads_our_metadata(cloud_init, paths, tmp_path, k
     assert result["public_keys"] == [PUBKEY]
     assert result["datasource"].startswith({"ec2": "DataSourceEc2",
                                             "openstack": "DataSourceOpenStack"}[kind])
+
+
+def test_cloud_init_config_drive_datasource_reads_our_iso(cloud_init, paths, tmp_path):
+    """The config-2 ISO of make_config_drive, unpacked where ConfigDrive looks for a seed."""
+    from vac.core.configtypes import Machinetype
+    from vac.services.userdata import make_config_drive
+    if not shutil.which("genisoimage") or not shutil.which("xorriso"):
+        pytest.skip("genisoimage/xorriso not installed")
+    iso = str(tmp_path / "config.iso")
+    cfg = make_config("169.254.169.254", 80)
+    make_config_drive(cfg, paths, Machinetype(name="lhcb", config_drive=True),
+                      machine_name="factory1-05.example.com", uuid="uuid-0005", ordinal=5,
+                      user_data=USER_DATA, dest_path=iso)
+    seed = tmp_path / "ci" / "cloud" / "seed" / "config_drive"
+    seed.parent.mkdir(parents=True)
+    subprocess.run(["xorriso", "-osirrox", "on", "-indev", iso, "-extract", "/", str(seed)],
+                   check=True, capture_output=True)
+    proc = subprocess.run([SYSTEM_PYTHON, CRAWLER, "configdrive", "-", str(tmp_path / "ci")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["ok"] is True and result["datasource"].startswith("DataSourceConfigDrive")
+    assert result["instance_id"] == "uuid-0005"
+    assert result["local_hostname"] == "factory1-05"
+    assert result["userdata"] == USER_DATA.decode()

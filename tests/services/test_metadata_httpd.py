@@ -89,3 +89,71 @@ def test_real_slot_addresses_in_a_network_namespace(paths):
             # the factory's own address is no machine
             assert in_thread(lambda: fetch("169.254.169.253", "/latest/user-data"),
                              srv)[0] == 404
+
+
+def test_binding_is_retried_until_the_address_exists(paths, monkeypatch, caplog):
+    """As at boot before the NAT bridge exists: warn once, keep the heartbeat, retry."""
+    import threading
+    import time
+    from vac.rolecontrol import RoleControl
+    from vac.services import httpd_role
+    monkeypatch.setattr(httpd_role, "BIND_RETRY_SECONDS", 0.1)
+    control, cfg = RoleControl(), make_config("192.0.2.77", 0)     # TEST-NET: not here
+    t = threading.Thread(target=metadata_httpd.run_role, args=(paths, control),
+                         kwargs={"load": lambda p: cfg})
+    t.start()
+    deadline = time.monotonic() + 10
+    while not os.path.exists(paths.heartbeat("metadata")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    control.request_stop()
+    t.join(5)
+    assert not t.is_alive()
+    assert os.path.exists(paths.heartbeat("metadata"))
+    warnings = [r for r in caplog.records if "cannot bind metadata server" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_config_change_rebinds_and_broken_config_keeps_serving(paths):
+    import threading
+    from vac.errors import ConfigError
+    from vac.rolecontrol import RoleControl
+    make_machine(paths, 5)
+    os.makedirs(os.path.dirname(paths.etc_vac_conf), exist_ok=True)
+    with open(paths.etc_vac_conf, "w") as f:
+        f.write("[settings]\n")
+    box = {"cfg": make_config()}
+    bound = []
+    ready = threading.Event()
+
+    def load(p):
+        if box["cfg"] is None:
+            raise ConfigError("vac.conf:1: broken")
+        return box["cfg"]
+
+    def on_ready(addr):
+        bound.append(addr)
+        ready.set()
+    control = RoleControl()
+    t = threading.Thread(target=metadata_httpd.run_role, args=(paths, control),
+                         kwargs={"load": load, "resolve": loopback_resolver(paths),
+                                 "ready": on_ready})
+    t.start()
+    try:
+        assert ready.wait(10)
+        ready.clear()
+        box["cfg"] = None                                   # broken config: keep serving
+        with open(paths.etc_vac_conf, "a") as f:
+            f.write("broken\n")
+        control.request_reload()
+        assert not ready.wait(2)
+        assert request(bound[0], "GET", "/latest/meta-data/instance-id")[2] == b"uuid-0005"
+        box["cfg"] = make_config("127.0.0.2", 0)            # new address: rebind
+        with open(paths.etc_vac_conf, "a") as f:
+            f.write("# fixed\n")
+        assert ready.wait(10)
+        assert bound[-1][0] == "127.0.0.2"
+        assert request(bound[-1], "GET", "/latest/meta-data/instance-id")[2] == b"uuid-0005"
+    finally:
+        control.request_stop()
+        t.join(10)

@@ -13,6 +13,7 @@ from typing import Callable, Optional, Tuple
 from vac.adapters import httpserver, statefs
 from vac.adapters.atomicfile import write_atomic
 from vac.core import naming
+from vac.errors import StateError
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
 
@@ -105,8 +106,9 @@ class ConfigHolder:
 
 def write_heartbeat(paths: Paths, role: str) -> None:
     try:
+        os.makedirs(paths.state_dir, mode=0o755, exist_ok=True)
         write_atomic(paths.heartbeat(role), f"{int(time.time())}\n", fsync=False)
-    except Exception:  # a full disk must not stop the service
+    except (OSError, StateError):  # a full disk must not stop the service
         log.exception("cannot write %s", paths.heartbeat(role))
 
 
@@ -161,7 +163,7 @@ def run_http_role(paths: Paths, control: RoleControl, spec: RoleSpec,
                         ready(server.server_address)
                 except OSError as e:
                     if not warned:
-                        log.warning("cannot bind %s server to %s: %s (retrying every %d s)",
+                        log.warning("cannot bind %s server to %s: %s (retrying every %s s)",
                                     spec.role, spec.bind(holder.cfg), e, BIND_RETRY_SECONDS)
                     warned = True
                     control.wait(BIND_RETRY_SECONDS)

@@ -2,13 +2,14 @@
 
 Usage (system python, where the cloud-init package lives):
     /usr/bin/python3 crawl.py ec2|openstack METADATA_URL WORKDIR
+    /usr/bin/python3 crawl.py configdrive - WORKDIR   (drive content in WORKDIR/cloud/seed/config_drive)
 """
 
 import json
 import sys
 
 from cloudinit import distros, helpers
-from cloudinit.sources import DataSourceEc2, DataSourceOpenStack
+from cloudinit.sources import DataSourceConfigDrive, DataSourceEc2, DataSourceOpenStack
 
 
 def main():
@@ -20,6 +21,9 @@ def main():
         sys_cfg = {"datasource": {"Ec2": dict(ds_cfg, strict_id="warn")},
                    "datasource_list": ["Ec2"]}
         ds = DataSourceEc2.DataSourceEc2(sys_cfg, distro, paths)
+    elif kind == "configdrive":
+        sys_cfg = {"datasource_list": ["ConfigDrive"]}
+        ds = DataSourceConfigDrive.DataSourceConfigDrive(sys_cfg, distro, paths)
     else:
         sys_cfg = {"datasource": {"OpenStack": ds_cfg}, "datasource_list": ["OpenStack"]}
         ds = DataSourceOpenStack.DataSourceOpenStack(sys_cfg, distro, paths)
