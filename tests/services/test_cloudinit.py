@@ -71,7 +71,7 @@ def test_cloud_init_datasource_reads_our_metadata(cloud_init, paths, tmp_path, k
 def test_cloud_init_config_drive_datasource_reads_our_iso(cloud_init, paths, tmp_path):
     """The config-2 ISO of make_config_drive, unpacked where ConfigDrive looks for a seed."""
     from vac.core.configtypes import Machinetype
-    from vac.services.userdata import make_config_drive
+    from vac.services.configdrive import make_config_drive
     if not shutil.which("genisoimage") or not shutil.which("xorriso"):
         pytest.skip("genisoimage/xorriso not installed")
     iso = str(tmp_path / "config.iso")

@@ -13,7 +13,8 @@ import pytest
 from tests.adapters.test_credentials import _write_user_cert
 from vac.core.configtypes import Config, Machinetype, Settings
 from vac.core.userdata import UserDataError
-from vac.services.userdata import make_config_drive, make_user_data
+from vac.services.configdrive import build_config_drive, make_config_drive
+from vac.services.userdata import make_user_data
 
 NOW = 1_700_000_000
 TEMPLATE = (b"host=##user_data_machine_hostname## uuid=##user_data_uuid## "
@@ -136,3 +137,18 @@ def test_config_drive_iso(paths, mtdir, tmp_path):
     ud = subprocess.run(["isoinfo", "-R", "-i", iso, "-x", "/openstack/latest/user_data"],
                         capture_output=True).stdout
     assert ud == b"#!/bin/sh\n"
+
+
+def test_factory_hook_builds_the_iso_in_the_machine_dir(paths, mtdir):
+    if not shutil.which("genisoimage"):
+        pytest.skip("genisoimage not installed")
+    mdir = paths.machine_dir(NOW, "lhcb", "factory1-05.example.com")
+    os.makedirs(os.path.join(mdir, "jobfeatures"))
+    with open(os.path.join(mdir, "jobfeatures", "job_id"), "w") as f:
+        f.write("the-uuid")
+    iso = build_config_drive(_cfg(), paths, _mt(config_drive=True),
+                             machine_name="factory1-05.example.com", machine_dir=mdir)
+    assert iso == os.path.join(mdir, "config-drive.iso") and os.path.getsize(iso) > 0
+    with pytest.raises(UserDataError, match="is not a slot of factory1.example.com"):
+        build_config_drive(_cfg(), paths, _mt(), machine_name="other-01.example.org",
+                           machine_dir=mdir)

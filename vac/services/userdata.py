@@ -1,4 +1,4 @@
-"""Build a machine's user_data (SPEC §5.2, §5.3) and, optionally, its config-2 drive.
+"""Build a machine's user_data (SPEC §5.2, §5.3); the config-2 drive is in configdrive.py.
 
 Gathers the template (local file, the machinetype's ``files/`` directory or an http(s)
 URL with a cache under the state directory), the proxy, the ``user_data_file_*``
@@ -12,30 +12,24 @@ earlier fetch is used (with a warning); without a cached copy creation fails.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 import stat
-import tempfile
 import urllib.parse
 from typing import Dict, Optional
 
 from vac import __version__
-from vac.adapters import credentials, runner
+from vac.adapters import credentials
 from vac.adapters.atomicfile import write_atomic
-from vac.core import naming
 from vac.core.configtypes import Config, Machinetype
-from vac.core.metadata import MachineFacts, network_data, openstack_meta_data
 from vac.core.userdata import UserDataContext, UserDataError, render_user_data
-from vac.errors import CommandError, CredentialError, FetchError
+from vac.errors import CredentialError, FetchError
 from vac.paths import Paths
 
 log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 FETCH_TIMEOUT_SECONDS = 30.0
-CONFIG_DRIVE_LABEL = "config-2"
 
 
 def machinetype_path(paths: Paths, mt: Machinetype) -> str:
@@ -133,53 +127,3 @@ def make_user_data(cfg: Config, paths: Paths, machinetype: Machinetype, *, machi
         x509_proxy=_proxy(paths, mt, shutdown_time, now),
         options=dict(mt.user_data_options), files=_files(paths, mt))
     return render_user_data(template, ctx)
-
-
-def _public_key(paths: Paths, cfg: Config) -> Optional[str]:
-    try:
-        with open(paths.under_root(cfg.settings.root_public_key)) as f:
-            return f.read().strip() or None
-    except OSError:
-        return None
-
-
-def config_drive_files(cfg: Config, paths: Paths, machinetype: Machinetype, *,
-                       machine_name: str, uuid: str, ordinal: int,
-                       user_data: Optional[bytes]) -> Dict[str, bytes]:
-    """Relative path -> content of the ``config-2`` drive (openstack/latest/...)."""
-    facts = MachineFacts(name=machine_name, uuid=uuid, machinetype=machinetype.name,
-                         factory_hostname=cfg.settings.factory_hostname,
-                         ip=naming.machine_ip(ordinal), mac=naming.machine_mac(ordinal),
-                         user_data=user_data, public_key=_public_key(paths, cfg))
-    dump = lambda v: json.dumps(v, sort_keys=True).encode()  # noqa: E731
-    files = {"openstack/latest/meta_data.json": dump(openstack_meta_data(facts)),
-             "openstack/latest/network_data.json": dump(network_data(facts)),
-             "openstack/latest/vendor_data.json": b"{}",
-             "openstack/latest/vendor_data2.json": b"{}"}
-    if user_data is not None:
-        files["openstack/latest/user_data"] = user_data
-    return files
-
-
-def make_config_drive(cfg: Config, paths: Paths, machinetype: Machinetype, *,
-                      machine_name: str, uuid: str, ordinal: int,
-                      user_data: Optional[bytes], dest_path: str) -> str:
-    """Write an ISO9660 volume labelled ``config-2`` to ``dest_path`` (genisoimage)."""
-    os.makedirs(paths.tmp, mode=0o755, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix="configdrive-", dir=paths.tmp)
-    try:
-        for rel, content in config_drive_files(cfg, paths, machinetype,
-                                               machine_name=machine_name, uuid=uuid,
-                                               ordinal=ordinal, user_data=user_data).items():
-            path = os.path.join(staging, rel)
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "wb") as f:
-                f.write(content)
-        runner.run(["genisoimage", "-quiet", "-output", dest_path, "-volid",
-                    CONFIG_DRIVE_LABEL, "-joliet", "-rock", "-input-charset", "utf-8",
-                    staging], timeout=60)
-    except (OSError, CommandError) as e:
-        raise UserDataError(f"Failed to make config drive for {machine_name}: {e}") from e
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return dest_path

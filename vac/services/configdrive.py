@@ -1,0 +1,97 @@
+"""The optional ``config-2`` drive (PEERS-AND-STANDARDS §2.5): the OpenStack tree on an
+ISO9660 volume for images without network metadata (machinetype ``config_drive = true``).
+
+Holds ``openstack/latest/{meta_data.json,network_data.json,vendor_data.json,
+vendor_data2.json,user_data}`` with the same content the metadata service serves; cloud-init's
+ConfigDrive datasource and µCernVM's ``configdrive`` source read it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from typing import Dict, Optional
+
+from vac.adapters import runner
+from vac.core import naming
+from vac.core.configtypes import Config, Machinetype
+from vac.core.metadata import MachineFacts, network_data, openstack_meta_data
+from vac.core.userdata import UserDataError
+from vac.errors import CommandError
+from vac.paths import Paths
+
+CONFIG_DRIVE_LABEL = "config-2"
+ISO_NAME = "config-drive.iso"
+
+
+def _public_key(paths: Paths, cfg: Config) -> Optional[str]:
+    try:
+        with open(paths.under_root(cfg.settings.root_public_key)) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def config_drive_files(cfg: Config, paths: Paths, machinetype: Machinetype, *,
+                       machine_name: str, uuid: str, ordinal: int,
+                       user_data: Optional[bytes]) -> Dict[str, bytes]:
+    """Relative path -> content of the ``config-2`` drive (openstack/latest/...)."""
+    facts = MachineFacts(name=machine_name, uuid=uuid, machinetype=machinetype.name,
+                         factory_hostname=cfg.settings.factory_hostname,
+                         ip=naming.machine_ip(ordinal), mac=naming.machine_mac(ordinal),
+                         user_data=user_data, public_key=_public_key(paths, cfg))
+    dump = lambda v: json.dumps(v, sort_keys=True).encode()  # noqa: E731
+    files = {"openstack/latest/meta_data.json": dump(openstack_meta_data(facts)),
+             "openstack/latest/network_data.json": dump(network_data(facts)),
+             "openstack/latest/vendor_data.json": b"{}",
+             "openstack/latest/vendor_data2.json": b"{}"}
+    if user_data is not None:
+        files["openstack/latest/user_data"] = user_data
+    return files
+
+
+def make_config_drive(cfg: Config, paths: Paths, machinetype: Machinetype, *,
+                      machine_name: str, uuid: str, ordinal: int,
+                      user_data: Optional[bytes], dest_path: str) -> str:
+    """Write an ISO9660 volume labelled ``config-2`` to ``dest_path`` (genisoimage)."""
+    os.makedirs(paths.tmp, mode=0o755, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix="configdrive-", dir=paths.tmp)
+    try:
+        for rel, content in config_drive_files(cfg, paths, machinetype,
+                                               machine_name=machine_name, uuid=uuid,
+                                               ordinal=ordinal, user_data=user_data).items():
+            path = os.path.join(staging, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path, "wb") as f:
+                f.write(content)
+        runner.run(["genisoimage", "-quiet", "-output", dest_path, "-volid",
+                    CONFIG_DRIVE_LABEL, "-joliet", "-rock", "-input-charset", "utf-8",
+                    staging], timeout=60)
+    except (OSError, CommandError) as e:
+        raise UserDataError(f"Failed to make config drive for {machine_name}: {e}") from e
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return dest_path
+
+
+def _read(path: str) -> Optional[bytes]:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def build_config_drive(cfg: Config, paths: Paths, machinetype: Machinetype, *,
+                       machine_name: str, machine_dir: str) -> str:
+    """The factory's hook: ISO from the machine directory (job_id, user_data) -> its path."""
+    ordinal = naming.ordinal_from_name(cfg.settings.factory_hostname, machine_name)
+    if ordinal is None:
+        raise UserDataError(f"{machine_name} is not a slot of {cfg.settings.factory_hostname}")
+    uuid = (_read(os.path.join(machine_dir, "jobfeatures", "job_id")) or b"").decode().strip()
+    return make_config_drive(cfg, paths, machinetype, machine_name=machine_name, uuid=uuid,
+                             ordinal=ordinal,
+                             user_data=_read(os.path.join(machine_dir, "user_data")),
+                             dest_path=os.path.join(machine_dir, ISO_NAME))
