@@ -152,3 +152,30 @@ def test_put_and_get_from_real_slot_addresses_in_a_namespace(paths, machines):
     with open(os.path.join(machines[6], "joboutputs", "shutdown_message")) as f:
         assert f.read() == "200 Success from 169.254.169.6"
     assert not os.path.exists(os.path.join(machines[5], "joboutputs", "shutdown_message"))
+
+
+def test_one_machine_cannot_exhaust_the_connections(served):
+    """16 idle connections from slot 5: its 17th is closed, slot 6 is still served."""
+    import time
+    idle = [socket.create_connection(served, timeout=5, source_address=("127.0.0.5", 0))
+            for _ in range(16)]
+    try:
+        time.sleep(0.3)
+        with socket.create_connection(served, timeout=5,
+                                      source_address=("127.0.0.5", 0)) as extra:
+            extra.sendall(b"GET /jobfeatures/job_id HTTP/1.0\r\n\r\n")
+            assert extra.recv(100) == b""
+        assert request(served, "GET", "/jobfeatures/job_id", source="127.0.0.6")[2] == \
+            b"uuid-0006"
+    finally:
+        for s in idle:
+            s.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if request(served, "GET", "/jobfeatures/job_id")[2] == b"uuid-0005":
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        pytest.fail("slot 5 not served again after closing its idle connections")

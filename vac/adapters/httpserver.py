@@ -17,7 +17,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Collection, Mapping, Optional
+from typing import Callable, Collection, Dict, Mapping, Optional
 
 log = logging.getLogger(__name__)
 
@@ -161,45 +161,66 @@ class VacHandler(BaseHTTPRequestHandler):
 
 
 class VacHTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer with a connection cap, Host allow-list and an app callback."""
+    """ThreadingHTTPServer with connection caps (in total and per source address), a Host
+    allow-list and an app callback. Connections over a cap are closed at once, so one
+    client can neither exhaust the threads nor stall the accept loop."""
 
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
 
     def __init__(self, address, app: Callable[[HttpRequest], object], server_name: str,
-                 allowed_hosts: Collection[str] = (), max_connections: int = 64):
+                 allowed_hosts: Collection[str] = (), max_connections: int = 128,
+                 max_per_source: int = 16):
         self.app = app
         self.server_name_header = server_name
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
-        self._slots = threading.BoundedSemaphore(max_connections)
+        self.max_connections, self.max_per_source = max_connections, max_per_source
+        self._lock = threading.Lock()
+        self._open: Dict[str, int] = {}
         super().__init__(address, VacHandler)
 
+    def _admit(self, source: str) -> bool:
+        with self._lock:
+            if sum(self._open.values()) >= self.max_connections \
+                    or self._open.get(source, 0) >= self.max_per_source:
+                return False
+            self._open[source] = self._open.get(source, 0) + 1
+            return True
+
+    def _release(self, source: str) -> None:
+        with self._lock:
+            left = self._open.get(source, 1) - 1
+            if left > 0:
+                self._open[source] = left
+            else:
+                self._open.pop(source, None)
+
     def process_request(self, request, client_address) -> None:
-        if not self._slots.acquire(timeout=5.0):
+        if not self._admit(client_address[0]):
             log.warning("%s dropped: too many concurrent connections", client_address[0])
             self.shutdown_request(request)
             return
         try:
             super().process_request(request, client_address)
         except Exception:
-            self._slots.release()
+            self._release(client_address[0])
             raise
 
     def process_request_thread(self, request, client_address) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._slots.release()
+            self._release(client_address[0])
 
     def handle_error(self, request, client_address) -> None:
         log.debug("%s connection error", client_address[0], exc_info=True)
 
 
 def make_server(host: str, port: int, app: Callable[[HttpRequest], object], server_name: str,
-                allowed_hosts: Collection[str] = (), max_connections: int = 64) -> VacHTTPServer:
+                allowed_hosts: Collection[str] = ()) -> VacHTTPServer:
     """Bind (raises OSError if the address does not exist yet) and return the server."""
-    return VacHTTPServer((host, port), app, server_name, allowed_hosts, max_connections)
+    return VacHTTPServer((host, port), app, server_name, allowed_hosts)
 
 
 def serve_in_thread(server: VacHTTPServer, name: str) -> threading.Thread:
