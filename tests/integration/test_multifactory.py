@@ -2,12 +2,15 @@
 (``unshare --uts``) and --root, joined by one bridge; responders on port 995.
 
 ``vac machines`` from any factory lists the slots of all three; with one responder
-stopped the others still answer and the command names the silent factory.
+stopped the others still answer and the command names the silent factory. With real
+factory cycles (libvirt test driver for all three), the planners see each other's
+machines and the space's machinetype split converges to the target shares 1:3.
 Needs root (namespaces, bridge); creates and removes its own namespaces only.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -42,6 +45,27 @@ root_image = /images/test.img
 user_data = /images/user_data
 """
 
+ATLAS = """
+[machinetype atlas]
+target_share = 3
+root_image = /images/test.img
+user_data = /user_data
+"""
+LHCB = """
+[machinetype lhcb]
+target_share = 1
+root_image = /images/test.img
+user_data = /user_data
+"""
+SETTINGS = """[settings]
+vac_space = vac01.{domain}
+factories = f1 f2 f3
+udp_timeout_seconds = 2
+"""
+# f1 runs only atlas; f2 and f3 must make up lhcb's share for the whole space.
+PLANNING_CONF = [SETTINGS + ATLAS, SETTINGS + LHCB + ATLAS, SETTINGS + LHCB + ATLAS]
+PROCESSORS = 8
+
 
 def ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
@@ -74,10 +98,14 @@ class Space:
         write(self.hosts, "127.0.0.1 localhost\n" + "".join(
             f"{SUBNET}.{i} f{i}.{DOMAIN} f{i}\n" for i in (1, 2, 3)))
 
-    def setup_roots(self) -> None:
+    def setup_roots(self, planning: bool = False) -> None:
         now = int(time.time())
         for i, (root, factory) in enumerate(zip(self.roots, FACTORIES)):
             paths = Paths(root)
+            if planning:
+                write(paths.etc_vac_conf, PLANNING_CONF[i].format(domain=DOMAIN, root=root))
+                write(os.path.join(root, "user_data"), "##user_data_uuid##\n")
+                continue
             write(paths.etc_vac_conf, CONF.format(domain=DOMAIN))
             statefs.ensure_state_dirs(paths)
             statefs.write_counts(paths, 1, 2, 1, 2, 1.0)
@@ -88,12 +116,12 @@ class Space:
                 sys.executable, "-m", "tests.integration.nsrun", FACTORIES[index], self.hosts,
                 "--", *command]
 
-    def start_responders(self) -> None:
+    def start_responders(self, module: str = "vac.services.responder", *extra: str) -> None:
         for i, root in enumerate(self.roots):
             log = open(os.path.join(root, "responder.log"), "w")
             self.responders.append(subprocess.Popen(
-                self.as_factory(i, sys.executable, "-m", "vac.services.responder", "--root",
-                                root), cwd=REPO, stdout=log, stderr=subprocess.STDOUT))
+                self.as_factory(i, sys.executable, "-m", module, "--root", root, *extra),
+                cwd=REPO, stdout=log, stderr=subprocess.STDOUT))
             log.close()
         for i, root in enumerate(self.roots):
             deadline = time.monotonic() + 30
@@ -140,6 +168,21 @@ def space(tmp_path):
         made.teardown()
 
 
+@pytest.fixture
+def planning_space(tmp_path):
+    if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("unshare"):
+        pytest.skip("needs root, ip and unshare")
+    made = Space(str(tmp_path))
+    try:
+        made.setup_network()
+        made.setup_roots(planning=True)
+        made.start_responders("tests.integration.factoryhost", "--cycles", "14",
+                              "--processors", str(PROCESSORS))
+        yield made
+    finally:
+        made.teardown()
+
+
 def machine_names(stdout: str) -> list:
     return sorted(line.split()[0] for line in stdout.splitlines()[1:] if line.strip())
 
@@ -167,3 +210,31 @@ def test_each_factory_lists_all_and_names_the_silent_one(space):
     mts = space.vac(1, "machinetype", "atlas")
     assert mts.returncode == 1 and "f3.vac.test" in mts.stderr
     assert [line.split()[0] for line in mts.stdout.splitlines()[1:]] == ["f1", "f2"]
+
+
+def running_split(space: Space) -> dict:
+    """machinetype -> running machines over the space, as `vac machinetypes -J` says."""
+    done = space.vac(0, "-J", "machinetypes")
+    totals: dict = {}
+    for reply in json.loads(done.stdout or "[]"):
+        totals[reply["machinetype"]] = (totals.get(reply["machinetype"], 0)
+                                        + reply["running_machines"])
+    return totals
+
+
+def test_planners_share_the_space_1_to_3(planning_space):
+    """Real factory cycles (libvirt test driver) see each other's machines via VacQuery:
+    with shares lhcb:atlas = 1:3 and f1 running only atlas, f2 and f3 make up lhcb's
+    share of the whole space (6 of 24), not 1:3 of their own slots (4 of 24)."""
+    deadline = time.monotonic() + 120
+    while not all("cycles done" in planning_space.log(i) for i in range(3)):
+        for i in range(3):
+            assert planning_space.responders[i].poll() is None, planning_space.log(i)
+        assert time.monotonic() < deadline, [planning_space.log(i)[-3000:] for i in range(3)]
+        time.sleep(0.2)
+    split = running_split(planning_space)
+    assert sum(split.values()) == 3 * PROCESSORS, split
+    assert abs(split["lhcb"] - 3 * PROCESSORS // 4) <= 1, split
+    for i in range(3):      # every responder was asked by all three factories' planners
+        for j in (1, 2, 3):
+            assert f"Received machinetypes_query from ('{SUBNET}.{j}'" in planning_space.log(i)

@@ -1,0 +1,87 @@
+"""A test factory host: the real responder role plus real factory cycles (test helper).
+
+    python -m tests.integration.factoryhost --root DIR --cycles N --processors P
+
+Runs ``vac.services.responder`` in a thread (configuration from DIR, port 995) and
+``vac.services.factory.run_cycle`` N times against one libvirt test-driver connection
+(``test:///default``, kept open so domains persist between cycles). Machines are test
+driver domains (FakeVm below: no images, disks or NAT network) and never end, so the
+slots fill up in the order the planner chooses. Afterwards the responder keeps
+answering until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import random
+import signal
+import sys
+import threading
+import time
+
+from vac.adapters import hypervisor
+from vac.constants import GB, MIB
+from vac.model import HostFacts
+from vac.paths import Paths
+from vac.rolecontrol import RoleControl
+from vac.services import factory, responder
+from vac.services.vm import VmRequest
+
+TEST_DOMAIN = ("<domain type='test'><name>{name}</name><uuid>{uuid}</uuid>"
+               "<memory unit='MiB'>64</memory><vcpu>{vcpus}</vcpu>"
+               "<os><type>hvm</type></os></domain>")
+
+
+class FakeVm:
+    """vm_module for the executor: machines are bare test-driver domains."""
+
+    VmRequest = VmRequest
+
+    @staticmethod
+    def create_vm(hv, cfg, paths, request: VmRequest) -> None:
+        hv.create_domain(TEST_DOMAIN.format(name=request.machine_name, uuid=request.uuid,
+                                            vcpus=request.processors))
+
+    @staticmethod
+    def destroy_vm(hv, cfg, paths, machine_name, **kw) -> None:
+        if hv.domain(machine_name) is not None:
+            hv.destroy_domain(machine_name)
+
+    @staticmethod
+    def ensure_network(hv, cfg, paths) -> bool:
+        return True
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="factoryhost")
+    parser.add_argument("--root", required=True)
+    parser.add_argument("--cycles", type=int, default=10)
+    parser.add_argument("--processors", type=int, default=8)
+    parser.add_argument("--pause", type=float, default=0.3)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(name)s: %(message)s")
+    paths = Paths.from_root(args.root)
+    control = RoleControl()
+    signal.signal(signal.SIGTERM, lambda *_: control.request_stop())
+    thread = threading.Thread(target=responder.run_role, args=(paths, control), daemon=True)
+    thread.start()
+    facts = HostFacts(args.processors, 0.0, 0.0, 64 * 1024 * MIB, 32 * 1024 * MIB, 100 * GB)
+    with hypervisor.connect("test:///default") as hv:
+        for cycle in range(args.cycles):
+            if control.should_stop():
+                break
+            factory.run_cycle(paths, hv_factory=lambda: contextlib.nullcontext(hv),
+                              facts=facts, vm_module=FakeVm, vacd_start=time.time() - 86400)
+            control.wait(args.pause * random.uniform(0.5, 1.5))   # desynchronise
+        print("factoryhost: cycles done", file=sys.stderr, flush=True)
+        while not control.should_stop():
+            control.wait(0.5)
+    thread.join(5)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
