@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("bench.bench_responder", "bench.bench_apel_sync")
+BENCHMARKS = ("bench.bench_responder", "bench.bench_apel_sync", "bench.bench_httpd")
 
 
 def main() -> int:
