@@ -10,12 +10,14 @@ Needs root (namespaces, bridge); creates and removes its own namespaces only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+from typing import Iterator
 
 import pytest
 
@@ -154,33 +156,35 @@ class Space:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
 
 
-@pytest.fixture
-def space(tmp_path):
+@contextlib.contextmanager
+def running_space(tmp: str, planning: bool) -> Iterator[Space]:
+    """Network, roots and per-factory processes; everything removed afterwards."""
     if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("unshare"):
         pytest.skip("needs root, ip and unshare")
-    made = Space(str(tmp_path))
+    made = Space(tmp)
     try:
         made.setup_network()
-        made.setup_roots()
-        made.start_responders()
+        made.setup_roots(planning=planning)
+        if planning:
+            made.start_responders("tests.integration.factoryhost", "--cycles", "14",
+                                  "--processors", str(PROCESSORS))
+        else:
+            made.start_responders()
         yield made
     finally:
         made.teardown()
+
+
+@pytest.fixture
+def space(tmp_path):
+    with running_space(str(tmp_path), planning=False) as made:
+        yield made
 
 
 @pytest.fixture
 def planning_space(tmp_path):
-    if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("unshare"):
-        pytest.skip("needs root, ip and unshare")
-    made = Space(str(tmp_path))
-    try:
-        made.setup_network()
-        made.setup_roots(planning=True)
-        made.start_responders("tests.integration.factoryhost", "--cycles", "14",
-                              "--processors", str(PROCESSORS))
+    with running_space(str(tmp_path), planning=True) as made:
         yield made
-    finally:
-        made.teardown()
 
 
 def machine_names(stdout: str) -> list:
