@@ -326,7 +326,7 @@ def _serve(argv: List[str]) -> None:
 
     server = Server((args.bind, args.port), Handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print("READY", flush=True)
+    print(f"READY {server.server_address[1]}", flush=True)
     server.serve_forever()
 
 
