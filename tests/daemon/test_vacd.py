@@ -200,3 +200,31 @@ def test_once_is_refused_while_vacd_runs(vacd, root):
                          capture_output=True, text=True, timeout=30)
     assert res.returncode == 1 and "already running" in res.stderr
     assert not os.path.exists(root.state("standin-once"))
+
+
+def test_children_follow_a_killed_parent_and_the_lock_is_freed(vacd, root):
+    kids = vacd.wait_roles(ROLES)
+    vacd.proc.kill()                      # SIGKILL: no chance to stop the children itself
+    vacd.proc.wait(10)
+    wait_for(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() !=
+                             psutil.STATUS_ZOMBIE for p in kids.values()),
+             what="orphaned role processes to exit (PR_SET_PDEATHSIG)")
+    again = Vacd(root)
+    try:
+        again.wait_roles(ROLES)
+    finally:
+        assert again.stop() == 0
+
+
+def test_journald_destination_logs_to_stderr_with_priorities(paths):
+    from tests.daemon.vacdproc import MINIMAL_CONF
+    make_root(paths, MINIMAL_CONF + "log_destination = journald\n")
+    d = Vacd(paths, "--roles", "mjf")
+    try:
+        d.wait_roles(["mjf"])
+    finally:
+        assert d.stop() == 0
+    err = d.proc.stderr_text
+    assert re.search(r"^<6>vacd-supervisor\[\d+\]: vacd-mjf started as pid", err, re.M), err
+    assert re.search(r"^<6>vacd-mjf\[\d+\]: vacd-mjf starting", err, re.M), err
+    assert not os.path.exists(paths.log_file("mjf"))

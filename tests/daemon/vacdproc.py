@@ -89,10 +89,11 @@ class Vacd:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout)
-        finally:
-            self.proc.stdout.close()
-            self.proc.stderr.close()
+            _, self.proc.stderr_text = self.proc.communicate(timeout=timeout)
+            return self.proc.returncode
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -102,7 +103,8 @@ class Vacd:
                 except ProcessLookupError:
                     pass
             self.proc.kill()
-        self.stop()
+        if self.proc.stdout and not self.proc.stdout.closed:
+            self.stop()
 
 
 def log_text(paths: Paths, role: str) -> str:
