@@ -46,7 +46,7 @@ def test_daemon_package_files(built):
         "/usr/sbin/vacd", "/usr/sbin/check-vacd", "/usr/sbin/vac-ssmsend-cron",
         "/usr/lib/systemd/system/vacd.service", "/etc/logrotate.d/vacd",
         "/etc/apel/vac-ssmsend-prod.cfg", "/etc/cron.d/vac-ssmsend",
-        "/usr/share/vac/vac-ssmsend.in",
+        "/usr/share/vac/vac-ssmsend.in", "/etc/squid/squid.conf.vac",
         "/var/lib/vac/tmp", "/var/lib/vac/imagecache", "/var/lib/vac/machinetypes",
         "/var/lib/vac/pipescache", "/var/lib/vac/apel-archive", "/var/lib/vac/apel-outgoing",
         "/var/lib/vac/slots", "/var/lib/vac/finishes", "/var/lib/vac/machines",
@@ -61,6 +61,11 @@ def test_daemon_package_files(built):
 def test_command_package_files(built):
     files = set(rpm_query(built[1], "-l").split())
     assert {"/usr/sbin/vac", "/etc/vac.d", "/var/lib/vac/VERSION"} <= files
+    # example configurations are documentation, never live configuration
+    assert not any(f.startswith("/etc/vac.d/") for f in files)
+    if os.path.exists(os.path.join(REPO, "etc", "vac.conf")):
+        assert "/usr/share/doc/vac/examples/vac.conf" in files
+        assert "/etc/vac.conf" not in files
     assert any(f.startswith("/usr/share/man/man1/vac.1") for f in files)
     if os.path.exists(os.path.join(REPO, "man", "vac.conf.5")):
         assert any(f.startswith("/usr/share/man/man5/vac.conf.5") for f in files)
