@@ -40,3 +40,16 @@ def test_every_option_is_documented(page, parser):
         text = f.read().replace("\\-", "-")
     for option in _options(parser()):
         assert option in text, f"{option} missing from {page}"
+
+
+def test_every_vac_command_is_documented():
+    import argparse
+
+    from vac.cli import build_parser
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    hidden = {c.dest for c in sub._choices_actions if c.help == argparse.SUPPRESS}
+    with open(os.path.join(REPO, "man", "vac.1"), encoding="utf-8") as f:
+        text = f.read()
+    for name in sub.choices:
+        if name not in hidden and name != "scan":
+            assert f".BR {name} " in text or f".B {name}\n" in text, f"vac {name} missing"
