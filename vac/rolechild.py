@@ -20,6 +20,8 @@ import random
 import signal
 from typing import Callable, Dict, Mapping
 
+from vac.adapters.atomicfile import read_text, write_atomic
+from vac.errors import StateError
 from vac.logsetup import setup_role_logging
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
@@ -130,6 +132,25 @@ def run_role(role: str, target: str, paths: Paths, control: RoleControl) -> int:
     return 0
 
 
+def write_role_pidfile(paths: Paths, role: str) -> None:
+    """``/var/lib/vac/ROLE.pid`` (SPEC §2.2 names) for operators; vacd does not rely on it."""
+    try:
+        os.makedirs(paths.state_dir, exist_ok=True)
+        write_atomic(paths.pidfile(role), f"{os.getpid()}\n", fsync=False)
+    except (OSError, StateError) as e:
+        log.warning("vacd-%s cannot write %s: %s", role, paths.pidfile(role), e)
+
+
+def remove_role_pidfile(paths: Paths, role: str) -> None:
+    """Remove ``ROLE.pid`` if it still holds this process's pid."""
+    path = paths.pidfile(role)
+    if (read_text(path) or "").strip() == str(os.getpid()):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
+
 def run_child(role: str, target: str, paths: Paths, log_destination: str,
               parent_pid: int, close_fds: tuple = ()) -> None:
     """Body of a forked role process; never returns."""
@@ -149,7 +170,9 @@ def run_child(role: str, target: str, paths: Paths, log_destination: str,
         set_process_name(f"vacd-{role}")
         setup_role_logging(paths, role, log_destination)
         random.seed()                       # do not share the parent's random state
+        write_role_pidfile(paths, role)
         code = run_role(role, target, paths, control)
+        remove_role_pidfile(paths, role)
     except BaseException:  # noqa: B036 - last resort in a forked child: log, then _exit
         try:
             log.exception("vacd-%s failed to start", role)

@@ -59,6 +59,8 @@ def test_runs_four_named_roles_with_heartbeats_and_logs(vacd, root):
         text = wait_for(lambda: log_text(root, role), what=f"{role} log")
         assert all(LINE.match(line) for line in text.splitlines()), text
         assert f"vacd-{role} starting" in text
+        with open(root.pidfile(role), encoding="ascii") as f:
+            assert int(f.read()) == kids[f"vacd-{role}"]
     sup = log_text(root, "supervisor")
     assert "vacd-factory started as pid" in sup
     assert LINE.match(sup.splitlines()[0])
@@ -88,6 +90,7 @@ def test_sigterm_stops_roles_but_leaves_machines_running(vacd, root):
     assert psutil.Process(machine).status() != psutil.STATUS_ZOMBIE
     assert "machines are left running" in log_text(root, "supervisor")
     assert "vacd-factory stopped" in log_text(root, "factory")
+    assert not os.path.exists(root.pidfile("factory"))
 
 
 def test_sighup_reaches_every_role(vacd, root):
