@@ -144,6 +144,12 @@ class RealEnv:
             except (OSError, subprocess.SubprocessError) as exc:
                 text = f"<{exc}>"
             out.append(f"$ {' '.join(argv)}{' (in ' + self.netns + ')' if netns else ''}\n{text}")
+        leases = "/var/lib/libvirt/dnsmasq/virbr1.status"
+        try:
+            with open(leases) as f:
+                out.append(f"$ cat {leases}\n{f.read().strip()}")
+        except OSError as exc:
+            out.append(f"$ cat {leases}\n<{exc}>")
         return "---- test environment ----\n" + "\n".join(out)
 
     def lv_path(self, name: str) -> str:

@@ -39,17 +39,24 @@ group = "root"
 stdio_handler = "file"
 security_driver = "none"'
   mkdir -p /etc/libvirt
-  [ "$(cat /etc/libvirt/qemu.conf 2>/dev/null)" = "$want" ] || printf '%s\n' "$want" > /etc/libvirt/qemu.conf
+  [ "$(cat /etc/libvirt/qemu.conf 2>/dev/null)" = "$want" ] ||
+    { printf '%s\n' "$want" > /etc/libvirt/qemu.conf.vac-tmp; mv -f /etc/libvirt/qemu.conf.vac-tmp /etc/libvirt/qemu.conf; }
 }
 
 install_lvm_config() {
   # Without device-mapper LVs cannot be activated: use metadata-only LVM plus the loop shim.
-  local f=/etc/lvm/lvmlocal.conf marker='# vac testenv: no device-mapper'
-  if have_dm; then
-    if grep -qF "$marker" "$f" 2>/dev/null; then rm -f "$f"; fi
-  elif ! grep -qF "$marker" "$f" 2>/dev/null; then
-    mkdir -p /etc/lvm
-    printf '%s\nglobal {\n  activation = 0\n}\n' "$marker" > "$f"
+  # With device-mapper but no udev, LVM must make the /dev nodes itself instead of waiting.
+  local f=/etc/lvm/lvmlocal.conf marker='# written by vac tools/testenv.sh' want=""
+  if ! have_dm; then
+    want=$(printf '%s: no device-mapper\nglobal {\n  activation = 0\n}' "$marker")
+  elif [ ! -S /run/udev/control ]; then
+    want=$(printf '%s: no udev\nactivation {\n  udev_sync = 0\n  udev_rules = 0\n}' "$marker")
+  fi
+  if [ -n "$want" ]; then
+    [ "$(cat "$f" 2>/dev/null)" = "$want" ] ||
+      { mkdir -p /etc/lvm; printf '%s\n' "$want" > "$f.vac-tmp"; mv -f "$f.vac-tmp" "$f"; }
+  elif grep -qF "$marker" "$f" 2>/dev/null; then
+    rm -f "$f"
   fi
 }
 
@@ -105,7 +112,9 @@ module_order() {
 }
 
 guest_stamp() {
-  { echo "kernel $KVER xorriso=$(command -v xorriso || true)"; busybox | head -n 1; sha256sum "$GUEST_SRC"/* /usr/lib/ISOLINUX/isolinux.bin
+  # everything the guest build reads (not the README), independent of where the repo lives
+  { echo "kernel $KVER xorriso=$(command -v xorriso || true)"; busybox | head -n 1
+    (cd "$GUEST_SRC" && sha256sum $(ls | grep -v '\.md$')); sha256sum < /usr/lib/ISOLINUX/isolinux.bin
     sed -n '/^build_guest()/,/^}/p' "${BASH_SOURCE[0]}"; } | sha256sum | cut -c1-16
 }
 
@@ -151,6 +160,7 @@ cmd_install() {
   install_kernel
   stamp=$(guest_stamp)
   if [ "$(cat "$GUEST_DIR/stamp" 2>/dev/null)" != "$stamp" ] || [ ! -f "$GUEST_DIR/vac-test-guest.iso" ]; then
+    lock  # running tests may be booting (or overlaying) the current guest files
     t "building test guest (kernel $KVER)"
     mkdir -p "$GUEST_DIR"; rm -f "$GUEST_DIR/stamp"
     build_guest
