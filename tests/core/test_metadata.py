@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vac.core.metadata import MachineFacts, metadata_response, normalise
 
@@ -102,3 +104,14 @@ def test_methods_and_query_strings():
     assert metadata_response("HEAD", "/latest/user-data", FACTS).status == 200
     assert get("/latest/meta-data/instance-id?x=1").body == b"0b6c-uuid"
     assert normalise("/a/./b") is None
+
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="/.-_?%#az019lmtsdpjn", max_size=60),
+       st.sampled_from(["GET", "HEAD", "PUT", "X"]))
+def test_any_path_gives_a_valid_answer(path, method):
+    r = metadata_response(method, path, FACTS)
+    assert r.status in (200, 404, 405)
+    if r.status != 200:
+        assert r.body == b""

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import posixpath
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vac.core.mjfhttp import check_put, mjf_get, valid_name
 
@@ -62,3 +66,16 @@ def test_put_size_limits():
 def test_name_rules():
     assert valid_name("heartbeat") and valid_name("log.tar.gz") and valid_name("n" * 128)
     assert not any(valid_name(n) for n in ("", ".", "..", ".x", "a/b", "a..b", "n" * 129))
+
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="/.%\\\x00 ajo_bup-t", max_size=40))
+def test_accepted_put_names_stay_inside_joboutputs(tail):
+    d = check_put("/joboutputs/" + tail, 1, {}, 100, 1000)
+    if d.status == 201:
+        assert valid_name(d.name)
+        joined = posixpath.normpath(posixpath.join("/m/joboutputs", d.name))
+        assert posixpath.dirname(joined) == "/m/joboutputs" and not d.name.startswith(".")
+    r = mjf_get("/jobfeatures/" + tail, FEATURES)
+    assert r.status in (200, 404)

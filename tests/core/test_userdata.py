@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vac.core.userdata import (UserDataContext, UserDataError, expand_template,
                                render_user_data, substitutions)
@@ -104,3 +107,17 @@ def test_substitution_table_has_every_fixed_name():
             "manager_hostname", "machinefeatures_url", "jobfeatures_url",
             "joboutputs_url", "root_image_url", "uuid", "url", "vmtype", "vm_hostname",
             "vmlm_version", "vmlm_hostname", "option_x509_proxy"} <= names
+
+
+_PIECES = st.sampled_from(["##user_data_space##", "##user_data_option_vo##", "##user_data_",
+                           "##", "#", "x", "\n", "##user_data_unknown_1,2##",
+                           "##user_data_file_hostcert##", "##user_data_option_nothing##"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=30))
+def test_no_fillable_token_survives(pieces):
+    # pieces are space-separated: one pass (as the original) cannot clean up tokens that
+    # only form once an adjacent token was removed, e.g. "####user_data_##..."
+    out = render_user_data(" ".join(pieces).encode(), _ctx("cernvm3"))
+    assert not re.search(rb"##user_data_[a-z0-9_,]*##", out)
