@@ -139,11 +139,18 @@ def make_spawner(paths: Paths, registry: Mapping[str, str], destination: str,
                  close_fds: tuple):
     """A ``spawn(role) -> pid`` that forks a child running ``registry[role]``."""
     parent = os.getpid()
+    # blocked across fork so a signal cannot reach the child before it has its own handlers
+    deferred = {signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGCHLD}
 
     def spawn(role: str) -> int:
-        pid = os.fork()
-        if pid == 0:
-            run_child(role, registry[role], paths, destination, parent, close_fds)
+        saved = signal.pthread_sigmask(signal.SIG_BLOCK, deferred)
+        try:
+            pid = os.fork()
+            if pid == 0:
+                run_child(role, registry[role], paths, destination, parent, close_fds,
+                          sigmask=saved)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, saved)
         return pid
     return spawn
 

@@ -152,8 +152,12 @@ def remove_role_pidfile(paths: Paths, role: str) -> None:
 
 
 def run_child(role: str, target: str, paths: Paths, log_destination: str,
-              parent_pid: int, close_fds: tuple = ()) -> None:
-    """Body of a forked role process; never returns."""
+              parent_pid: int, close_fds: tuple = (), sigmask=None) -> None:
+    """Body of a forked role process; never returns.
+
+    ``sigmask``: the signal mask to restore once the role's handlers are installed
+    (vacd blocks SIGTERM/SIGHUP across fork so none is lost or misrouted).
+    """
     code = EXIT_ROLE_CRASHED
     try:
         for fd in close_fds:
@@ -163,6 +167,8 @@ def run_child(role: str, target: str, paths: Paths, log_destination: str,
                 pass
         control = RoleControl()
         install_child_signals(control)
+        if sigmask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, sigmask)
         _die_with_parent()
         if os.getppid() != parent_pid:      # vacd died before PDEATHSIG was armed
             os._exit(0)
