@@ -91,7 +91,8 @@ def test_apply_noop_accepts_the_module(tmp_path):
 RENDER = """
 file { '%(out)s/00-puppet.conf':
   content => epp('vac/vac.d/00-puppet.conf.epp', {
-    'space' => 'vac01.example.com', 'factories' => ['factory1.example.com', 'f2.example.com'],
+    'space'     => 'vac01.example.com',
+    'factories' => ['factory1.example.com', 'f2.example.com'],
     'volume_group' => 'vac_volume_group', 'total_processors' => 8 }),
 }
 file { '%(out)s/90-puppet-shares.conf':
