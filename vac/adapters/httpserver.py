@@ -97,7 +97,9 @@ class VacHandler(BaseHTTPRequestHandler):
         return self.server.server_name_header
 
     def log_message(self, fmt, *args) -> None:
-        log.info("%s %s", self.client_address[0], fmt % args)
+        """Access log as the original: client, PID, parent PID, [date], request summary."""
+        log.info("%s %d %d [%s] %s", self.client_address[0], os.getpid(), os.getppid(),
+                 self.log_date_time_string(), fmt % args)
 
     def parse_request(self) -> bool:
         if len(self.raw_requestline) > MAX_REQUEST_LINE:
