@@ -76,7 +76,8 @@ def test_apply_noop_accepts_the_module(tmp_path):
     out = res.stdout + res.stderr
     assert res.returncode in (0, 2), out
     assert errors(res) == [], out
-    for resource in ("Package[vac]", "Vac::Layered_dir[/etc/vac.d]", "File[/etc/vac.d/00-puppet.conf]",
+    for resource in ("Package[vac]", "Vac::Layered_dir[/etc/vac.d]",
+                     "File[/etc/vac.d/00-puppet.conf]",
                      "File[/etc/vac.d/90-puppet-shares.conf]", "Service[vacd]",
                      "File[/var/lib/vac/machinetypes]",
                      "File[/etc/nrpe.d/nagios-plugins-check-vacd.cfg]",
