@@ -73,3 +73,11 @@ def test_host_allow_list_and_request_line_limit(server):
     with socket.create_connection(server, timeout=5) as s:
         s.sendall(b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 150 + b"\r\n")
         assert s.recv(100).startswith(b"HTTP/1.1 431")
+
+
+def test_unparsable_content_length_is_refused(server):
+    with socket.create_connection(server, timeout=5) as s:
+        s.sendall(b"PUT /echo HTTP/1.1\r\nHost: good.example\r\nContent-Length: 3x\r\n\r\n"
+                  b"GET /smuggled HTTP/1.1\r\n\r\n")
+        data = s.recv(1000)
+        assert data.startswith(b"HTTP/1.1 400") and b"smuggled" not in data

@@ -133,12 +133,16 @@ class VacHandler(BaseHTTPRequestHandler):
             self.send_error(400)
             return
         length = self._content_length()
+        if length is None and "Content-Length" in self.headers:
+            self.send_error(400)        # unparsable length: the body cannot be skipped
+            return
         request = HttpRequest(self.command, self.path, self.client_address[0],
                               dict(self.headers.items()), length, BodyReader(self.rfile, length))
         try:
             reply = self.server.app(request)
         except Exception:  # request boundary: never let one request kill the server
-            log.exception("%s %s %s failed", self.client_address[0], self.command, self.path)
+            log.exception("%s %s %r failed", self.client_address[0], self.command,
+                          self.path[:200])
             self.close_connection = True
             self.send_error(500)
             return
