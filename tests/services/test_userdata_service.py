@@ -7,10 +7,12 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 
 import pytest
 
 from tests.adapters.test_credentials import _write_user_cert
+from tests.services.https_server import Route, https, pki  # noqa: F401 (fixtures)
 from vac.core.configtypes import Config, Machinetype, Settings
 from vac.core.userdata import UserDataError
 from vac.services.configdrive import build_config_drive, make_config_drive
@@ -152,3 +154,22 @@ def test_factory_hook_builds_the_iso_in_the_machine_dir(paths, mtdir):
     with pytest.raises(UserDataError, match="is not a slot of factory1.example.com"):
         build_config_drive(_cfg(), paths, _mt(), machine_name="other-01.example.org",
                            machine_dir=mdir)
+
+
+
+def test_https_template_verified_with_grid_security_and_cached(paths, mtdir, https, pki):
+    """CA dir /etc/grid-security/certificates (below root); a 304 reuses the cache."""
+    ca_dir = paths.grid_security_certificates
+    shutil.copytree(pki.ca_dir, ca_dir)
+    subprocess.run(["openssl", "rehash", ca_dir], check=True, capture_output=True)
+    https.routes["/lhcb/user_data"] = Route(body=TEMPLATE, last_modified=NOW)
+    url = https.base + "/lhcb/user_data"
+    first = _make(paths, _mt(user_data=url))
+    assert f"url={url} ".encode() in first
+    assert https.requests[0][1]["User-Agent"].startswith("Vac ")
+    assert _make(paths, _mt(user_data=url)) == first
+    assert https.count("/lhcb/user_data") == 2
+    assert "If-Modified-Since" in https.requests[1][1]
+    https.routes["/lhcb/user_data"] = Route(body=b"new ##user_data_uuid##",
+                                            last_modified=time.time() + 10)
+    assert _make(paths, _mt(user_data=url)) == b"new the-uuid"

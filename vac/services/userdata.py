@@ -76,7 +76,7 @@ def _fetch_template(paths: Paths, url: str) -> bytes:
     try:
         result = fetch(url, timeout=FETCH_TIMEOUT_SECONDS, user_agent=f"Vac {__version__}",
                        ca_dir=ca_dir if os.path.isdir(ca_dir) else None,
-                       if_modified_since=ims)
+                       if_modified_since=ims, max_bytes=MAX_FILE_BYTES)
         if result.status == 200 and result.body is not None:
             write_atomic(cached, result.body)
             return result.body
