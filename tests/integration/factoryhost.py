@@ -1,6 +1,7 @@
 """A test factory host: the real responder role plus real factory cycles (test helper).
 
-    python -m tests.integration.factoryhost --root DIR --cycles N --processors P
+    python -m tests.integration.factoryhost --root DIR --cycles N --processors P \
+        [--pause S] [--start-at UNIXTIME]
 
 Runs ``vac.services.responder`` in a thread (configuration from DIR, port 995) and
 ``vac.services.factory.run_cycle`` N times against one libvirt test-driver connection
@@ -15,7 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import random
 import signal
 import sys
 import threading
@@ -59,23 +59,27 @@ def main(argv=None) -> int:
     parser.add_argument("--root", required=True)
     parser.add_argument("--cycles", type=int, default=10)
     parser.add_argument("--processors", type=int, default=8)
-    parser.add_argument("--pause", type=float, default=0.3)
+    parser.add_argument("--pause", type=float, default=0.45)
+    parser.add_argument("--start-at", type=float, default=0.0,
+                        help="Unix time of the first cycle (staggers the factories)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s: %(message)s")
     paths = Paths.from_root(args.root)
     control = RoleControl()
     signal.signal(signal.SIGTERM, lambda *_: control.request_stop())
-    thread = threading.Thread(target=responder.run_role, args=(paths, control), daemon=True)
+    answering = responder.Responder(paths, snapshot_seconds=0.0)    # no stale reports
+    thread = threading.Thread(target=answering.serve, args=(control,), daemon=True)
     thread.start()
     facts = HostFacts(args.processors, 0.0, 0.0, 64 * 1024 * MIB, 32 * 1024 * MIB, 100 * GB)
+    start = args.start_at or time.time()
     with hypervisor.connect("test:///default") as hv:
         for cycle in range(args.cycles):
-            if control.should_stop():
+            # cycles at fixed wall-clock times, so staggered factories take turns
+            if control.wait(start + cycle * args.pause - time.time()):
                 break
             factory.run_cycle(paths, hv_factory=lambda: contextlib.nullcontext(hv),
                               facts=facts, vm_module=FakeVm, vacd_start=time.time() - 86400)
-            control.wait(args.pause * random.uniform(0.5, 1.5))   # desynchronise
         print("factoryhost: cycles done", file=sys.stderr, flush=True)
         while not control.should_stop():
             control.wait(0.5)

@@ -118,8 +118,11 @@ class Space:
                 sys.executable, "-m", "tests.integration.nsrun", FACTORIES[index], self.hosts,
                 "--", *command]
 
-    def start_responders(self, module: str = "vac.services.responder", *extra: str) -> None:
+    def start_responders(self, module: str = "vac.services.responder", *extra: str,
+                         stagger: float = 0.0) -> None:
         for i, root in enumerate(self.roots):
+            if stagger:       # first cycles 2 s from now, one factory after the other
+                extra = extra[:-2] + ("--start-at", str(time.time() + 2 + i * stagger))
             log = open(os.path.join(root, "responder.log"), "w")
             self.responders.append(subprocess.Popen(
                 self.as_factory(i, sys.executable, "-m", module, "--root", root, *extra),
@@ -167,7 +170,8 @@ def running_space(tmp: str, planning: bool) -> Iterator[Space]:
         made.setup_roots(planning=planning)
         if planning:
             made.start_responders("tests.integration.factoryhost", "--cycles", "14",
-                                  "--processors", str(PROCESSORS))
+                                  "--processors", str(PROCESSORS), "--start-at", "0",
+                                  stagger=0.15)
         else:
             made.start_responders()
         yield made
