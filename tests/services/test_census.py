@@ -38,3 +38,19 @@ def test_census_hourly_with_expiry(paths):
     assert census.maybe_update(cfg, paths, now + 60, query=fake_query(calls)) is None
     assert census.maybe_update(cfg, paths, now + 3700, query=fake_query(calls)) == 1
     assert len(calls) == 2
+
+
+def test_space_capacity_catalogue_first_then_fresh_census(paths):
+    now = time.time()
+    os.makedirs(paths.space_census)
+    write(paths.space_catalogue, json.dumps(
+        {F1: {"max_processors": 2, "max_machines": 1, "max_hs06": 20.0}}))
+    for name, age in ((F1, 0), (F2, 10), ("f3.example.com", 90000)):
+        path = os.path.join(paths.space_census, name)
+        write(path, json.dumps({"max_processors": 8, "max_machines": 8, "max_hs06": "x"}))
+        os.utime(path, (now - age, now - age))
+    totals = census.space_capacity(paths, now)
+    assert totals == {F1: {"max_processors": 2.0, "max_machines": 1.0, "max_hs06": 20.0},
+                      F2: {"max_processors": 8.0, "max_machines": 8.0, "max_hs06": 0.0}}
+    write(paths.space_catalogue, "not json")
+    assert set(census.space_capacity(paths, now)) == {F1, F2}

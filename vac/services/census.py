@@ -2,7 +2,8 @@
 
 Each reply is saved as JSON in ``space-census/FACTORY``. Files younger than one day are
 counted (the space's size for the GOCDB update period); files older than two days are
-deleted. Ages use file mtimes (= ctimes for these atomically written files, and
+deleted; capacity totals (step 3) come from space-catalogue.json and fresh census
+files. Ages use file mtimes (= ctimes for these atomically written files, and
 settable in tests). GOCDB updating (§11.1 steps 2-6) is not implemented.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Callable, Optional
+from typing import Callable, Dict, Optional
 
 from vac.adapters.atomicfile import touch, write_atomic
 from vac.constants import (CENSUS_COUNT_SECONDS, CENSUS_EXPIRE_SECONDS,
@@ -72,6 +73,44 @@ def expire(paths: Paths, now: float) -> int:
         elif now - mtime < CENSUS_COUNT_SECONDS:
             fresh += 1
     return fresh
+
+
+CAPACITY_KEYS = ("max_processors", "max_machines", "max_hs06")
+
+
+def _load_json(path: str) -> Optional[dict]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = json.load(f)
+    except (OSError, ValueError) as e:
+        log.warning("Ignoring unreadable %s: %s", path, e)
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def space_capacity(paths: Paths, now: float) -> Dict[str, Dict[str, float]]:
+    """factory -> {max_processors, max_machines, max_hs06} (SPEC §11.1 step 3): from
+    space-catalogue.json first, then census files younger than a day for the rest."""
+    totals: Dict[str, Dict[str, float]] = {}
+    catalogue = _load_json(paths.space_catalogue) if os.path.exists(
+        paths.space_catalogue) else None
+    for factory, entry in (catalogue or {}).items():
+        if isinstance(entry, dict):
+            totals[factory] = {k: float(entry.get(k) or 0) for k in CAPACITY_KEYS}
+    try:
+        names = sorted(os.listdir(paths.space_census))
+    except OSError:
+        names = []
+    for name in names:
+        path = os.path.join(paths.space_census, name)
+        mtime = _mtime(path)
+        if name in totals or mtime is None or now - mtime >= CENSUS_COUNT_SECONDS:
+            continue
+        reply = _load_json(path)
+        if reply is not None:
+            totals[name] = {k: float(reply.get(k) or 0) if isinstance(
+                reply.get(k), (int, float)) else 0.0 for k in CAPACITY_KEYS}
+    return totals
 
 
 def maybe_update(cfg: Config, paths: Paths, now: float,
