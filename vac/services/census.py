@@ -4,7 +4,7 @@ Each reply is saved as JSON in ``space-census/FACTORY``. Files younger than one 
 counted (the space's size for the GOCDB update period); files older than two days are
 deleted; capacity totals (step 3) come from space-catalogue.json and fresh census
 files. Ages use file mtimes (= ctimes for these atomically written files, and
-settable in tests). GOCDB updating (§11.1 steps 2-6) is not implemented.
+settable in tests). GOCDB updating (§11.1 steps 2 and 4-6) is not implemented.
 """
 
 from __future__ import annotations
