@@ -28,16 +28,6 @@ def canonical_name(name: str, this_factory: str) -> str:
     return f"{name}.{domain}" if domain and name else name
 
 
-def fqdn_via_dns(name: str, timeout: float = 2.0) -> Optional[str]:
-    """The canonical name DNS gives for ``name`` (following CNAMEs), or None."""
-    try:
-        answer = dns.resolver.resolve(name, "A", lifetime=timeout, search=True)
-        return str(answer.canonical_name).rstrip(".").lower()
-    except (dns.exception.DNSException, OSError) as e:
-        log.debug("DNS canonical name of %s failed: %s", name, e)
-        return None
-
-
 def resolve_ipv4(name: str, timeout: float = 2.0) -> Optional[str]:
     """An IPv4 address of ``name`` (system resolver, then DNS), or None."""
     try:

@@ -255,7 +255,9 @@ class Responder:
             try:
                 self.open()
             except OSError as e:
-                log.error("Failed to bind to vac responder port %s: %s", self.address(), e)
+                address, port = self.address()
+                log.error("Failed to bind to vac responder port %d%s: %s", port,
+                          f" on {address}" if address else "", e)
                 control.wait(RETRY_SECONDS)
                 return False
         return True
