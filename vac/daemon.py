@@ -98,6 +98,22 @@ def check_config(paths: Paths) -> str:
     return getattr(settings, "log_destination", "files") or "files"
 
 
+def log_config_problems(paths: Optional[Paths]) -> None:
+    """On reload, log whether the configuration is valid (the roles decide what to do)."""
+    if paths is None:
+        return
+    try:
+        check_config(paths)
+    except ConfigError as e:
+        log.error("the configuration is invalid (running machines are left alone):")
+        for problem in e.problems:
+            log.error("  %s", problem)
+    except Exception:  # reload boundary: a broken loader must not stop the supervisor
+        log.exception("checking the configuration failed")
+    else:
+        log.info("the configuration is valid")
+
+
 # --- pidfile lock ------------------------------------------------------------
 def acquire_pidfile(path: str) -> IO:
     """Open and flock ``path`` exclusively; AlreadyRunning names the holder's pid."""
@@ -170,7 +186,7 @@ def install_parent_signals(flags: Flags) -> None:
     signal.signal(signal.SIGCHLD, lambda *_: None)   # only to wake the select()
 
 
-def supervise(sup: Supervisor, flags: Flags, wake_fd: int,
+def supervise(sup: Supervisor, flags: Flags, wake_fd: int, paths: Optional[Paths] = None,
               grace_seconds: float = STOP_GRACE_SECONDS) -> None:
     """Main loop of the parent until a stop is requested; then stop the children."""
     sup.start_all()
@@ -186,6 +202,7 @@ def supervise(sup: Supervisor, flags: Flags, wake_fd: int,
         if flags.reload:
             flags.reload = False
             log.info("SIGHUP: asking the roles to reload their configuration")
+            log_config_problems(paths)
             sup.signal_all(signal.SIGHUP)
         sup.reap()
         sup.restart_due()
@@ -219,7 +236,7 @@ def run_daemon(args: argparse.Namespace, paths: Paths, roles: Sequence[str],
     spawn = make_spawner(paths, registry, destination, (r, w))
     sup = Supervisor(roles, spawn, policy=BackoffPolicy())
     try:
-        supervise(sup, flags, r)
+        supervise(sup, flags, r, paths)
     finally:
         log.info("vacd stopped")
         release_pidfile(lock)

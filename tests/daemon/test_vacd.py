@@ -70,6 +70,9 @@ def test_runs_four_named_roles_with_heartbeats_and_logs(vacd, root):
 
 def test_restarts_a_killed_child_and_logs_why(vacd, root):
     old = vacd.wait_roles(ROLES)["vacd-responder"]
+    wait_for(lambda: "vacd-mjf started" in log_text(root, "supervisor"), what="start lines")
+    # logrotate moves the log away: the next line must go to a new file (row 29)
+    os.rename(root.log_file("supervisor"), root.log_file("supervisor") + ".1")
     os.kill(old, signal.SIGKILL)
     new = wait_for(lambda: (lambda p: p if p and p != old else None)(
         vacd.children().get("vacd-responder")), what="a new responder")
@@ -77,6 +80,9 @@ def test_restarts_a_killed_child_and_logs_why(vacd, root):
     sup = log_text(root, "supervisor")
     assert f"vacd-responder (pid {old}) killed by SIGKILL" in sup
     assert "restarting in 1 s" in sup
+    assert "vacd-mjf started" not in sup            # those lines stayed in the old file
+    with open(root.log_file("supervisor") + ".1", encoding="utf-8") as f:
+        assert "vacd-mjf started" in f.read()
 
 
 def test_sigterm_stops_roles_but_leaves_machines_running(vacd, root):
@@ -97,10 +103,16 @@ def test_sighup_reaches_every_role(vacd, root):
     vacd.wait_roles(ROLES)
     for role in ROLES:
         wait_for(lambda: os.path.exists(root.heartbeat(role)), what=f"{role} heartbeat")
+    with open(root.etc_vac_conf, "a", encoding="utf-8") as f:
+        f.write("total_processors = many\n")
     vacd.proc.send_signal(signal.SIGHUP)
     for role in ROLES:
         wait_for(lambda: os.path.exists(root.state(f"{role}-reloads")),
                  what=f"{role} reload")
+    sup = log_text(root, "supervisor")
+    assert "SIGHUP" in sup and "the configuration is invalid" in sup
+    assert "total_processors" in sup
+    assert vacd.proc.poll() is None               # an invalid reload never stops vacd
 
 
 def test_second_vacd_refuses_to_start(vacd, root):
