@@ -210,12 +210,16 @@ def supervise(sup: Supervisor, flags: Flags, wake_fd: int, paths: Optional[Paths
     sup.stop(grace_seconds)
 
 
-def daemonise(preserve: List, journald: bool) -> None:
-    """Classic daemonisation through python-daemon (not used under systemd)."""
+def daemonise(streams: List, lock: IO) -> None:
+    """Classic daemonisation through python-daemon (not used under systemd).
+
+    ``streams``: the open log streams; stray stderr output (a library's warning, a
+    crash) goes to the first one, or stays on stderr when logging to journald.
+    """
     import daemon  # python-daemon
     ctx = daemon.DaemonContext(
         working_directory="/", umask=0o022, detach_process=True, signal_map={},
-        files_preserve=preserve, stderr=sys.stderr if journald else None)
+        files_preserve=streams + [lock], stderr=streams[0] if streams else sys.stderr)
     ctx.open()
 
 
@@ -224,7 +228,7 @@ def run_daemon(args: argparse.Namespace, paths: Paths, roles: Sequence[str],
     lock = acquire_pidfile(paths.vacd_pidfile)
     streams = setup_role_logging(paths, SUPERVISOR_LOG, destination)
     if not args.foreground:
-        daemonise(streams + [lock], destination == "journald")
+        daemonise(streams, lock)
     os.umask(0o022)
     set_process_name("vacd")
     write_pid(lock)
