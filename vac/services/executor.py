@@ -136,8 +136,10 @@ class Executor:
         """SPEC §3.3 steps 1-9; the UUID exists before user_data is templated (B5)."""
         mt = self.cfg.machinetypes[a.machinetype]
         created = int(self.now)
-        mdir = statefs.make_machine_dir(self.paths, created, mt.name, a.name)
+        # slot file first: a crash before the directory exists leaves a free slot, a crash
+        # after it a Starting machine the next cycle cleans up; never an orphan directory
         statefs.write_slot_file(self.paths, a.name, created, mt.name, mt.machine_model)
+        mdir = statefs.make_machine_dir(self.paths, created, mt.name, a.name)
         if mt.accounting_fqan:
             statefs.write_machine_file(mdir, "accounting_fqan", mt.accounting_fqan)
         s = self.cfg.settings
