@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -183,3 +184,13 @@ def test_finalise_carries_started_slot_for_accounting():
     plan = _plan(config(draining=True), [running(0)])
     acct = [a for a in plan.actions if isinstance(a, Account)]
     assert acct[0].slot == running(0)
+
+
+def test_logical_volumes_without_live_machine_are_zombies():
+    slots = [running(0), running(1), running(2, finished_time=NOW - 5)]
+    vols = [name(0), name(1), name(2), name(7), "swap", "other-01.example.org"]
+    inp = dataclasses.replace(inputs(config(draining=True), slots, [domain(0)],
+                                     host_facts=host(3)), volumes=vols)
+    plan = planner.plan(inp, NOW, random.Random(1))
+    zombies = [a.name for a in plan.actions if isinstance(a, Destroy) and "logical" in a.reason]
+    assert zombies == [name(2), name(7)]     # slot 1 is already destroyed as shut down

@@ -92,11 +92,13 @@ class Rig:
         self.paths = paths
         self.hv = FakeHypervisor()
         self.vm = FakeVm()
+        self.volumes = []
         write_root(paths, **conf)
 
     def cycle(self, **kw):
         from vac.services import factory
         kw.setdefault("facts", facts())
+        kw.setdefault("volumes", lambda cfg, paths: list(self.volumes))
         return factory.run_cycle(self.paths, hv_factory=lambda: contextlib.nullcontext(self.hv),
                                  vm_module=self.vm, **kw)
 

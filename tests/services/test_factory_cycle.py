@@ -121,6 +121,13 @@ def test_killed_mid_create_converges(paths):
     assert rig.hv.domain(S0).uuid == _slot(paths, 0).uuid != "u-1"
 
 
+def test_zombie_logical_volume_removed(paths):
+    rig = Rig(paths, settings="draining = yes")
+    rig.volumes = [S1, "other-lv"]
+    rig.cycle()
+    assert rig.vm.destroyed == [S1]
+
+
 def test_zombie_domain_removed(paths):
     rig = Rig(paths, settings="draining = yes")
     rig.hv.create_domain(f"<domain><name>{S1}</name><uuid>zz</uuid></domain>")
@@ -165,7 +172,7 @@ def test_vac_plan_explains_vetoes_and_choice(paths, capsys, monkeypatch):
     from vac.cli import main, plan_cmd
     from vac.errors import HypervisorError
     Rig(paths, settings="draining = yes\nshutdown_time = 1000")
-    cfg, plan, notes = factory.preview(paths, facts=facts(),
+    cfg, plan, notes = factory.preview(paths, facts=facts(), volumes=lambda c, p: [],
                                        hv_factory=lambda: (_ for _ in ()).throw(
                                            HypervisorError("down")))
     text = plan_cmd.render(cfg, plan, notes)
@@ -173,13 +180,14 @@ def test_vac_plan_explains_vetoes_and_choice(paths, capsys, monkeypatch):
     assert "Veto: no machine created as in draining mode" in text
     assert "hypervisor not reachable" in text and "Would create: nothing" in text
     rig = Rig(paths)
-    cfg, plan, notes = factory.preview(paths, facts=facts(),
+    cfg, plan, notes = factory.preview(paths, facts=facts(), volumes=lambda c, p: [],
                                        hv_factory=lambda: contextlib.nullcontext(rig.hv))
     text = plan_cmd.render(cfg, plan, notes)
     assert "Would create: f1-00.example.com: create lhcb with 1 processor(s)" in text
     assert "Ranking (most starved first): lhcb" in text
     monkeypatch.setattr(factory.hostfacts, "host_facts", lambda p: facts())
     monkeypatch.setattr(factory, "_connect", lambda cfg, f: contextlib.nullcontext(rig.hv))
+    monkeypatch.setattr(factory, "volume_names", lambda cfg, p: [])
     assert main(["--root", paths.root, "plan"]) == 0
     out = capsys.readouterr().out
     assert "Would create: f1-00.example.com: create lhcb" in out

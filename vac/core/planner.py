@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from vac.constants import MIB, MIN_STATE_FREE_BYTES, STATE_SHUTDOWN
 from vac.core import naming
-from vac.core.actions import Action, Create, WriteCounts
+from vac.core.actions import Action, Create, Destroy, WriteCounts
 from vac.core.configtypes import Config
 from vac.core.shares import Reports, Rng, Standing, rank, standings
 from vac.core.slotstate import (MachineDirInfo, SlotOutcome, expired_dirs, slot_outcome,
@@ -36,6 +36,7 @@ class CycleInputs:
     vacd_start: float                      # Unix seconds the daemon started
     machine_dirs: Sequence[MachineDirInfo] = ()
     blockers: Sequence[str] = ()           # factory-level reasons not to create (e.g. network)
+    volumes: Sequence[str] = ()            # logical volume names in the volume group
 
 
 @dataclass
@@ -109,7 +110,21 @@ def _lifecycle(inp: CycleInputs, now: float, result: Plan) -> List[SlotOutcome]:
         result.actions.extend(out.actions)
         result.states[slot.name] = out.state
         outcomes.append(out)
+    result.actions.extend(volume_zombies(factory, inp.volumes, outcomes, result.actions))
     return outcomes
+
+
+def volume_zombies(factory: str, volumes: Sequence[str], outcomes: Sequence[SlotOutcome],
+                   actions: Sequence[Action]) -> List[Destroy]:
+    """Destroy (which removes the LV) for our LVs whose slot holds no live machine."""
+    live = {o.slot.name for o in outcomes if o.state != STATE_SHUTDOWN}
+    handled = {a.name for a in actions if isinstance(a, Destroy)}
+    zombies = []
+    for name in volumes:
+        if naming.ordinal_from_name(factory, name) is None or name in live | handled:
+            continue
+        zombies.append(Destroy(name, "zombie: logical volume without a live machine"))
+    return zombies
 
 
 def _capacity(inp: CycleInputs, outcomes: Sequence[SlotOutcome]) -> _Capacity:

@@ -87,13 +87,29 @@ def domains_from_files(slots: List[SlotRecord]) -> List[DomainInfo]:
             for s in slots if s.is_used and s.started_time and s.finished_time is None]
 
 
-def gather(cfg: Config, paths: Paths, hv: Any, facts: HostFacts,
-           vacd_start: float) -> planner.CycleInputs:
-    """Slots, domains and machine directories for the planner (reports come later)."""
+def volume_names(cfg: Config, paths: Paths) -> List[str]:
+    """Names of the logical volumes in the usable volume group ([] if none or unknown)."""
+    from vac.adapters.lvm import Lvm
+    lvm = Lvm()
+    try:
+        vg = lvm.usable_volume_group(cfg.settings.volume_group)
+    except VacError as e:
+        log.warning("not checking logical volumes: %s", e)
+        return []
+    return [name for name, _size in lvm.list_lvs_quiet(vg.name)] if vg else []
+
+
+VolumeLister = Callable[[Config, Paths], List[str]]
+
+
+def gather(cfg: Config, paths: Paths, hv: Any, facts: HostFacts, vacd_start: float,
+           volumes: Optional[VolumeLister] = None) -> planner.CycleInputs:
+    """Slots, domains, LVs and machine directories for the planner (reports come later)."""
     slots = read_slots(cfg, paths, facts)
     domains = hv.list_domains() if hv is not None else domains_from_files(slots)
     dirs = [MachineDirInfo(p, mt, age) for p, mt, age in statefs.machine_dir_ages(paths)]
-    return planner.CycleInputs(cfg, slots, domains, facts, {}, vacd_start, dirs)
+    return planner.CycleInputs(cfg, slots, domains, facts, {}, vacd_start, dirs,
+                               volumes=(volumes or volume_names)(cfg, paths))
 
 
 def read_slots(cfg: Config, paths: Paths, facts: HostFacts) -> List[SlotRecord]:
@@ -156,13 +172,24 @@ def _side_steps(cfg: Config, paths: Paths, now: float) -> None:
             log.exception("space census update failed")
 
 
+@dataclass
+class Seams:
+    """Injected effects of a cycle (tests, simulator); None means the real thing."""
+
+    hv_factory: Optional[Callable[[], ContextManager[Any]]] = None
+    rng: Optional[random.Random] = None
+    facts: Optional[HostFacts] = None
+    vacd_start: Optional[float] = None
+    vm_module: Any = None
+    volumes: Optional[VolumeLister] = None
+
+
 def run_cycle(paths: Paths, *, now: Optional[float] = None,
-              hv_factory: Optional[Callable[[], ContextManager[Any]]] = None,
-              rng: Optional[random.Random] = None, facts: Optional[HostFacts] = None,
-              vacd_start: Optional[float] = None, vm_module: Any = None,
-              config: Optional[Config] = None) -> CycleResult:
-    """One factory cycle. ``hv_factory()`` returns a context manager yielding a hypervisor."""
+              config: Optional[Config] = None, **seams: Any) -> CycleResult:
+    """One factory cycle. Keyword ``seams`` are the fields of :class:`Seams`
+    (``hv_factory()`` returns a context manager yielding a hypervisor)."""
     now = time.time() if now is None else now
+    opts = Seams(**seams)
     result = CycleResult(now)
     log.info("=============== Start cycle ===============")
     ensure_dirs(paths)
@@ -179,11 +206,12 @@ def run_cycle(paths: Paths, *, now: Optional[float] = None,
     result.config = cfg
     for warning in cfg.warnings:
         log.warning("configuration: %s", warning)
-    if vm_module is None:
-        from vac.services import vm as vm_module
+    if opts.vm_module is None:
+        from vac.services import vm
+        opts.vm_module = vm
     try:
-        with _connect(cfg, hv_factory) as hv:
-            _cycle_with_hv(cfg, paths, hv, now, result, rng, facts, vacd_start, vm_module)
+        with _connect(cfg, opts.hv_factory) as hv:
+            _cycle_with_hv(cfg, paths, hv, now, result, opts)
     except HypervisorError as e:
         log.error("Failed to open libvirt connection: %s", e)
         result.problems.append(f"hypervisor: {e}")
@@ -198,21 +226,21 @@ def run_cycle(paths: Paths, *, now: Optional[float] = None,
 
 
 def _cycle_with_hv(cfg: Config, paths: Paths, hv: Any, now: float, result: CycleResult,
-                   rng: Optional[random.Random], facts: Optional[HostFacts],
-                   vacd_start: Optional[float], vm_module: Any) -> None:
-    facts = facts or hostfacts.host_facts(paths)
+                   opts: Seams) -> None:
+    facts = opts.facts or hostfacts.host_facts(paths)
     log.info("At most %d LMs can be created on this factory", facts.processor_count)
-    inputs = gather(cfg, paths, hv, facts, _VACD_START if vacd_start is None else vacd_start)
+    start = _VACD_START if opts.vacd_start is None else opts.vacd_start
+    inputs = gather(cfg, paths, hv, facts, start, opts.volumes)
     plan, capacity = planner.plan_lifecycle(inputs, now)
     result.plan = plan
-    executor = Executor(cfg, paths, hv, now, vm_module)
+    executor = Executor(cfg, paths, hv, now, opts.vm_module)
     _apply(executor, plan.actions)
-    blockers = () if _network_ready(hv, cfg, paths, vm_module) else \
+    blockers = () if _network_ready(hv, cfg, paths, opts.vm_module) else \
         ("the NAT network is not ready",)
     inputs = dataclasses.replace(inputs, reports=gather_reports(cfg, paths, facts, now),
                                  blockers=blockers)
     done = len(plan.actions)
-    planner.plan_creation(inputs, capacity, now, rng or random.Random(), plan)
+    planner.plan_creation(inputs, capacity, now, opts.rng or random.Random(), plan)
     log_plan(plan)
     _apply(executor, plan.actions[done:])
     result.created, result.failed = executor.created, executor.failed
@@ -226,8 +254,8 @@ def _apply(executor: Executor, actions: List[Any]) -> None:
 
 def preview(paths: Paths, *, now: Optional[float] = None,
             hv_factory: Optional[Callable[[], ContextManager[Any]]] = None,
-            facts: Optional[HostFacts] = None,
-            rng: Optional[random.Random] = None) -> Tuple[Config, planner.Plan, List[str]]:
+            facts: Optional[HostFacts] = None, rng: Optional[random.Random] = None,
+            volumes: Optional[VolumeLister] = None) -> Tuple[Config, planner.Plan, List[str]]:
     """What the next cycle would do, without acting (``vac plan``); raises ConfigError.
 
     Returns (config, plan, notes); if the hypervisor cannot be asked, machines the files
@@ -239,10 +267,10 @@ def preview(paths: Paths, *, now: Optional[float] = None,
     notes: List[str] = []
     try:
         with _connect(cfg, hv_factory) as hv:
-            inputs = gather(cfg, paths, hv, facts, now - 86400)
+            inputs = gather(cfg, paths, hv, facts, now - 86400, volumes)
     except HypervisorError as e:
         notes.append(f"hypervisor not reachable ({e}): assuming started machines run")
-        inputs = gather(cfg, paths, None, facts, now - 86400)
+        inputs = gather(cfg, paths, None, facts, now - 86400, volumes)
     inputs = dataclasses.replace(inputs, reports=gather_reports(cfg, paths, facts, now))
     return cfg, planner.plan(inputs, now, rng or random.Random()), notes
 
