@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import dataclasses
 import logging
+import os
 import random
 import sys
 import time
@@ -162,14 +163,20 @@ def _network_ready(hv: Any, cfg: Config, paths: Paths, vm_module: Any) -> bool:
         return False
 
 
+SIDE_STEPS = (("vac.services.vacmon", "maybe_log_version"),     # SPEC §3.1 step 6
+              ("vac.services.census", "maybe_update"))          # step 7 (hourly)
+
+
 def _side_steps(cfg: Config, paths: Paths, now: float) -> None:
-    """Census/GOCDB (hourly); each guarded so it never stops the cycle."""
-    update = _optional("vac.services.census", "maybe_update")
-    if update is not None:
+    """Version logger and space census; each guarded so it never stops the cycle."""
+    for module, name in SIDE_STEPS:
+        step = _optional(module, name)
+        if step is None:
+            continue
         try:
-            update(cfg, paths, now)
-        except Exception:  # optional step boundary
-            log.exception("space census update failed")
+            step(cfg, paths, now)
+        except Exception:  # one optional step's boundary
+            log.exception("%s.%s failed", module, name)
 
 
 @dataclass
@@ -280,6 +287,8 @@ def run_role(paths: Paths, control: RoleControl) -> None:
     global _VACD_START
     _VACD_START = time.time()
     _heartbeat(paths, _VACD_START)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(paths.factory_version_logged)     # version logger fires once per start
     while not control.should_stop():
         control.take_reload()          # the configuration is re-read every cycle anyway
         pause = DEFAULT_PAUSE_SECONDS
