@@ -48,8 +48,7 @@ def test_spec_example_eight_opens_new_superslot():
 def test_filling_a_superslot_beats_fair_share_ranking():
     # the 8s are top-ranked but need 8; the 1s fit the incomplete superslot first
     ss = {T1: 2}
-    choice = choose([EIGHT, ONE], ss, free=14, per_superslot=8, now=NOW, shutdown_time=None,
-                    notes=[])
+    choice = choose([EIGHT, ONE], ss, free=14, per_superslot=8, now=NOW)
     assert (choice.machinetype, choice.processors, choice.shutdown_time) == ("one", 1, T1)
 
 
@@ -64,7 +63,7 @@ def test_filling_a_superslot_beats_fair_share_ranking():
     ({}, 0, [ONE], None),
 ])
 def test_superslot_table(superslots, free, ranked, expected):
-    choice = choose(ranked, superslots, free, 8, NOW, None, [])
+    choice = choose(ranked, superslots, free, per_superslot=8, now=NOW)
     got = None if choice is None else (choice.machinetype, choice.processors,
                                        choice.shutdown_time)
     assert got == expected
@@ -73,14 +72,14 @@ def test_superslot_table(superslots, free, ranked, expected):
 def test_multi_processor_fill_takes_what_is_needed():
     four = Machinetype("four", target_share=1, min_processors=2, max_processors=4,
                        min_wallclock_seconds=3600)
-    choice = choose([four], {T1: 5}, 11, 8, NOW, None, [])
+    choice = choose([four], {T1: 5}, 11, per_superslot=8, now=NOW)
     assert (choice.processors, choice.shutdown_time) == (3, T1)
 
 
 def test_new_superslot_capped_by_processors_and_superslot_size():
     four = Machinetype("four", target_share=1, min_processors=2, max_processors=16)
-    assert choose([four], {}, 16, 8, NOW, None, []).processors == 8
-    assert choose([four], {}, 3, 8, NOW, None, []).processors == 3
+    assert choose([four], {}, 16, per_superslot=8, now=NOW).processors == 8
+    assert choose([four], {}, 3, per_superslot=8, now=NOW).processors == 3
 
 
 def test_default_superslot_size_one_means_single_processor_machines():

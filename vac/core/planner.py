@@ -18,7 +18,7 @@ from vac.core.configtypes import Config
 from vac.core.shares import Reports, Rng, Standing, rank, standings
 from vac.core.slotstate import (MachineDirInfo, SlotOutcome, expired_dirs, slot_outcome,
                                 zombie_destroys)
-from vac.core.superslots import choose, superslot_map
+from vac.core.superslots import Choice, choose, superslot_map
 from vac.model import DomainInfo, HostFacts, SlotRecord
 
 PLANNED = "(planned this cycle)"   # pseudo-factory holding this cycle's own creations
@@ -168,8 +168,8 @@ def _create_one(inp: CycleInputs, cap: _Capacity, planned: Dict[str, Dict[str, A
         return None
     free = cap.max_processors - cap.running_processors
     choice = choose([cfg.machinetypes[s.machinetype] for s in ranked], cap.superslots, free,
-                    cfg.settings.processors_per_superslot, now, cfg.settings.shutdown_time,
-                    result.notes)
+                    per_superslot=cfg.settings.processors_per_superslot, now=now,
+                    shutdown_time=cfg.settings.shutdown_time, notes=result.notes)
     if choice is None:
         result.notes.append("No machinetype suitable for creation in this cycle")
         return None
@@ -179,16 +179,21 @@ def _create_one(inp: CycleInputs, cap: _Capacity, planned: Dict[str, Dict[str, A
                          f"{choice.machinetype} with {choice.processors} processor(s) "
                          f"({needed // MIB} MiB)"]
         return None
+    return _reserve(cfg, cap, planned, choice, needed)
+
+
+def _reserve(cfg: Config, cap: _Capacity, planned: Dict[str, Dict[str, Any]],
+             choice: Choice, memory_bytes: int) -> Create:
+    """Book the chosen machine's slot, processors, superslot, memory and HS06."""
     ordinal = cap.free_ordinals.pop(0)
     cap.running_processors += choice.processors
     cap.superslots[choice.shutdown_time] = (cap.superslots.get(choice.shutdown_time, 0)
                                             + choice.processors)
     if cap.mem_available is not None:
-        cap.mem_available -= needed
+        cap.mem_available -= memory_bytes
     entry = planned.setdefault(choice.machinetype, {"running_hs06": 0.0,
                                                     "num_before_fizzle": 0})
-    hs06 = (cfg.settings.hs06_per_processor or 1.0) * choice.processors
-    entry["running_hs06"] += hs06
+    entry["running_hs06"] += (cfg.settings.hs06_per_processor or 1.0) * choice.processors
     entry["num_before_fizzle"] += 1
     name = naming.machine_name(cfg.settings.factory_hostname, ordinal)
     return Create(ordinal, name, choice.machinetype, choice.processors, choice.shutdown_time,

@@ -39,7 +39,7 @@ def _fits_window(mt: Machinetype, remaining: float) -> bool:
 
 
 def fill_existing(ranked: Sequence[Machinetype], superslots: Mapping[int, int], free: int,
-                  per_superslot: int, now: int, notes: List[str]) -> Tuple[Optional[Choice], int]:
+                  *, per_superslot: int, now: int, notes: List[str]) -> Tuple[Optional[Choice], int]:
     """Step 1: the first incomplete superslot a ranked machinetype fits; (choice, free left)."""
     for t in sorted(superslots):
         used = superslots[t]
@@ -58,7 +58,7 @@ def fill_existing(ranked: Sequence[Machinetype], superslots: Mapping[int, int], 
     return None, free
 
 
-def open_new(ranked: Sequence[Machinetype], free: int, per_superslot: int, now: int,
+def open_new(ranked: Sequence[Machinetype], free: int, *, per_superslot: int, now: int,
              shutdown_time: Optional[int], notes: List[str]) -> Optional[Choice]:
     """Step 2: a new superslot for the first ranked machinetype whose minimum fits."""
     if free <= 0:
@@ -77,12 +77,18 @@ def open_new(ranked: Sequence[Machinetype], free: int, per_superslot: int, now: 
     return None
 
 
-def choose(ranked: Sequence[Machinetype], superslots: Mapping[int, int], free: int,
-           per_superslot: int, now: int, shutdown_time: Optional[int],
-           notes: List[str]) -> Optional[Choice]:
-    """Machinetype, processors and shutdown time for the next machine, or None (§6.4)."""
+def choose(ranked: Sequence[Machinetype], superslots: Mapping[int, int], free: int, *,
+           per_superslot: int, now: int, shutdown_time: Optional[int] = None,
+           notes: Optional[List[str]] = None) -> Optional[Choice]:
+    """Machinetype, processors and shutdown time for the next machine, or None (§6.4).
+
+    ``free`` = processors not used by running machines; ``notes`` collects explanations.
+    """
+    notes = notes if notes is not None else []
     per_superslot = max(1, per_superslot)
-    choice, free = fill_existing(ranked, superslots, free, per_superslot, now, notes)
+    choice, free = fill_existing(ranked, superslots, free, per_superslot=per_superslot,
+                                 now=now, notes=notes)
     if choice is None:
-        choice = open_new(ranked, free, per_superslot, now, shutdown_time, notes)
+        choice = open_new(ranked, free, per_superslot=per_superslot, now=now,
+                          shutdown_time=shutdown_time, notes=notes)
     return choice

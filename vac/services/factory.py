@@ -130,10 +130,21 @@ def gather_reports(cfg: Config, paths: Paths, facts: HostFacts,
     return reports
 
 
+def log_slots(plan: planner.Plan, slots: List[SlotRecord]) -> None:
+    """``NAME is STATE (PROCESSORS MACHINETYPE "MESSAGE" UUID)`` per slot (SPEC §3.2)."""
+    for slot in slots:
+        state = plan.states.get(slot.name, "Unknown")
+        hint = ""
+        if slot.shutdown_message and slot.shutdown_message.startswith("3") and \
+                slot.heartbeat_time and slot.started_time:
+            hint = (f" Minimum {slot.machinetype} fizzle_seconds="
+                    f"{int(slot.heartbeat_time - slot.started_time)} ?")
+        log.info('%s is %s (%s %s "%s" %s)%s', slot.name, state, slot.processors or "-",
+                 slot.machinetype or "-", slot.shutdown_message or "", slot.uuid or "-", hint)
+
+
 def log_plan(plan: planner.Plan) -> None:
-    """One line per slot state, standing, veto and action (the cycle's explanation)."""
-    for name, state in plan.states.items():
-        log.info("%s is %s", name, state)
+    """One line per standing, veto and note (the creation decision's explanation)."""
     for s in plan.standings:
         abort = (f"last abort {s.last_abort:.0f}, creation restart at {s.restart_time:.0f}"
                  if s.last_abort else "no abort")
@@ -240,6 +251,7 @@ def _cycle_with_hv(cfg: Config, paths: Paths, hv: Any, now: float, result: Cycle
     inputs = gather(cfg, paths, hv, facts, start, opts.volumes)
     plan, capacity = planner.plan_lifecycle(inputs, now)
     result.plan = plan
+    log_slots(plan, list(inputs.slots))
     executor = Executor(cfg, paths, hv, now, opts.vm_module)
     _apply(executor, plan.actions)
     blockers = () if _network_ready(hv, cfg, paths, opts.vm_module) else \
