@@ -1,0 +1,75 @@
+"""statefs lifecycle writers: atomic, never overwriting the machine's own message."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from vac.adapters import statefs
+from vac.adapters.atomicfile import read_text
+
+NAME = "f1-03.example.com"
+
+
+def test_machine_dir_layout(paths):
+    mdir = statefs.make_machine_dir(paths, 1700000000, "lhcb", NAME)
+    assert mdir == paths.machine_dir(1700000000, "lhcb", NAME)
+    assert sorted(os.listdir(mdir)) == ["jobfeatures", "joboutputs", "machinefeatures"]
+    statefs.write_features(mdir, "jobfeatures", {"allocated_cpu": "2\n", "job_id": "u"})
+    assert read_text(os.path.join(mdir, "jobfeatures", "allocated_cpu")) == "2\n"
+
+
+def test_started_and_heartbeat_lines(paths):
+    mdir = statefs.make_machine_dir(paths, 1, "lhcb", NAME)
+    statefs.write_started(mdir, 1700000000.7)
+    assert read_text(os.path.join(mdir, "started")) == "1700000000\n"
+    assert read_text(os.path.join(mdir, "heartbeat")) == "0.0 0.0\n"
+    statefs.write_heartbeat(mdir, 123.4, 97.25)
+    assert read_text(os.path.join(mdir, "heartbeat")) == "123 97.2\n"
+    statefs.write_heartbeat(mdir, 5, None)
+    assert read_text(os.path.join(mdir, "heartbeat")) == "5\n"
+
+
+def test_shutdown_message_never_overwrites_the_machines_own(paths):
+    mdir = statefs.make_machine_dir(paths, 1, "lhcb", NAME)
+    assert statefs.write_shutdown_message(mdir, "700 Heartbeat file not created")
+    assert not statefs.write_shutdown_message(mdir, "700 other")
+    target = os.path.join(mdir, "joboutputs", "shutdown_message")
+    assert read_text(target) == "700 Heartbeat file not created\n"
+    assert os.listdir(os.path.join(mdir, "joboutputs")) == ["shutdown_message"]
+
+
+def test_finishes_points_at_most_recently_created_finished(paths):
+    new = statefs.make_machine_dir(paths, 2000, "lhcb", NAME)
+    old = statefs.make_machine_dir(paths, 1000, "lhcb", "f1-04.example.com")
+    newest_unfinished = statefs.make_machine_dir(paths, 3000, "lhcb", "f1-05.example.com")
+    other = statefs.make_machine_dir(paths, 4000, "atlas", NAME)
+    statefs.write_finished(new)        # finished first, created later
+    statefs.write_finished(old)
+    statefs.write_finished(other)
+    assert statefs.update_finishes(paths, "lhcb") == os.path.basename(new)
+    assert read_text(paths.finishes_file("lhcb")) == f"2000 lhcb {NAME}"
+    assert newest_unfinished and statefs.update_finishes(paths, "cms") is None
+
+
+def test_machine_dir_ages_and_removal(paths):
+    mdir = statefs.make_machine_dir(paths, 1, "lhcb", NAME)
+    bare = statefs.make_machine_dir(paths, 2, "lhcb", NAME)
+    statefs.write_heartbeat(mdir, 1, None)
+    os.utime(os.path.join(mdir, "heartbeat"), (500, 500))
+    assert statefs.machine_dir_ages(paths) == [(mdir, "lhcb", 500.0), (bare, "lhcb", None)]
+    statefs.remove_machine_dir(paths, mdir)
+    assert not os.path.exists(mdir)
+    with pytest.raises(ValueError):
+        statefs.remove_machine_dir(paths, paths.state_dir)
+
+
+def test_factory_error_and_heartbeat(paths):
+    statefs.write_role_heartbeat(paths, "factory", 1700000000)
+    assert read_text(paths.heartbeat("factory")) == "1700000000\n"
+    statefs.write_factory_error(paths, "LM creation fails with: x")
+    assert read_text(paths.factory_error) == "LM creation fails with: x\n"
+    statefs.clear_factory_error(paths)
+    statefs.clear_factory_error(paths)
+    assert not os.path.exists(paths.factory_error)
