@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import http.server
 import os
@@ -61,20 +62,28 @@ def other_pki(tmp_path_factory):
     return make_pki(str(tmp_path_factory.mktemp("other")))
 
 
-@pytest.fixture(params=["http", "https"])
-def server(request, pki):
+@contextlib.contextmanager
+def serving(scheme: str, pki):
     site = Site()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _handler(site))
-    if request.param == "https":
+    if scheme == "https":
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(pki.server_cert_file, pki.server_key_file)
         httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    site.base = f"{request.param}://127.0.0.1:{httpd.server_address[1]}"
-    yield site
-    httpd.shutdown()
-    httpd.server_close()
+    site.base = f"{scheme}://127.0.0.1:{httpd.server_address[1]}"
+    try:
+        yield site
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture(params=["http", "https"])
+def server(request, pki):
+    with serving(request.param, pki) as site:
+        yield site
 
 
 @pytest.fixture
@@ -135,14 +144,13 @@ def test_unreachable_url(cache, paths):
     assert os.listdir(paths.tmp) == []
 
 
-def test_https_with_untrusted_server(server, paths, other_pki):
-    if not server.base.startswith("https"):
-        pytest.skip("TLS only")
-    server.files["/img.iso"] = (b"image", LAST_MODIFIED)
-    other = other_pki
-    cache = ImageCache(paths.imagecache, paths.tmp, user_agent="Vac", ca_file=other.ca_file)
-    with pytest.raises(ImageError, match="CERTIFICATE_VERIFY_FAILED|certificate verify"):
-        cache.get(server.base + "/img.iso")
+def test_https_with_untrusted_server(pki, paths, other_pki):
+    cache = ImageCache(paths.imagecache, paths.tmp, user_agent="Vac", ca_file=other_pki.ca_file)
+    with serving("https", pki) as server:
+        server.files["/img.iso"] = (b"image", LAST_MODIFIED)
+        with pytest.raises(ImageError, match="CERTIFICATE_VERIFY_FAILED|certificate verify"):
+            cache.get(server.base + "/img.iso")
+    assert os.listdir(paths.tmp) == []
 
 
 # --- signatures ---------------------------------------------------------------------
