@@ -20,7 +20,7 @@ from vac.core.configtypes import Config, Machinetype, Settings
 from vac.errors import HypervisorError, ImageError, StorageError
 from vac.services import vm
 from vac.services.hostops import HostOps
-from vac.sim.fakehypervisor import FakeHypervisor
+from vac.sim.fakehypervisor import FakeHypervisor, FakeNetworkInfo
 
 FACTORY = "f1.example.com"
 NAME = "f1-03.example.com"
@@ -136,6 +136,16 @@ def test_more_slots_add_dhcp_hosts_to_existing_network(env):
     vm.ensure_network(hv, cfg(total_processors=130), env["paths"], host=env["make"](runner))
     xml = hv.network(NAT_NETWORK_NAME).xml
     assert netxml.missing_dhcp_hosts(xml, FACTORY, 130) == []
+
+
+def test_transient_network_made_persistent(env):
+    hv, runner = FakeHypervisor(), RecordingRunner(answers())
+    hv.networks[NAT_NETWORK_NAME] = FakeNetworkInfo(
+        NAT_NETWORK_NAME, netxml.network_xml(FACTORY, 1), active=True, persistent=False,
+        autostart=False)
+    assert vm.ensure_network(hv, cfg(), env["paths"], host=env["make"](runner))
+    net = hv.network(NAT_NETWORK_NAME)
+    assert (net.persistent, net.active, net.autostart) == (True, True, True)
 
 
 def test_iptables_warnings_do_not_veto(env, caplog):

@@ -41,11 +41,15 @@ def ensure_network(hv, cfg: Config, paths: Paths, *, host: Optional[HostOps] = N
             hv.undefine_network(NAT_NETWORK_NAME)
             host.net.fix_networking()
             info = None
+        if info is not None and not info.persistent:
+            log.warning("%s is a transient network - replacing it", NAT_NETWORK_NAME)
+            hv.destroy_network(NAT_NETWORK_NAME)
+            info = None
         if info is None:
             log.info("No libvirt network %s defined for NAT", NAT_NETWORK_NAME)
             hv.define_network(netxml.network_xml(factory, count, cfg.settings.forward_dev))
             info = hv.network(NAT_NETWORK_NAME)
-        else:
+        if info is not None and info.active:
             _add_missing_hosts(hv, info.xml, factory, count)
     except VacError as e:
         log.error('Failed to define network %s due to "%s"', NAT_NETWORK_NAME, e)
