@@ -144,6 +144,7 @@ class RealEnv:
             except (OSError, subprocess.SubprocessError) as exc:
                 text = f"<{exc}>"
             out.append(f"$ {' '.join(argv)}{' (in ' + self.netns + ')' if netns else ''}\n{text}")
+        out.append("$ dnsmasq processes\n" + "\n".join(_dnsmasq_processes()))
         leases = "/var/lib/libvirt/dnsmasq/virbr1.status"
         try:
             with open(leases) as f:
@@ -193,6 +194,22 @@ class RealEnv:
         self._procs.clear()
         if errors:
             raise RuntimeError("real_env cleanup failed: " + "; ".join(errors))
+
+
+def _dnsmasq_processes() -> List[str]:
+    """'PID STATE cmdline' of every dnsmasq (a killed one means no DHCP for the guests)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"dnsmasq"):
+            found.append(f"{pid} {state} {b' '.join(argv).decode(errors='replace').strip()}")
+    return found or ["<no dnsmasq running>"]
 
 
 def _unavailable(message: str):
