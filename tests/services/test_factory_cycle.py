@@ -191,3 +191,41 @@ def test_vac_plan_explains_vetoes_and_choice(paths, capsys, monkeypatch):
     assert main(["--root", paths.root, "plan"]) == 0
     out = capsys.readouterr().out
     assert "Would create: f1-00.example.com: create lhcb" in out
+
+
+def test_heartbeat_file_missing_destroys_with_700_and_keeps_machine_message(paths):
+    rig = Rig(paths, machinetype="heartbeat_file = hb\nfizzle_seconds = 60")
+    rig.cycle()
+    mdir = _slot(paths, 0).machine_dir
+    later = time.time() + 200
+    result = rig.cycle(now=later, vacd_start=later - 1000)
+    assert S0 in rig.vm.destroyed
+    assert read_text(os.path.join(mdir, "joboutputs", "shutdown_message")) == \
+        "700 Heartbeat file not created\n"
+    assert os.path.exists(os.path.join(mdir, "finished"))
+    assert "backing off" in result.plan.standings[0].why_not      # 700 is an abort
+    # a machine that wrote its own message keeps it
+    rig2 = Rig(paths.__class__(root=paths.root + "2"), machinetype="heartbeat_file = hb\n"
+               "fizzle_seconds = 60\nbackoff_seconds = 0")
+    rig2.cycle()
+    mdir2 = statefs.read_slot(rig2.paths, FACTORY, 0).machine_dir
+    with open(os.path.join(mdir2, "joboutputs", "shutdown_message"), "w") as f:
+        f.write("300 mine\n")
+    rig2.cycle(now=later, vacd_start=later - 1000)
+    assert read_text(os.path.join(mdir2, "joboutputs", "shutdown_message")) == "300 mine\n"
+
+
+def test_global_shutdown_time_lowers_files_then_destroys(paths):
+    rig = Rig(paths)
+    rig.cycle()
+    mdir = _slot(paths, 0).machine_dir
+    limit = int(time.time()) + 500
+    with open(paths.etc_vac_conf, "a") as f:
+        f.write(f"\n[settings]\nshutdown_time = {limit}\n")
+    rig.cycle()
+    assert read_text(os.path.join(mdir, "machinefeatures", "shutdowntime")) == str(limit)
+    assert read_text(os.path.join(mdir, "jobfeatures", "shutdowntime_job")) == str(limit)
+    assert rig.hv.domain(S0) is not None
+    result = rig.cycle(now=limit + 1)
+    assert S0 in rig.vm.destroyed and os.path.exists(os.path.join(mdir, "finished"))
+    assert result.created == 0 and "has already passed" in result.plan.vetoes[0]
