@@ -48,6 +48,13 @@ root_image = {iso}
 fizzle_seconds = 0
 backoff_seconds = 0
 max_wallclock_seconds = 3600
+
+[machinetype probe]
+target_share = 1
+root_image = {iso}
+fizzle_seconds = 0
+backoff_seconds = 0
+max_wallclock_seconds = 3600
 """
 USER_DATA = "#!/bin/sh\necho VACTEST factory user_data\n"
 
@@ -109,7 +116,7 @@ def _start_servers(real_env, tmp_path) -> None:
 
 
 def _machine_dirs(paths: Paths) -> list:
-    return sorted(glob.glob(os.path.join(paths.machines_dir, "*_vactest_*")))
+    return sorted(glob.glob(os.path.join(paths.machines_dir, "*_*_vactest-0*")))
 
 
 def _finished(paths: Paths) -> list:
@@ -153,8 +160,13 @@ def test_once_cycles_create_finalise_and_recreate(real_env, factory_root, tmp_pa
     assert os.path.exists(os.path.join(first, "started"))
     for rel in ("jobfeatures/job_id", "machinefeatures/shutdowntime", "ip", "console.log"):
         assert os.path.exists(os.path.join(first, rel)), rel
-    newest_finished = os.path.basename(_finished(paths)[-1]).replace("_", " ")
-    assert read_text(paths.finishes_file("vactest")) == newest_finished
+    types = {os.path.basename(d).split("_")[1] for d in _machine_dirs(paths)}
+    assert types == {"vactest", "probe"}              # both configured machinetypes ran
+    for mt in types:
+        done = [d for d in _finished(paths) if os.path.basename(d).split("_")[1] == mt]
+        if done:
+            assert read_text(paths.finishes_file(mt)) == \
+                os.path.basename(done[-1]).replace("_", " ")
     counts = statefs.read_counts(paths)
     assert counts is not None and counts[1] == 2 and counts[3] == 2
     assert "VACTEST lease ip=169.254.169." in read_text(os.path.join(first, "console.log"))
