@@ -1,0 +1,32 @@
+"""`vac plan` text (golden): slot states, lifecycle actions, scores, vetoes, choice."""
+
+from __future__ import annotations
+
+import random
+
+from vac.cli import plan_cmd
+from vac.core import planner
+from vac.core.configtypes import Machinetype
+from tests.core.plannerkit import NOW, config, domain, empty, host, inputs, report, running
+
+
+def _render(cfg, slots, domains, **kw):
+    plan = planner.plan(inputs(cfg, slots, domains, **kw), NOW, random.Random(7))
+    return plan_cmd.render(cfg, plan, [])
+
+
+def test_plan_text_with_choice(golden):
+    mts = [Machinetype("lhcb", target_share=1), Machinetype("atlas", target_share=3,
+                                                            backoff_seconds=600)]
+    reports = {"f2.example.com": report(lhcb=(20.0, 0, None, None),
+                                        atlas=(30.0, 1, "300 Nothing to do", NOW - 100))}
+    text = _render(config(mts), [running(0), running(1), empty(2)], [domain(0)],
+                   host_facts=host(3), reports=reports)
+    golden.check(text, "cli/plan_choice.txt")
+
+
+def test_plan_text_with_vetoes(golden):
+    text = _render(config(draining=True, shutdown_time=NOW - 60), [running(0), empty(1)],
+                   [domain(0)], host_facts=host(2, load=9.0))
+    assert text.count("Veto:") == 3
+    golden.check(text, "cli/plan_vetoes.txt")
