@@ -231,7 +231,7 @@ def run_cycle(paths: Paths, *, now: Optional[float] = None,
         with _connect(cfg, opts.hv_factory) as hv:
             _cycle_with_hv(cfg, paths, hv, now, result, opts)
     except HypervisorError as e:
-        log.error("Failed to open libvirt connection: %s", e)
+        log.error("Failed to open libvirt connection (or libvirt failed): %s", e)
         result.problems.append(f"hypervisor: {e}")
     _side_steps(cfg, paths, now)
     if cfg.settings.vacmon_hostport:
@@ -259,6 +259,9 @@ def _cycle_with_hv(cfg: Config, paths: Paths, hv: Any, now: float, result: Cycle
     inputs = dataclasses.replace(inputs, reports=gather_reports(cfg, paths, facts, now),
                                  blockers=blockers)
     done = len(plan.actions)
+    log.info("Start a LM creation attempt (at most %d this cycle). Load average is %.2f; "
+             "superslots (shutdown time: processors) %s", cfg.settings.max_creations_per_cycle,
+             facts.load_average, dict(sorted(capacity.superslots.items())))
     planner.plan_creation(inputs, capacity, now, opts.rng or random.Random(), plan)
     log_plan(plan)
     _apply(executor, plan.actions[done:])
