@@ -229,3 +229,13 @@ def test_global_shutdown_time_lowers_files_then_destroys(paths):
     result = rig.cycle(now=limit + 1)
     assert S0 in rig.vm.destroyed and os.path.exists(os.path.join(mdir, "finished"))
     assert result.created == 0 and "has already passed" in result.plan.vetoes[0]
+
+
+def test_short_machine_without_message_is_a_fizzle_and_backs_off_b6(paths):
+    rig = Rig(paths)
+    rig.cycle()
+    rig.hv.power_off(S0)                   # no shutdown_message, ran < fizzle_seconds
+    result = rig.cycle()
+    standing = result.plan.standings[0]
+    assert result.created == 0 and "backing off" in standing.why_not
+    assert standing.last_abort > 0
