@@ -30,3 +30,12 @@ def test_plan_text_with_vetoes(golden):
                    [domain(0)], host_facts=host(2, load=9.0))
     assert text.count("Veto:") == 3
     golden.check(text, "cli/plan_vetoes.txt")
+
+
+def test_plan_json():
+    import json
+    cfg = config()
+    plan = planner.plan(inputs(cfg, [empty(0)], []), NOW, random.Random(7))
+    body = json.loads(plan_cmd.as_json(cfg, plan, ["n"]))
+    assert body["creates"][0]["machinetype"] == "lhcb" and body["ranked"] == ["lhcb"]
+    assert body["standings"][0]["eligible"] is True and body["notes"] == ["n"]

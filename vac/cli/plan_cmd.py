@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import List
 
 from vac.core.actions import Create, WriteHeartbeat, describe
@@ -44,6 +46,17 @@ def render(cfg, plan, notes: List[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def as_json(cfg, plan, notes: List[str]) -> str:
+    """The same explanation as JSON (``vac --json plan``)."""
+    body = {"factory": cfg.settings.factory_hostname, "notes": notes,
+            "states": plan.states, "vetoes": plan.vetoes, "ranked": plan.ranked,
+            "standings": [dataclasses.asdict(s) for s in plan.standings],
+            "actions": [describe(a) for a in plan.actions if not isinstance(a, WriteHeartbeat)],
+            "creates": [dataclasses.asdict(c) for c in plan.creates],
+            "explanation": plan.notes}
+    return json.dumps(body, indent=1, sort_keys=True)
+
+
 def run(args) -> int:
     from vac.services import factory
     paths = Paths.from_root(args.root)
@@ -54,5 +67,8 @@ def run(args) -> int:
             print(f"configuration: {problem}")
         print("Would create: nothing (configuration error; nothing would be destroyed)")
         return 1
-    print(render(cfg, plan, notes), end="")
+    if getattr(args, "json", False):
+        print(as_json(cfg, plan, notes))
+    else:
+        print(render(cfg, plan, notes), end="")
     return 0
