@@ -75,6 +75,8 @@ class ImageCache:
     def get(self, url: str) -> str:
         """Path of an up-to-date cached copy of ``url``; ImageError if there is none."""
         cached = os.path.join(self.cache_dir, cache_file_name(url))
+        if url.startswith("https://") and not (self.ca_dir or self.ca_file):
+            log.info("No CA directory for %s: using the default CA bundle", url)
         ims = os.stat(cached).st_mtime if os.path.isfile(cached) else None
         os.makedirs(self.tmp_dir, exist_ok=True)
         os.makedirs(self.cache_dir, exist_ok=True)

@@ -22,6 +22,7 @@ from vac.constants import VM_MODELS
 from vac.core import disksize, domxml, naming
 from vac.core.configtypes import Config, Machinetype
 from vac.errors import CommandError, HypervisorError, ImageError, StorageError, VacError
+from vac.model import DomainState
 from vac.paths import Paths
 from vac.services.hostops import HostOps, default_host
 from vac.services.vmnet import ensure_network, slot_count
@@ -235,7 +236,7 @@ def _wait_for_stop(hv, name: str, grace_seconds: float, host: HostOps) -> None:
     deadline = host.monotonic() + grace_seconds
     while host.monotonic() < deadline:
         info = hv.domain(name)
-        if info is None or not (info.state.is_active or info.state.name == "SHUTDOWN"):
+        if info is None or not (info.state.is_active or info.state is DomainState.SHUTDOWN):
             return
         host.sleep(POLL_SECONDS)
 
