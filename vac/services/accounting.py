@@ -174,3 +174,8 @@ def sync_months(paths: Paths, months: Iterable[Tuple[int, int]], emit: Emit) -> 
             emit(f"Created {path}")
             created.append(path)
     return created
+
+
+def complete_pending_step(cfg: Config, paths: Paths, now: float) -> int:
+    """Factory side step: ``complete_pending`` with the side-step signature (cfg, paths, now)."""
+    return complete_pending(paths)

@@ -175,11 +175,12 @@ def _network_ready(hv: Any, cfg: Config, paths: Paths, vm_module: Any) -> bool:
 
 
 SIDE_STEPS = (("vac.services.vacmon", "maybe_log_version"),     # SPEC §3.1 step 6
-              ("vac.services.census", "maybe_update"))          # step 7 (hourly)
+              ("vac.services.census", "maybe_update"),          # step 7 (hourly)
+              ("vac.services.accounting", "complete_pending_step"))  # records left half-done
 
 
 def _side_steps(cfg: Config, paths: Paths, now: float) -> None:
-    """Version logger and space census; each guarded so it never stops the cycle."""
+    """Version logger, space census, pending APEL records; each guarded so it never stops the cycle."""
     for module, name in SIDE_STEPS:
         step = _optional(module, name)
         if step is None:
