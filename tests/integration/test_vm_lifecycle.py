@@ -119,7 +119,10 @@ def run_guest(real_env, site, mt: Machinetype, capsys) -> str:
         wait_for(lambda: hv.domain(req.machine_name) is None, BOOT_TIMEOUT, interval=0.1,
                  what="the guest to power off")
     except TimeoutError as exc:
-        pytest.fail(f"{exc}\n{console_tail(console)}", pytrace=False)
+        others = [d.name for d in hv.list_domains() if d.name != req.machine_name]
+        net = hv.network(NAT_NETWORK_NAME)
+        pytest.fail(f"{exc}; other domains {others}; network active="
+                    f"{net.active if net else None}\n{console_tail(console)}", pytrace=False)
     t_off = time.monotonic() - t0
     vm.destroy_vm(hv, site["cfg"], site["paths"], req.machine_name, grace_seconds=5,
                   host=site["host"])
