@@ -1,4 +1,4 @@
-"""``python -m vac.demo run|clean --root DIR`` writes a valid demo configuration and removes it."""
+"""``python -m vac.demo config|clean --root DIR`` writes a valid demo configuration and removes it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from vac.services.configload import load_config
 
 def test_demo_run_writes_valid_config_and_clean_removes_it(tmp_path, capsys):
     root = str(tmp_path / "demo")
-    assert demo.main(["run", "--root", root]) == 0
+    assert demo.main(["config", "--root", root]) == 0
     out = capsys.readouterr().out
     assert "Configuration OK: 2 machinetype(s)" in out
     cfg = load_config(Paths(root), processor_count=2, pipes="none")

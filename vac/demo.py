@@ -1,72 +1,196 @@
-"""``python -m vac.demo run|clean --root DIR``: the embedded demo factory behind ``make demo``.
+"""``python -m vac.demo run|config|clean --root DIR``: the embedded demo factory of ``make demo``.
 
-``run`` writes the demo configuration below DIR (space demo.vac.test, two machinetypes
-with target shares 1:2, TCG guests), validates it exactly as ``vac --root DIR config
---check`` does and prints the effective configuration. ``clean`` removes DIR (only if
-it is a demo tree).
+``run`` uses the real test environment made by ``tools/testenv.sh`` ($TESTENV_DIR/env.json:
+libvirtd in the network namespace ``vacns``, a volume group on a loop device with its LV
+shims, the test guest ISO), writes the demo configuration below DIR (space
+demo.vac.test, this host as the only factory, three slots, machinetypes ``work`` and
+``idle`` with target shares 2:1), then runs ``vacd --foreground`` inside the namespace and
+prints each machine's progress until Ctrl-C (or ``--duration`` seconds): vacd gets
+SIGTERM and stops; the guests finish by themselves. ``config`` only writes and checks the
+configuration. ``clean`` stops a demo vacd, destroys the demo's domains and logical
+volumes, removes the NAT network if the demo made it, the demo's /etc/hosts line and DIR
+(only a demo tree); running it twice is harmless.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import signal
 import sys
-from typing import List, Optional
+import time
+from typing import Dict, List, Optional
 
+from vac import demoenv
 from vac.adapters.atomicfile import write_atomic
 from vac.cli import main as vac_main
+from vac.demowatch import Watcher, timeline, timeline_text
 from vac.paths import Paths
 
 MARKER = ".vac-demo"
+STATE_FILE = "demo.json"
+EVENTS_FILE = "demo-events.jsonl"
 DEMO_CONF_NAME = "10-demo.conf"
-DEMO_CONF = """\
-# Embedded demo configuration written by "python -m vac.demo run" (make demo).
+SLOTS = 3                      # concurrent TCG guests: at most 3 on 2 cores
+GUEST_IMAGE = "demo-guest.iso"
+STOP_WAIT_SECONDS = 45.0       # vacd gives its roles 30 s after SIGTERM
+POLL_SECONDS = 1.0
+DNSMASQ_CHECK_SECONDS = 15.0
+
+SETTINGS = """\
+# Embedded demo configuration written by "python -m vac.demo" (make demo). See vac.conf(5).
 [settings]
 vac_space = demo.vac.test
-factory_hostname = factory1.vac.test
-factories = .
-domain_type = qemu
-mb_per_processor = 512
+factory_hostname = {factory}
+factories = {factory}
+description = vac demo factory (make demo)
+# {domain_reason}
+domain_type = {domain_type}
+libvirt_uri = {libvirt_uri}
+volume_group = {volume_group}
+# TCG guests keep 2 cores busy: do not let the load average veto creations
+overload_per_processor = 1000
+mb_per_processor = 256
+disk_gb_per_processor = 1
 hs06_per_processor = 10.0
 gocdb_sitename = DEMO-SITE
-fix_networking = true
-
-[machinetype small]
-target_share = 1
-machine_model = vm-raw
-root_image = demo-guest.img
-user_data = user_data
-max_wallclock_seconds = 3600
-fizzle_seconds = 120
-backoff_seconds = 60
-accounting_fqan = /demo/Role=NULL/Capability=NULL
-
-[machinetype large]
-target_share = 2
-machine_model = vm-raw
-root_image = demo-guest.img
-user_data = user_data
-max_wallclock_seconds = 7200
-fizzle_seconds = 120
-backoff_seconds = 60
-accounting_fqan = /demo/Role=production/Capability=NULL
+cycle_seconds = 5
+max_creations_per_cycle = 1
+udp_timeout_seconds = 2
+shutdown_grace_seconds = 5
+version_logger = 0
 """
 
+MACHINETYPE = """
+[machinetype {name}]
+target_share = {share}
+root_image = {image}
+user_data = {name}.user_data
+heartbeat_file = heartbeat
+heartbeat_seconds = 120
+max_wallclock_seconds = 600
+fizzle_seconds = {fizzle}
+backoff_seconds = {backoff}
+accounting_fqan = {fqan}
+"""
 
-def write_demo_tree(root: str) -> str:
-    """Write the demo configuration below ``root``; return the file written."""
+MACHINETYPES = (
+    # name, target_share, fizzle_seconds, backoff_seconds, accounting_fqan
+    ("work", 2, 40, 60, "/demo/Role=production/Capability=NULL"),
+    ("idle", 1, 40, 60, "/demo/Role=NULL/Capability=NULL"),
+)
+
+USER_DATA_HEAD = """#!/bin/sh
+# vac demo: {what}, as a vacuum VM would.
+# Made for ##user_data_machine_hostname## (job ##user_data_uuid##)
+# by ##user_data_manager_version##.
+say() {{ echo "VACDEMO $*"; }}
+get() {{ wget -q -O - "$1" 2>/dev/null; }}
+put() {{ vac-put "$JOBOUTPUTS/$1" "/tmp/$1" | sed "s|^|VACDEMO put $1: |"; }}
+cpu=$(get "$JOBFEATURES/allocated_cpu"); wall=$(get "$JOBFEATURES/wall_limit_secs")
+hs06=$(get "$MACHINEFEATURES/hs06"); stop=$(get "$MACHINEFEATURES/shutdowntime")
+say "MJF allocated_cpu=$cpu wall_limit_secs=$wall hs06=$hs06 shutdowntime=$stop"
+"""
+
+WORK_USER_DATA = USER_DATA_HEAD.format(what="finds work, heartbeats, ends with 200") + """\
+say "found work: @STEPS@ steps of @STEP@ s"
+i=1
+while [ $i -le @STEPS@ ]; do
+  echo "$(date +%s) step $i/@STEPS@ load $(cut -d' ' -f1-3 /proc/loadavg)" > /tmp/heartbeat
+  put heartbeat
+  sleep @STEP@
+  i=$((i + 1))
+done
+echo "200 Success" > /tmp/shutdown_message
+put shutdown_message
+"""
+
+IDLE_USER_DATA = USER_DATA_HEAD.format(what="finds no work and ends early with 300") + """\
+echo "$(date +%s) looking for work" > /tmp/heartbeat
+put heartbeat
+say "no work in the queue"
+echo "300 Nothing to do" > /tmp/shutdown_message
+put shutdown_message
+"""
+
+WORK_STEPS, WORK_STEP_SECONDS = 12, 5      # the work machine runs about 60 s
+
+
+def factory_hostname(hostname: str) -> str:
+    """This host's FQDN, or ``<hostname>.demo.vac.test`` when it has no dot."""
+    hostname = hostname.strip().rstrip(".").lower() or "localhost"
+    return hostname if "." in hostname else f"{hostname}.demo.vac.test"
+
+
+def render_config(factory: str, env: demoenv.DemoEnv, domain_type: str,
+                  domain_reason: str) -> str:
+    """The text of ``etc/vac.d/10-demo.conf``."""
+    text = SETTINGS.format(factory=factory, domain_type=domain_type,
+                           domain_reason=domain_reason, libvirt_uri=env.libvirt_uri,
+                           volume_group=env.volume_group)
+    for name, share, fizzle, backoff, fqan in MACHINETYPES:
+        text += MACHINETYPE.format(name=name, share=share, image=GUEST_IMAGE, fizzle=fizzle,
+                                   backoff=backoff, fqan=fqan)
+    return text
+
+
+def user_data_files() -> Dict[str, str]:
+    """machinetype -> user_data template."""
+    work = WORK_USER_DATA.replace("@STEPS@", str(WORK_STEPS))
+    return {"work": work.replace("@STEP@", str(WORK_STEP_SECONDS)),
+            "idle": IDLE_USER_DATA}
+
+
+def write_demo_tree(root: str, env: Optional[demoenv.DemoEnv] = None,
+                    domain_type: Optional[str] = None) -> str:
+    """Write the demo configuration, files and fake cpuinfo below ``root``; return the
+    configuration file. ``domain_type`` None: chosen by :func:`demoenv.choose_domain_type`."""
+    env = env or demoenv.load_env(required=False)
     paths = Paths.from_root(root)
+    reason = "domain_type given on the command line"
+    if domain_type is None:
+        domain_type, reason = demoenv.choose_domain_type()
     os.makedirs(paths.etc_vac_d, exist_ok=True)
     write_atomic(os.path.join(paths.root, MARKER), "vac demo tree\n")
+    factory = factory_hostname(demoenv.hostname())
     conf = os.path.join(paths.etc_vac_d, DEMO_CONF_NAME)
-    write_atomic(conf, DEMO_CONF)
+    write_atomic(conf, render_config(factory, env, domain_type, reason))
+    cpuinfo = paths.under_root("/proc/cpuinfo")     # more slots than this host has cores
+    os.makedirs(os.path.dirname(cpuinfo), exist_ok=True)
+    write_atomic(cpuinfo, "".join(f"processor\t: {i}\n\n" for i in range(SLOTS)))
+    for name, text in user_data_files().items():
+        files = os.path.join(paths.machinetype_dir(name), "files")
+        os.makedirs(files, exist_ok=True)
+        write_atomic(os.path.join(files, f"{name}.user_data"), text)
+        image = os.path.join(files, GUEST_IMAGE)
+        if os.path.lexists(image):
+            os.unlink(image)
+        os.symlink(env.guest_iso, image)
+    state = _read_state(paths.root)
+    state.update(factory=factory, slots=SLOTS, domain_type=domain_type, **env.as_dict())
+    write_atomic(os.path.join(paths.root, STATE_FILE), json.dumps(state, indent=1) + "\n")
     return conf
 
 
-def run(root: str) -> int:
-    """Write the demo tree, check it and print it; exit status (0 = valid)."""
-    conf = write_demo_tree(root)
+def _read_state(root: str) -> dict:
+    try:
+        with open(os.path.join(root, STATE_FILE)) as f:
+            return dict(json.load(f))
+    except (OSError, ValueError):
+        return {}
+
+
+def _update_state(root: str, **values: object) -> None:
+    state = _read_state(root)
+    state.update(values)
+    write_atomic(os.path.join(root, STATE_FILE), json.dumps(state, indent=1) + "\n")
+
+
+def configure(root: str, domain_type: Optional[str] = None) -> int:
+    """Write the demo tree, check it and print the effective configuration."""
+    conf = write_demo_tree(root, domain_type=domain_type)
     print(f"vac demo: configuration written to {conf}")
     status = vac_main(["--root", root, "config", "--check"])
     if status != 0:
@@ -74,13 +198,139 @@ def run(root: str) -> int:
     return vac_main(["--root", root, "config"])
 
 
-def clean(root: str) -> int:
-    """Remove the demo tree ``root`` if it carries the demo marker."""
+# --- run -------------------------------------------------------------------------------
+
+def user_commands(root: str, netns: str) -> List[str]:
+    """What a user can run in another terminal while the demo runs."""
+    bindir = os.path.dirname(os.path.abspath(sys.executable))
+    prefix = f"ip netns exec {netns} {bindir}"
+    return [f"{prefix}/vac --root {root} {sub}" for sub in ("machines", "machinetypes",
+                                                             "factories", "plan")] + \
+        [f"{prefix}/check-vacd --root {root}",
+         f"tail -f {Paths.from_root(root).log_file('factory')}",
+         "make demo-clean    # afterwards: remove every domain, LV, network and file the demo made"]
+
+
+class Stop:
+    """SIGINT/SIGTERM set this flag; the main loop stops vacd."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self, *_args: object) -> None:
+        self.requested = True
+
+
+def run(root: str, duration: Optional[float], lock: bool,
+        domain_type: Optional[str]) -> int:
+    """Prepare, start vacd in the namespace, watch it; exit status 0 on a clean stop."""
+    root = os.path.abspath(root)
+    env = demoenv.load_env(required=True)
+    lock_fd = demoenv.take_lock(env, print) if lock else None
+    try:
+        write_demo_tree(root, env, domain_type)
+        if vac_main(["--root", root, "config", "--check"]) != 0:
+            return 1
+        return _run_prepared(root, env, duration)
+    finally:
+        if lock_fd is not None:
+            os.close(lock_fd)
+
+
+def _run_prepared(root: str, env: demoenv.DemoEnv, duration: Optional[float]) -> int:
+    state = _read_state(root)
+    factory = str(state["factory"])
+    _update_state(root, ran=True)
+    if demoenv.add_hosts_line(factory):
+        _update_state(root, hosts_line=True)
+    if demoenv.reset_network(env):
+        _update_state(root, made_network=True)
+    print(f"vac demo: factory {factory} with {SLOTS} slots, space demo.vac.test, "
+          f"domain_type {state['domain_type']}, root {root}")
+    print("vac demo: while it runs, try in another terminal:")
+    for line in user_commands(root, env.netns):
+        print(f"    {line}")
+    stop = Stop()
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        pid = demoenv.start_vacd(root, env)
+        print(f"vac demo: vacd started as pid {pid} in netns {env.netns}; Ctrl-C stops it"
+              + (f"; stopping by itself after {duration:.0f} s" if duration else ""),
+              flush=True)
+        status = _watch(root, pid, stop, duration)
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    paths = Paths.from_root(root)
+    print(timeline_text(timeline(paths, os.path.join(root, EVENTS_FILE))))
+    print("vac demo: guests still running finish by themselves; "
+          "'make demo-clean' removes everything the demo made")
+    return status
+
+
+def _warn_without_dnsmasq(watcher: Watcher) -> None:
+    """Say so when the NAT network's dnsmasq is gone (new guests would get no DHCP lease)."""
+    if any(m.events for m in watcher.seen.values()) and not demoenv.network_dnsmasq_pids():
+        print("vac demo: WARNING: no dnsmasq serves the vac NAT network (something killed "
+              "it): new guests get no DHCP lease and are destroyed with 700; "
+              "restart the demo", flush=True)
+
+
+def _watch(root: str, pid: int, stop: Stop, duration: Optional[float]) -> int:
+    """Print progress until stop/duration/vacd exit; then stop vacd. Returns its status."""
+    paths = Paths.from_root(root)
+    fizzle = {name: f for name, _share, f, _b, _q in MACHINETYPES}
+    watcher = Watcher(paths, lambda text: print(text, flush=True),
+                      os.path.join(root, EVENTS_FILE), fizzle)
+    end = time.monotonic() + duration if duration else None
+    exited: Optional[int] = None
+    checked = 0.0
+    while not stop.requested and (end is None or time.monotonic() < end):
+        watcher.poll()
+        if time.monotonic() - checked > DNSMASQ_CHECK_SECONDS:
+            checked = time.monotonic()
+            _warn_without_dnsmasq(watcher)
+        exited = demoenv.reap(pid)
+        if exited is not None:
+            print(f"vac demo: vacd exited by itself with status {exited}; see "
+                  f"{paths.log_file('supervisor')}", flush=True)
+            return 1
+        time.sleep(POLL_SECONDS)
+    print("vac demo: stopping vacd (SIGTERM; machines are left running)", flush=True)
+    exited = demoenv.stop_vacd(pid, STOP_WAIT_SECONDS)
+    watcher.poll()
+    print(f"vac demo: vacd stopped (exit status {exited})", flush=True)
+    return 0 if exited == 0 else 1
+
+
+# --- clean -----------------------------------------------------------------------------
+
+def clean(root: str, lock: bool = True) -> int:
+    """Remove everything the demo made below and around ``root``; safe to repeat.
+
+    With ``lock``, waits for the test environment lock first (tests may be using the NAT
+    network and libvirtd)."""
     root = os.path.abspath(root)
     if not os.path.exists(root):
+        print(f"vac demo: {root} does not exist; nothing to clean")
         return 0
     if root == "/" or not os.path.exists(os.path.join(root, MARKER)):
         print(f"vac demo: {root} is not a demo tree (no {MARKER}); not removed",
+              file=sys.stderr)
+        return 1
+    state = _read_state(root)
+    env = demoenv.DemoEnv(testenv_dir=str(state.get("testenv_dir") or demoenv.testenv_dir()))
+    ran = bool(state.get("ran"))         # only "config": nothing outside the tree
+    lock_fd = demoenv.take_lock(env, print) if ran and lock else None
+    try:
+        problems = demoenv.clean_machines(Paths.from_root(root), state, print) if ran else []
+    finally:
+        if lock_fd is not None:
+            os.close(lock_fd)
+    if state.get("hosts_line"):
+        demoenv.remove_hosts_line()
+    if problems:
+        print("vac demo: not removing " + root + " because: " + "; ".join(problems),
               file=sys.stderr)
         return 1
     shutil.rmtree(root)
@@ -89,12 +339,29 @@ def clean(root: str) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vac.demo", description=__doc__)
-    parser.add_argument("action", choices=("run", "clean"))
+    parser = argparse.ArgumentParser(prog="python -m vac.demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("run", "config", "clean"))
     parser.add_argument("--root", required=True, metavar="DIR",
                         help="directory that holds the demo factory's whole file tree")
+    parser.add_argument("--duration", type=float, metavar="SECONDS",
+                        help="run: stop vacd by itself after SECONDS (default: until Ctrl-C)")
+    parser.add_argument("--domain-type", choices=("kvm", "qemu"),
+                        help="run/config: override the automatic choice (kvm only if "
+                             "KVM can run guests here, else qemu = TCG)")
+    parser.add_argument("--no-lock", action="store_true",
+                        help="run, clean: do not take the test environment lock (the caller "
+                             "holds it, e.g. the end-to-end test)")
     args = parser.parse_args(argv)
-    return run(args.root) if args.action == "run" else clean(args.root)
+    if args.action == "clean":
+        return clean(args.root, not args.no_lock)
+    if args.action == "config":
+        return configure(args.root, args.domain_type)
+    try:
+        return run(args.root, args.duration, not args.no_lock, args.domain_type)
+    except demoenv.DemoError as e:
+        print(f"vac demo: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

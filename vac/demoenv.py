@@ -1,0 +1,375 @@
+"""The host side of ``make demo``: the test environment, vacd's process, cleaning up.
+
+The demo reuses what ``tools/testenv.sh start`` prepared and described in
+``$TESTENV_DIR/env.json`` (default /var/tmp/vac-test-env): libvirtd running inside the
+network namespace ``vacns``, the volume group on a loop device with the LV shims in
+``shim_bin`` (no device-mapper here), and the test guest ISO. vacd runs inside the
+namespace (so the metadata and MJF servers can bind 169.254.169.254/.253 on virbr1 and the
+responder UDP 995) with the shims first in PATH.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import signal
+import socket
+import sys
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, List, Optional, Tuple
+
+from vac.adapters import runner
+from vac.constants import NAT_NETWORK_NAME
+from vac.core import naming
+from vac.errors import VacError
+from vac.paths import Paths
+
+DEFAULT_TESTENV_DIR = "/var/tmp/vac-test-env"
+HOSTS_FILE = "/etc/hosts"
+HOSTS_TAG = "# added by vac demo"
+LOCK_WAIT_SECONDS = 3600.0
+Say = Callable[[str], None]
+
+
+class DemoError(Exception):
+    """The demo cannot run (message says what to do)."""
+
+
+@dataclass(frozen=True)
+class DemoEnv:
+    """The parts of env.json the demo uses."""
+
+    testenv_dir: str = DEFAULT_TESTENV_DIR
+    netns: str = "vacns"
+    libvirt_uri: str = "qemu:///system"
+    volume_group: str = "vac_volume_group"
+    shim_bin: str = os.path.join(DEFAULT_TESTENV_DIR, "bin")
+    guest_iso: str = os.path.join(DEFAULT_TESTENV_DIR, "guest", "vac-test-guest.iso")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def testenv_dir() -> str:
+    return os.environ.get("TESTENV_DIR") or DEFAULT_TESTENV_DIR
+
+
+def load_env(required: bool) -> DemoEnv:
+    """DemoEnv from $TESTENV_DIR/env.json; defaults if absent and not ``required``."""
+    path = os.path.join(testenv_dir(), "env.json")
+    try:
+        with open(path) as f:
+            values = json.load(f)
+    except (OSError, ValueError) as e:
+        if required:
+            raise DemoError(f"cannot read {path} ({e}); prepare the host first with "
+                            "'make testenv' (tools/testenv.sh install && start)") from e
+        return DemoEnv(testenv_dir=testenv_dir())
+    names = DemoEnv.__dataclass_fields__
+    env = DemoEnv(**{k: str(v) for k, v in values.items() if k in names})
+    if required:
+        _check_env(env)
+    return env
+
+
+def _check_env(env: DemoEnv) -> None:
+    if os.geteuid() != 0:
+        raise DemoError("the demo must run as root (libvirt, LVM, network namespace)")
+    for what, path in (("network namespace", f"/run/netns/{env.netns}"),
+                       ("libvirtd socket", "/run/libvirt/libvirt-sock"),
+                       ("test guest ISO", env.guest_iso)):
+        if not os.path.exists(path):
+            raise DemoError(f"{what} {path} is missing; run "
+                            f"'TESTENV_DIR={env.testenv_dir} bash tools/testenv.sh start'")
+
+
+def hostname() -> str:
+    """This host's fully qualified name if it has one, else its short name."""
+    name = socket.gethostname()
+    if "." not in name:
+        fqdn = socket.getfqdn(name)
+        if "." in fqdn and not fqdn.startswith("localhost"):
+            return fqdn
+    return name
+
+
+def choose_domain_type(dev_kvm: str = "/dev/kvm", cpuinfo: str = "/proc/cpuinfo",
+                       sys_module: str = "/sys/module") -> Tuple[str, str]:
+    """(``kvm`` or ``qemu``, why): kvm only when KVM can really run guests here."""
+    if not os.path.exists(dev_kvm):
+        return "qemu", f"qemu (TCG): {dev_kvm} does not exist"
+    if os.path.isdir(os.path.join(sys_module, "kvm_pvm")):
+        return "qemu", (f"qemu (TCG): {dev_kvm} is kvm_pvm (software nested "
+                        "virtualisation) and cannot run stock guests")
+    try:
+        with open(cpuinfo) as f:
+            flags = set()
+            for line in f:
+                if line.startswith("flags"):
+                    flags.update(line.split(":", 1)[1].split())
+    except OSError:
+        flags = set()
+    if not flags & {"vmx", "svm"}:
+        return "qemu", "qemu (TCG): the CPU has no vmx/svm flag"
+    return "kvm", f"kvm: {dev_kvm} exists and the CPU has hardware virtualisation"
+
+
+def take_lock(env: DemoEnv, say: Say) -> int:
+    """Exclusive lock on the test environment (one libvirtd per machine), like the tests."""
+    path = os.path.join(env.testenv_dir, "lock")
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    told = False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if not told:
+                say(f"vac demo: waiting for {path} (tests are using the environment)")
+                told = True
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise DemoError(f"{path} stayed locked for {LOCK_WAIT_SECONDS:.0f} s")
+            time.sleep(1.0)
+
+
+# --- /etc/hosts: the factory name must resolve for VacQuery (vac machines, factories) ----
+
+def add_hosts_line(factory: str, hosts: str = HOSTS_FILE) -> bool:
+    """Map ``factory`` to 127.0.0.1 unless it resolves already; True if a line was added."""
+    try:
+        socket.getaddrinfo(factory, None, socket.AF_INET)
+        return False
+    except (socket.gaierror, UnicodeError):
+        pass
+    with open(hosts) as f:
+        text = f.read()
+    if text and not text.endswith("\n"):
+        text += "\n"
+    _write_in_place(hosts, text + f"127.0.0.1 {factory} {HOSTS_TAG}\n")
+    return True
+
+
+def remove_hosts_line(hosts: str = HOSTS_FILE) -> None:
+    try:
+        with open(hosts) as f:
+            lines = f.readlines()
+    except OSError:
+        return
+    kept = [line for line in lines if not line.rstrip().endswith(HOSTS_TAG)]
+    if len(kept) != len(lines):
+        _write_in_place(hosts, "".join(kept))
+
+
+def _write_in_place(path: str, text: str) -> None:
+    """Rewrite /etc/hosts in place (it may be a bind mount, which a rename would break)."""
+    with open(path, "r+") as f:
+        f.seek(0)
+        f.write(text)
+        f.truncate()
+
+
+# --- libvirt ------------------------------------------------------------------------
+
+def reset_network(env: DemoEnv) -> bool:
+    """Remove a left-over vac NAT network (vacd defines it again with the demo's host
+    names); True: the demo will have made the network."""
+    from vac.adapters import hypervisor
+    with hypervisor.connect(env.libvirt_uri) as hv:
+        if hv.network(NAT_NETWORK_NAME) is not None:
+            busy = [d.name for d in hv.list_domains()]
+            if busy:
+                return False      # somebody's guests use it: leave it, vacd adds its hosts
+            hv.destroy_network(NAT_NETWORK_NAME)
+            hv.undefine_network(NAT_NETWORK_NAME)
+    return True
+
+
+def demo_machine_names(state: dict) -> List[str]:
+    factory = str(state.get("factory") or "")
+    if not factory:
+        return []
+    return [naming.machine_name(factory, i) for i in range(int(state.get("slots") or 0))]
+
+
+def clean_machines(paths: Paths, state: dict, say: Say) -> List[str]:
+    """Stop vacd, destroy the demo's domains and LVs, the network if the demo made it.
+
+    Returns the problems that make removing the tree unsafe ([] if none)."""
+    problems = []
+    pid = running_vacd(paths)
+    if pid is not None:
+        say(f"vac demo: stopping vacd pid {pid}")
+        stop_vacd(pid, 45.0)
+    names = demo_machine_names(state)
+    uri = str(state.get("libvirt_uri") or "qemu:///system")
+    try:
+        _destroy_domains(uri, names, bool(state.get("made_network")), say)
+    except VacError as e:
+        problems.append(f"libvirt at {uri}: {e}")
+    shim = str(state.get("shim_bin") or "")
+    vg = str(state.get("volume_group") or "")
+    if vg and names:
+        _remove_lvs(vg, shim, names, say)
+    return problems
+
+
+def _destroy_domains(uri: str, names: List[str], network: bool, say: Say) -> None:
+    from vac.adapters import hypervisor
+    with hypervisor.connect(uri) as hv:
+        for info in hv.list_domains():
+            if info.name in names:
+                say(f"vac demo: destroying domain {info.name}")
+                hv.destroy_domain(info.name)
+        others = [d.name for d in hv.list_domains() if d.name not in names]
+        if others:
+            say(f"vac demo: leaving network {NAT_NETWORK_NAME}: other guests use it "
+                f"({', '.join(sorted(others))})")
+        elif network and hv.network(NAT_NETWORK_NAME) is not None:
+            say(f"vac demo: removing libvirt network {NAT_NETWORK_NAME}")
+            hv.destroy_network(NAT_NETWORK_NAME)
+            hv.undefine_network(NAT_NETWORK_NAME)
+
+
+def _remove_lvs(vg: str, shim: str, names: List[str], say: Say) -> None:
+    from vac.adapters.lvm import Lvm
+
+    def run(argv, **kw):
+        env = dict(kw.pop("env", None) or {})
+        env["PATH"] = shim + os.pathsep + os.environ.get("PATH", "/usr/sbin:/usr/bin")
+        return runner.run(argv, env=env, **kw)
+
+    lvm = Lvm(run=run)
+    present = {name for name, _size in lvm.list_lvs_quiet(vg)}
+    for name in names:
+        if name in present and lvm.remove_lv(vg, name, quiet=True):
+            say(f"vac demo: removed logical volume {vg}/{name}")
+
+
+def network_dnsmasq_pids() -> List[int]:
+    """Pids of the dnsmasq processes libvirt runs for the vac NAT network."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"dnsmasq") and \
+                any(NAT_NETWORK_NAME.encode() in a for a in argv):
+            found.append(int(pid))
+    return found
+
+
+# --- vacd -------------------------------------------------------------------------------
+
+def vacd_argv(root: str, env: DemoEnv) -> List[str]:
+    return ["ip", "netns", "exec", env.netns, sys.executable, "-m", "vac.daemon",
+            "--root", root, "--foreground"]
+
+
+def start_vacd(root: str, env: DemoEnv) -> int:
+    """Fork/exec ``vacd --foreground`` in the namespace, in its own process group (the
+    terminal's Ctrl-C reaches only the demo, which sends SIGTERM); output to a log file."""
+    paths = Paths.from_root(root)
+    os.makedirs(paths.log_dir, exist_ok=True)
+    out = os.open(os.path.join(paths.log_dir, "vacd-console"),
+                  os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    child_env = dict(os.environ)
+    child_env["PATH"] = env.shim_bin + os.pathsep + child_env.get("PATH", "/usr/sbin:/usr/bin")
+    child_env["LVM_SUPPRESS_FD_WARNINGS"] = "1"
+    argv = vacd_argv(root, env)
+    pid = os.fork()
+    if pid == 0:                                  # child: never returns
+        try:
+            os.setpgid(0, 0)
+            os.dup2(out, 1)
+            os.dup2(out, 2)
+            os.execvpe(argv[0], argv, child_env)
+        finally:
+            os._exit(127)
+    os.close(out)
+    return pid
+
+
+def reap(pid: int) -> Optional[int]:
+    """vacd's exit status if it has exited, else None."""
+    try:
+        done, status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return -1
+    if done == 0:
+        return None
+    return os.waitstatus_to_exitcode(status)
+
+
+def stop_vacd(pid: int, wait_seconds: float) -> int:
+    """SIGTERM, wait up to ``wait_seconds``, then SIGKILL; exit status (-1 if unknown)."""
+    _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        status = reap(pid) if _is_child(pid) else (None if _alive(pid) else 0)
+        if status is not None:
+            return status
+        time.sleep(0.2)
+    _signal(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    status = reap(pid) if _is_child(pid) else None
+    return -9 if status is None else status
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _is_child(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return False
+    return ppid == os.getpid()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return not _is_zombie(pid)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def running_vacd(paths: Paths) -> Optional[int]:
+    """The pid of the vacd that holds this root's pidfile lock, or None."""
+    try:
+        fd = os.open(paths.vacd_pidfile, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return None                           # nobody holds it: no vacd
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                return None
+        text = os.read(fd, 64).decode(errors="replace").strip()
+        return int(text) if text.isdigit() else None
+    finally:
+        os.close(fd)
