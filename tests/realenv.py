@@ -69,6 +69,9 @@ class RealEnv:
         self.guest_kernel = str(values["guest_kernel"])
         self.guest_initrd = str(values["guest_initrd"])
         self.guest_cmdline = str(values.get("guest_cmdline", "console=ttyS0 panic=-1"))
+        # the guest as a bootable disk (vm-raw); None when xorriso was missing at install
+        self.guest_disk_qcow2: Optional[str] = values.get("guest_disk_qcow2")  # type: ignore
+        self.guest_disk_raw: Optional[str] = values.get("guest_disk_raw")  # type: ignore
         self.env = dict(os.environ)
         self.env["PATH"] = self.shim_bin + os.pathsep + self.env.get("PATH", "/usr/sbin:/usr/bin")
         self.env["LVM_SUPPRESS_FD_WARNINGS"] = "1"

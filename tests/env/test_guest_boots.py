@@ -143,7 +143,7 @@ def boot(real_env, site, user_data: str, model: str = "cernvm3"):
     (latest / "user-data").write_text(user_data)
     console = str(site["tmp"] / "console.log")
     if model == "vm-raw":
-        base = real_env.values.get("guest_disk_qcow2")
+        base = real_env.guest_disk_qcow2
         if not base:
             pytest.skip("no guest disk image (xorriso missing when tools/testenv.sh install ran)")
         overlay = str(site["tmp"] / "overlay.qcow2")
