@@ -369,6 +369,13 @@ cmd_status() {
   echo "loop devices on vg.img: $(losetup -j "$TESTENV_DIR/vg.img" -O NAME -n 2>/dev/null | xargs)"
   echo "guest: $(ls "$GUEST_DIR"/vac-test-guest.iso 2>/dev/null || echo absent) kernel $(cat "$GUEST_DIR/kernel-version" 2>/dev/null)"
   if [ -f "$TESTENV_DIR/env.json" ]; then echo "env.json: present"; else echo "env.json: absent"; rc=1; fi
+  local ino holders=""
+  if ino=$(stat -c %i "$LOCK" 2>/dev/null); then
+    for pid in $(awk -v ino="$ino" '$2 == "FLOCK" { n = split($6, a, ":"); if (a[n] == ino) print $5 }' /proc/locks); do
+      holders="$holders $pid($(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | cut -c1-60))"
+    done
+  fi
+  echo "lock:${holders:- free}"
   return $rc
 }
 
