@@ -27,6 +27,7 @@ pytestmark = pytest.mark.integration
 
 FACTORY = "vactest.example.com"
 BOOT_TIMEOUT = 120
+ORDINAL = 5          # not 0-2: the demo factory may use those MACs on the same libvirtd
 USER_DATA = """#!/bin/sh
 echo "VACTEST user_data hello from $(hostname)"
 echo "host=$(hostname) ip=$(cat /run/vactest.ip)" > /tmp/result.txt
@@ -97,7 +98,7 @@ def site(real_env, tmp_path):
     return dict(paths=paths, host=host, hv=hv, cfg=cfg, puts=puts, tmp=tmp_path)
 
 
-def request(site, mt: Machinetype, ordinal: int = 0, **kw) -> vm.VmRequest:
+def request(site, mt: Machinetype, ordinal: int = ORDINAL, **kw) -> vm.VmRequest:
     from vac.core import naming
     name = naming.machine_name(FACTORY, ordinal)
     machine_dir = site["paths"].machine_dir(1_700_000_000, mt.name, name)
@@ -145,14 +146,14 @@ def test_network_is_persistent_autostarted_with_metadata_address(real_env, site)
 
 def test_cernvm3_guest_boots_on_lv_and_reports_back(real_env, site, capsys):
     log = run_guest(real_env, site, machinetype(real_env.guest_iso), capsys)
-    assert "VACTEST lease ip=169.254.169.0 " in log, log
-    assert "hostname=vactest-00" in log
+    assert "VACTEST lease ip=169.254.169.5 " in log, log
+    assert "hostname=vactest-05" in log
     extent = 4 * 1024 * 1024                                  # vgcreate's default
     assert f"VACTEST vda sectors={10 ** 9 // extent * extent // 512}" in log
     assert "VACTEST put: HTTP/1.0 201" in log
     result = (site["puts"] / "joboutputs" / "result.txt").read_text()
-    assert result.startswith("host=vactest-00") and "ip=169.254.169.0" in result
-    assert "vactest-00.example.com" not in lvs(real_env)
+    assert result.startswith("host=vactest-05") and "ip=169.254.169.5" in result
+    assert "vactest-05.example.com" not in lvs(real_env)
 
 
 def test_vm_raw_guest_boots_from_qcow2_overlay(real_env, site, capsys):
@@ -160,10 +161,10 @@ def test_vm_raw_guest_boots_from_qcow2_overlay(real_env, site, capsys):
     if not os.path.exists(image):
         pytest.skip("no qcow2 test guest (xorriso missing)")
     log = run_guest(real_env, site, machinetype(image, "vm-raw"), capsys)
-    assert "VACTEST lease ip=169.254.169.0 " in log
+    assert "VACTEST lease ip=169.254.169.5 " in log
     assert "VACTEST put: HTTP/1.0 201" in log
     assert os.listdir(site["paths"].tmp) == []          # overlay unlinked after start
-    assert "vactest-00.example.com" not in lvs(real_env)
+    assert "vactest-05.example.com" not in lvs(real_env)
 
 
 def assert_nothing_left(real_env, site, name: str) -> None:
