@@ -282,6 +282,60 @@ else:
 
 
 # ---------------------------------------------------------------------------- HTTP server
+def _local_path(base: Optional[str], url_path: str) -> Optional[str]:
+    """The file under base for an URL path, or None when there is no base or it escapes."""
+    rel = os.path.normpath(url_path.split("?", 1)[0].lstrip("/"))
+    if not base or rel.startswith("..") or os.path.isabs(rel):
+        return None
+    return os.path.join(base, rel)
+
+
+def _handler_class(root: str, put_dir: Optional[str], log: Optional[str]):
+    """A request handler: GET from root, PUT into put_dir, one JSON line per request in log."""
+    import http.server
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.0"
+
+        def _answer(self, code: int, body: bytes, size: int) -> None:
+            if log:
+                with open(log, "a") as f:
+                    f.write(json.dumps({"time": time.time(), "client": self.client_address[0],
+                                        "method": self.command, "path": self.path,
+                                        "code": code, "bytes": size}) + "\n")
+            self.send_response(code)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:
+            path = _local_path(root, self.path)
+            if path is None or not os.path.isfile(path):
+                self._answer(404, b"not found\n", 0)
+                return
+            with open(path, "rb") as f:
+                body = f.read()
+            self._answer(200, body, len(body))
+
+        def do_PUT(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            path = _local_path(put_dir, self.path)
+            if path is None:
+                self._answer(403, b"forbidden\n", len(body))
+                return
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with open(path + ".part", "wb") as f:
+                f.write(body)
+            os.replace(path + ".part", path)
+            self._answer(201, b"stored\n", len(body))
+
+        def log_message(self, fmt: str, *fargs) -> None:
+            pass  # requests go to the log file; nobody reads our stdout after READY
+
+    return Handler
+
+
 def _serve(argv: List[str]) -> None:
     import argparse
     import http.server
@@ -295,62 +349,11 @@ def _serve(argv: List[str]) -> None:
     parser.add_argument("--log")
     args = parser.parse_args(argv)
 
-    def local_path(base: str, url_path: str) -> Optional[str]:
-        rel = os.path.normpath(url_path.split("?", 1)[0].lstrip("/"))
-        if rel.startswith("..") or os.path.isabs(rel):
-            return None
-        return os.path.join(base, rel)
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.0"
-
-        def _record(self, code: int, size: int) -> None:
-            if args.log:
-                with open(args.log, "a") as f:
-                    f.write(json.dumps({"time": time.time(), "client": self.client_address[0],
-                                        "method": self.command, "path": self.path,
-                                        "code": code, "bytes": size}) + "\n")
-
-        def _answer(self, code: int, body: bytes) -> None:
-            self.send_response(code)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_GET(self) -> None:
-            path = local_path(args.root, self.path)
-            if path is None or not os.path.isfile(path):
-                self._record(404, 0)
-                self._answer(404, b"not found\n")
-                return
-            with open(path, "rb") as f:
-                body = f.read()
-            self._record(200, len(body))
-            self._answer(200, body)
-
-        def do_PUT(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            path = local_path(args.put_dir, self.path) if args.put_dir else None
-            if path is None:
-                self._record(403, len(body))
-                self._answer(403, b"forbidden\n")
-                return
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path + ".part", "wb") as f:
-                f.write(body)
-            os.replace(path + ".part", path)
-            self._record(201, len(body))
-            self._answer(201, b"stored\n")
-
-        def log_message(self, fmt: str, *fargs) -> None:
-            pass  # requests go to --log; nobody reads our stdout after READY
-
     class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
         daemon_threads = True
         allow_reuse_address = True
 
-    server = Server((args.bind, args.port), Handler)
+    server = Server((args.bind, args.port), _handler_class(args.root, args.put_dir, args.log))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"READY {server.server_address[1]}", flush=True)
     server.serve_forever()
