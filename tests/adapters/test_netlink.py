@@ -26,7 +26,9 @@ def test_netns_prefix_on_every_command():
     assert runner.calls[0] == ["ip", "netns", "exec", "vacns", "iptables-save"]
 
 
-def test_fix_networking_ignores_errors():
+def test_fix_networking_ignores_errors(monkeypatch):
+    # never kill the real vac network's dnsmasq: concurrent real-guest tests need its DHCP
+    monkeypatch.setattr("vac.adapters.netlink.stale_dnsmasq_pids", lambda: [])
     runner = RecordingRunner({"ip": CommandError(["ip"], 1, "Cannot find device")})
     NetLink(run=runner).fix_networking()
     assert runner.calls == [["ip", "link", "set", "virbr1", "down"],

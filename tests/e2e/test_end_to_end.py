@@ -140,7 +140,7 @@ def check_vac_machines_matches_disk(real_env, paths: Paths, factory: str) -> dic
     a cycle may change a slot between the answer and the look at the files)."""
     problems: List[str] = []
     for _ in range(5):
-        res = run_in_netns(real_env, ["vac", "--root", paths.root, "machines", "--json"])
+        res = run_in_netns(real_env, ["vac", "--root", paths.root, "--json", "machines"])
         assert res.returncode == 0, res.stdout + res.stderr
         replies = json.loads(res.stdout)
         problems = []

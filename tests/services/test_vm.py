@@ -64,7 +64,9 @@ def answers(vg=True, volumes=None, **extra):
 
 
 @pytest.fixture
-def env(paths, tmp_path):
+def env(paths, tmp_path, monkeypatch):
+    # fix_networking must not kill the real vac network's dnsmasq (real guests need DHCP)
+    monkeypatch.setattr("vac.adapters.netlink.stale_dnsmasq_pids", lambda: [])
     for d in paths.state_subdirs():
         os.makedirs(d, exist_ok=True)
     os.makedirs(os.path.dirname(paths.etc_hosts), exist_ok=True)
