@@ -8,10 +8,11 @@ VENV        ?= $(CURDIR)/.venv
 VPY          = $(VENV)/bin/python
 TESTENV_DIR ?= /var/tmp/vac-test-env
 DEMO_ROOT   ?= /var/tmp/vac-demo
+DEMO_DURATION ?=
 PYTEST_ARGS ?=
 export TESTENV_DIR
 
-.PHONY: all test demo demo-clean deps venv testenv testenv-stop unit bench plot clean
+.PHONY: all test demo demo-clean deps venv testenv testenv-stop unit bench plot rpm clean
 
 all: test
 
@@ -39,11 +40,16 @@ test: venv testenv
 unit: venv
 	$(VPY) -m pytest -m 'not integration' $(PYTEST_ARGS)
 
+# make demo [DEMO_DURATION=SECONDS]: Ctrl-C (or the duration) stops vacd; guests finish alone
 demo: venv testenv
-	$(VPY) -m vac.demo run --root $(DEMO_ROOT)
+	$(VPY) -m vac.demo run --root $(DEMO_ROOT) $(if $(DEMO_DURATION),--duration $(DEMO_DURATION))
 
+# removes the demo's domains, LVs, NAT network, /etc/hosts line and $(DEMO_ROOT); repeatable
 demo-clean:
-	-$(VPY) -m vac.demo clean --root $(DEMO_ROOT)
+	[ ! -x $(VPY) ] || $(VPY) -m vac.demo clean --root $(DEMO_ROOT)
+
+rpm:
+	bash tools/build-rpm.sh
 
 bench: venv
 	$(VPY) -m bench.run_all
