@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from vac import demo
+from vac import demo, demoenv
+from vac.demowatch import Watcher, timeline, timeline_text
 from vac.paths import Paths
 from vac.services.configload import load_config
 
@@ -29,3 +30,105 @@ def test_clean_refuses_non_demo_directories(tmp_path):
     assert demo.main(["clean", "--root", str(tmp_path)]) == 1
     assert (tmp_path / "precious").exists()
     assert demo.main(["clean", "--root", str(tmp_path / "absent")]) == 0
+
+
+def test_demo_config_and_user_data_golden(golden):
+    env = demoenv.DemoEnv(guest_iso="/var/tmp/vac-test-env/guest/vac-test-guest.iso")
+    golden.check(demo.render_config("vm.demo.vac.test", env, "qemu", "qemu (TCG): test"),
+                 "demo/10-demo.conf")
+    for name, text in sorted(demo.user_data_files().items()):
+        golden.check(text, f"demo/{name}.user_data")
+
+
+def test_factory_hostname_keeps_fqdn_else_adds_demo_domain():
+    assert demo.factory_hostname("wn01.example.org") == "wn01.example.org"
+    assert demo.factory_hostname("VM") == "vm.demo.vac.test"
+    assert demo.factory_hostname("") == "localhost.demo.vac.test"
+
+
+def test_domain_type_is_kvm_only_when_kvm_can_run_guests(tmp_path):
+    kvm, cpuinfo, sysmod = tmp_path / "kvm", tmp_path / "cpuinfo", tmp_path / "module"
+    sysmod.mkdir()
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu vmx sse\n")
+    choose = lambda: demoenv.choose_domain_type(str(kvm), str(cpuinfo), str(sysmod))  # noqa
+    assert choose()[0] == "qemu"                           # no /dev/kvm
+    kvm.write_text("")
+    assert choose()[0] == "kvm"
+    (sysmod / "kvm_pvm").mkdir()
+    assert choose() == ("qemu", f"qemu (TCG): {kvm} is kvm_pvm (software nested "
+                                "virtualisation) and cannot run stock guests")
+    (sysmod / "kvm_pvm").rmdir()
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse\n")
+    assert choose()[0] == "qemu"
+
+
+def test_hosts_line_added_once_and_removed(tmp_path):
+    hosts = tmp_path / "hosts"
+    hosts.write_text("127.0.0.1 localhost")
+    assert demoenv.add_hosts_line("nohost.demo.vac.test", str(hosts))
+    assert hosts.read_text() == ("127.0.0.1 localhost\n127.0.0.1 nohost.demo.vac.test "
+                                 "# added by vac demo\n")
+    assert not demoenv.add_hosts_line("localhost", str(hosts))      # resolves already
+    demoenv.remove_hosts_line(str(hosts))
+    demoenv.remove_hosts_line(str(hosts))
+    assert hosts.read_text() == "127.0.0.1 localhost\n"
+
+
+def _machine(paths, created, mt, name, files):
+    mdir = paths.machine_dir(created, mt, name)
+    for rel, text in files.items():
+        path = os.path.join(mdir, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+    return mdir
+
+
+def test_watcher_reports_each_transition_once_and_timeline(paths):
+    lines = []
+    events = os.path.join(paths.root, "events.jsonl")
+    watcher = Watcher(paths, lines.append, events, {"idle": 40})
+    mdir = _machine(paths, 1_700_000_000, "work", "vm-00.demo.vac.test",
+                    {"started": "", "ip": "169.254.169.0\n", "joboutputs/heartbeat": "1\n"})
+    watcher.poll()
+    watcher.poll()
+    assert [line.split(None, 3)[3] for line in lines] == [
+        "created", "running (ip 169.254.169.0)", "heartbeat #1: 1"]
+    day = os.path.join(paths.apel_archive, "20231114")
+    os.makedirs(day)
+    with open(os.path.join(day, "221320aabbccdd"), "w") as f:
+        f.write("APEL-individual-job-message: v0.3\nWallDuration: 61\n%%\n")
+    _machine(paths, 1_700_000_000, "work", "vm-00.demo.vac.test",
+             {"joboutputs/shutdown_message": "200 Success\n", "finished": "",
+              "apel-record/name": "20231114/221320aabbccdd"})
+    _machine(paths, 1_700_000_005, "idle", "vm-01.demo.vac.test",
+             {"started": "", "joboutputs/shutdown_message": "300 Nothing to do",
+              "finished": ""})
+    for _ in range(3):
+        watcher.poll()
+    text = "\n".join(lines)
+    assert 'work   shutdown_message "200 Success"' in text
+    assert "APEL record apel-archive/20231114/221320aabbccdd (WallDuration 61 s)" in text
+    assert "vm-01    idle   no APEL record (ran less than fizzle_seconds 40)" in text
+    assert text.count("finalised by the factory") == 2
+    rows = timeline(paths, events)
+    assert [r["machine"] for r in rows] == ["vm-00.demo.vac.test", "vm-01.demo.vac.test"]
+    assert rows[0]["first_heartbeat"] == os.stat(os.path.join(mdir, "joboutputs",
+                                                              "heartbeat")).st_mtime
+    assert rows[1]["apel"] is None and rows[1]["message"] == "300 Nothing to do"
+    table = timeline_text(rows)
+    assert "vm-01.demo.vac.test    idle   2023-11-14 22:13:25" in table
+
+
+def test_watcher_prints_backoff_lines_once_per_deadline(paths):
+    lines = []
+    watcher = Watcher(paths, lines.append)
+    os.makedirs(paths.log_dir)
+    line = ("Nov 21 21:01:56 [6621]: For idle: score 0.00, machinegroup /demo score 0.00, "
+            "0 before fizzle, last abort 1795294913, creation restart at 1795294973 - not "
+            "eligible: backing off after abort at 1795294913 until 1795294973\n")
+    with open(paths.log_file("factory"), "w") as f:
+        f.write(line + line + "Nov 21 21:01:57 [6621]: partial")
+    watcher.poll()
+    assert lines == ["21:01:56  factory  idle   back-off: backing off after abort at "
+                     "1795294913 until 1795294973 (no new idle machines until then)"]
