@@ -161,3 +161,14 @@ def test_empty_uri_refused():
     with pytest.raises(HypervisorError):
         with hypervisor.connect(""):
             pass
+
+
+def test_persistent_domain_define_undefine(backend):
+    hv = backend.hv
+    name, uuid, xml = backend.new_domain()
+    assert hv.define_domain(xml) == name
+    info = hv.domain(name)
+    assert (info.uuid, info.state) == (uuid, DomainState.SHUTOFF)
+    assert hv.destroy_domain(name) is False          # defined but not running
+    assert hv.undefine_domain(name) is True
+    assert hv.domain(name) is None
