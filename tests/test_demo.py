@@ -1,4 +1,4 @@
-"""``python -m vac.demo config|clean --root DIR`` writes a valid demo configuration and removes it."""
+"""``python -m vac.demo config|clean``, the demo watcher and the demo environment helpers."""
 
 from __future__ import annotations
 

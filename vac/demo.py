@@ -168,13 +168,14 @@ def write_demo_tree(root: str, env: Optional[demoenv.DemoEnv] = None,
         if os.path.lexists(image):
             os.unlink(image)
         os.symlink(env.guest_iso, image)
-    state = _read_state(paths.root)
+    state = read_state(paths.root)
     state.update(factory=factory, slots=SLOTS, domain_type=domain_type, **env.as_dict())
     write_atomic(os.path.join(paths.root, STATE_FILE), json.dumps(state, indent=1) + "\n")
     return conf
 
 
-def _read_state(root: str) -> dict:
+def read_state(root: str) -> dict:
+    """The demo's own record (demo.json) of what it set up below and around ``root``."""
     try:
         with open(os.path.join(root, STATE_FILE)) as f:
             return dict(json.load(f))
@@ -183,7 +184,7 @@ def _read_state(root: str) -> dict:
 
 
 def _update_state(root: str, **values: object) -> None:
-    state = _read_state(root)
+    state = read_state(root)
     state.update(values)
     write_atomic(os.path.join(root, STATE_FILE), json.dumps(state, indent=1) + "\n")
 
@@ -238,7 +239,7 @@ def run(root: str, duration: Optional[float], lock: bool,
 
 
 def _run_prepared(root: str, env: demoenv.DemoEnv, duration: Optional[float]) -> int:
-    state = _read_state(root)
+    state = read_state(root)
     factory = str(state["factory"])
     _update_state(root, ran=True)
     if demoenv.add_hosts_line(factory):
@@ -318,7 +319,7 @@ def clean(root: str, lock: bool = True) -> int:
         print(f"vac demo: {root} is not a demo tree (no {MARKER}); not removed",
               file=sys.stderr)
         return 1
-    state = _read_state(root)
+    state = read_state(root)
     env = demoenv.DemoEnv(testenv_dir=str(state.get("testenv_dir") or demoenv.testenv_dir()))
     ran = bool(state.get("ran"))         # only "config": nothing outside the tree
     lock_fd = demoenv.take_lock(env, print) if ran and lock else None

@@ -214,7 +214,7 @@ def test_demo_factory_end_to_end(real_env, demo_run):
     proc, paths, out = demo_run
     try:
         took = wait_for_goal(proc, paths)
-        factory = demo._read_state(paths.root)["factory"]
+        factory = demo.read_state(paths.root)["factory"]
         check_vac_machines_matches_disk(real_env, paths, factory)
         res = run_in_netns(real_env, ["check-vacd", "--root", paths.root])
         assert res.returncode == 0 and res.stdout.startswith("VACD OK"), res.stdout
