@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Optional
 from xml.sax.saxutils import escape
 
 import pytest
@@ -135,12 +136,13 @@ def guest_site(real_env, tmp_path):
     return site
 
 
-def boot(real_env, site, user_data: str, model: str = "cernvm3"):
+def boot(real_env, site, user_data: Optional[str], model: str = "cernvm3"):
     """Serve user_data, make the root disk and start the domain. Returns (domain, console, t0).
     cernvm3: an LV from the shim plus the guest ISO; vm-raw: a qcow2 overlay on the guest disk."""
     latest = site["metadata"] / "latest"
     latest.mkdir(exist_ok=True)
-    (latest / "user-data").write_text(user_data)
+    if user_data is not None:  # None: the metadata server answers 404
+        (latest / "user-data").write_text(user_data)
     console = str(site["tmp"] / "console.log")
     if model == "vm-raw":
         base = real_env.guest_disk_qcow2
@@ -213,4 +215,17 @@ def test_guest_reports_acpi_shutdown_and_powers_off(real_env, guest_site):
         message = guest_site["puts"] / "joboutputs" / "shutdown_message"
         assert message.read_text() == "100 VM received ACPI shutdown signal from hypervisor\n"
     except (AssertionError, TimeoutError, OSError) as exc:
+        pytest.fail(f"{exc}\n{console_tail(console)}\n{real_env.diagnostics()}", pytrace=False)
+
+
+def test_guest_without_user_data_powers_off_at_once(real_env, guest_site):
+    conn = guest_site["conn"]
+    dom, console, t0 = boot(real_env, guest_site, None)
+    try:
+        wait_for(lambda: domain_gone(conn, DOMAIN), BOOT_TIMEOUT, interval=0.1,
+                 what="the guest to power off")
+        log = read(console)
+        assert "VACTEST user_data absent (404)" in log
+        assert "VACTEST done" in log
+    except (AssertionError, TimeoutError) as exc:
         pytest.fail(f"{exc}\n{console_tail(console)}\n{real_env.diagnostics()}", pytrace=False)
