@@ -66,6 +66,21 @@ kernel_package() {
     awk '/Depends: linux-image-[0-9]/{print $2; exit}'
 }
 
+fetch_kernel_deb() {
+  # print the path of $1's .deb: the cache, apt's archive, or apt-get download (once more after
+  # an apt-get update, for lists older than the mirror)
+  local pkg=$1 cache=$2 deb
+  deb=$(ls "$cache/${pkg}_"*.deb /var/cache/apt/archives/"${pkg}_"*.deb 2>/dev/null | head -n 1 || true)
+  if [ -z "$deb" ]; then
+    t "downloading $pkg" >&2
+    (cd "$cache" && apt-get download -qq "$pkg" 2>/dev/null) ||
+      { apt-get update -qq && cd "$cache" && apt-get download -qq "$pkg" 2>/dev/null; } ||
+      die "apt-get download $pkg failed"
+    deb=$(ls "$cache/${pkg}_"*.deb | head -n 1)
+  fi
+  echo "$deb"
+}
+
 install_kernel() {
   # sets KDIR (unpacked kernel root) and KVER
   command -v apt-get >/dev/null || die "the guest kernel comes from Debian (apt-get); not available here"
@@ -75,16 +90,12 @@ install_kernel() {
   [ -n "$pkg" ] || die "cannot resolve linux-image-cloud-amd64 to a kernel package"
   KDIR=$cache/$pkg
   if [ ! -f "$KDIR/.done" ]; then
-    mkdir -p "$cache"; rm -rf "$KDIR"
-    deb=$(ls "$cache/${pkg}_"*.deb /var/cache/apt/archives/"${pkg}_"*.deb 2>/dev/null | head -n 1 || true)
-    if [ -z "$deb" ]; then
-      t "downloading $pkg"
-      (cd "$cache" && apt-get download -qq "$pkg" 2>/dev/null) || die "apt-get download $pkg failed"
-      deb=$(ls "$cache/${pkg}_"*.deb | head -n 1)
-    fi
+    mkdir -p "$cache"; rm -rf "$KDIR" "$KDIR.tmp"
+    deb=$(fetch_kernel_deb "$pkg" "$cache")
     dpkg-deb -x "$deb" "$KDIR.tmp"
     mv "$KDIR.tmp" "$KDIR"; touch "$KDIR/.done"
-    find "$cache" -maxdepth 1 -name '*.deb' ! -name "${pkg}_*" -delete
+    # older kernels (the metapackage moved on) are not needed any more
+    find "$cache" -mindepth 1 -maxdepth 1 ! -name "${pkg}" ! -name "${pkg}_*" -exec rm -rf {} +
   fi
   KVER=$(ls "$KDIR/lib/modules" | head -n 1)
   [ -f "$KDIR/boot/vmlinuz-$KVER" ] || die "no vmlinuz in $KDIR"
