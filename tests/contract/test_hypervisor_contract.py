@@ -172,3 +172,7 @@ def test_persistent_domain_define_undefine(backend):
     assert hv.destroy_domain(name) is False          # defined but not running
     assert hv.undefine_domain(name) is True
     assert hv.domain(name) is None
+
+
+def test_unknown_nwfilter_is_absent(backend):
+    assert backend.hv.has_nwfilter("no-such-filter") is False

@@ -176,6 +176,18 @@ def test_cernvm3_on_lv(env):
     assert root.find("cpu") is None
 
 
+def test_missing_clean_traffic_filter_warns_and_omits_it(env, caplog):
+    hv, runner = FakeHypervisor(), RecordingRunner(answers())
+    hv.nwfilters = set()
+    vm.create_vm(hv, cfg(), env["paths"], request(env), host=env["make"](runner))
+    assert ET.fromstring(hv.domain_xml(NAME)).find("devices/interface/filterref") is None
+    assert "no nwfilter clean-traffic" in caplog.text
+    hv2 = FakeHypervisor()
+    vm.create_vm(hv2, cfg(), env["paths"], request(env), host=env["make"](runner))
+    assert ET.fromstring(hv2.domain_xml(NAME)).find(
+        "devices/interface/filterref").get("filter") == "clean-traffic"
+
+
 def test_cernvm4_without_vg_uses_sparse_file_unlinked_after_start(env):
     hv, runner = FakeHypervisor(), RecordingRunner(answers(vg=False))
     vm.create_vm(hv, cfg(), env["paths"], request(env, "cernvm4"), host=env["make"](runner))

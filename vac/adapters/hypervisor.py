@@ -116,6 +116,19 @@ class Hypervisor:
         """Remove a persistent definition; False if absent."""
         return self._domain_op(name, "undefine")
 
+    def has_nwfilter(self, name: str) -> bool:
+        """True if the network filter ``name`` (e.g. clean-traffic) is defined.
+
+        False as well when the driver has no network filters at all (e.g. test:///).
+        """
+        try:
+            self._conn.nwfilterLookupByName(name)
+            return True
+        except libvirt.libvirtError as e:
+            if e.get_error_code() in (libvirt.VIR_ERR_NO_NWFILTER, libvirt.VIR_ERR_NO_SUPPORT):
+                return False
+            raise HypervisorError(f"cannot look up nwfilter {name}: {_message(e)}") from e
+
     # --- networks -------------------------------------------------------
     def network(self, name: str) -> Optional[NetworkInfo]:
         """The network called ``name`` with its XML and flags, or None if absent."""

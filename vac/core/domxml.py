@@ -51,6 +51,7 @@ class DomainSpec:
     emulator: Optional[str] = None
     host_passthrough: bool = False
     serial_port: int = 0
+    nwfilter: Optional[str] = "clean-traffic"   # None: no anti-spoofing filter
 
 
 def bus_for(target: str) -> str:
@@ -87,7 +88,8 @@ def machine_disks(model: str, *, root_disk: Optional[str], root_is_block: bool,
 
 def vm_domain_spec(model: str, domain_type: str, *, name: str, uuid: str, ordinal: int,
                    processors: int, mb_per_processor: int, console_log: str,
-                   disks: Tuple[DiskSpec, ...], emulator: Optional[str] = None) -> DomainSpec:
+                   disks: Tuple[DiskSpec, ...], emulator: Optional[str] = None,
+                   nwfilter: Optional[str] = "clean-traffic") -> DomainSpec:
     """The DomainSpec of a VM slot; ``domain_type`` qemu drops host-passthrough and emulator."""
     if domain_type not in DOMAIN_TYPES:
         raise ValueError(f"domain_type must be one of {', '.join(DOMAIN_TYPES)}")
@@ -98,7 +100,7 @@ def vm_domain_spec(model: str, domain_type: str, *, name: str, uuid: str, ordina
         boot_device="hd" if model == "vm-raw" else "cdrom",
         disks=disks, mac=naming.machine_mac(ordinal), console_log=console_log,
         vnc_port=naming.vnc_port(ordinal), emulator=emulator if kvm else None,
-        host_passthrough=kvm)
+        host_passthrough=kvm, nwfilter=nwfilter)
 
 
 def domain_xml(spec: DomainSpec) -> str:
@@ -157,7 +159,7 @@ def _devices(spec: DomainSpec) -> ET.Element:
         _text(devices, "emulator", spec.emulator)
     for disk in spec.disks:
         devices.append(_disk(disk))
-    devices.append(_interface(spec.network, spec.mac))
+    devices.append(_interface(spec.network, spec.mac, spec.nwfilter))
     serial = ET.SubElement(devices, "serial", type="file")
     ET.SubElement(serial, "source", path=spec.console_log)
     ET.SubElement(serial, "target", port=str(spec.serial_port))
@@ -180,13 +182,14 @@ def _disk(disk: DiskSpec) -> ET.Element:
     return el
 
 
-def _interface(network: str, mac: str) -> ET.Element:
+def _interface(network: str, mac: str, nwfilter: Optional[str]) -> ET.Element:
     el = ET.Element("interface", type="network")
     ET.SubElement(el, "source", network=network)
     ET.SubElement(el, "mac", address=mac)
     ET.SubElement(el, "model", type="virtio")
     _pci(el, slot=3)
-    ET.SubElement(el, "filterref", filter="clean-traffic")
+    if nwfilter:
+        ET.SubElement(el, "filterref", filter=nwfilter)
     return el
 
 

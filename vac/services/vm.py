@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["VmRequest", "ensure_network", "create_vm", "destroy_vm", "resolve_image"]
 POLL_SECONDS = 0.5
+NWFILTER = "clean-traffic"
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,7 @@ def _create(hv, cfg: Config, paths: Paths, request: VmRequest, host: HostOps,
         disks = domxml.machine_disks(model, root_disk=root, root_is_block=lv is not None,
                                      image=image, root_device=mt.root_device,
                                      config_drive_iso=request.config_drive_iso)
-    xml = _domain_xml(cfg, request, host, disks)
+    xml = _domain_xml(hv, cfg, request, host, disks)
     try:
         hv.create_domain(xml)
     except HypervisorError as e:
@@ -128,7 +129,16 @@ def _create(hv, cfg: Config, paths: Paths, request: VmRequest, host: HostOps,
     _unlink_quietly(temp_files)      # qemu holds them open; space freed when the VM ends
 
 
-def _domain_xml(cfg: Config, request: VmRequest, host: HostOps, disks) -> str:
+def _nwfilter(hv, name: str) -> Optional[str]:
+    """clean-traffic if libvirt has it; else None with a warning (the VM is not filtered)."""
+    if hv.has_nwfilter(NWFILTER):
+        return NWFILTER
+    log.warning("%s: libvirt has no nwfilter %s (install libvirt-daemon-config-nwfilter): "
+                "creating the VM without IP/MAC/ARP anti-spoofing", name, NWFILTER)
+    return None
+
+
+def _domain_xml(hv, cfg: Config, request: VmRequest, host: HostOps, disks) -> str:
     domain_type = cfg.settings.domain_type
     emulator = None
     if domain_type == "kvm":
@@ -141,7 +151,7 @@ def _domain_xml(cfg: Config, request: VmRequest, host: HostOps, disks) -> str:
         uuid=request.uuid, ordinal=request.ordinal, processors=request.processors,
         mb_per_processor=cfg.settings.mb_per_processor,
         console_log=os.path.join(request.machine_dir, "console.log"), disks=disks,
-        emulator=emulator)
+        emulator=emulator, nwfilter=_nwfilter(hv, request.machine_name))
     return domxml.domain_xml(spec)
 
 

@@ -50,6 +50,7 @@ class FakeHypervisor:
         self.domains: Dict[str, _Domain] = {}
         self.networks: Dict[str, FakeNetworkInfo] = {}
         self.fail: Dict[str, Exception] = {}
+        self.nwfilters = {"clean-traffic"}
         self.calls: List[str] = []
         self.closed = False
 
@@ -140,6 +141,10 @@ class FakeHypervisor:
     def power_off(self, name: str) -> None:
         """The guest powers itself off (on_poweroff=destroy)."""
         self._stop(name)
+
+    def has_nwfilter(self, name: str) -> bool:
+        self._enter("has_nwfilter")
+        return name in self.nwfilters
 
     # --- networks -------------------------------------------------------
     def network(self, name: str) -> Optional[FakeNetworkInfo]:
