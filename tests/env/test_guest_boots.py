@@ -113,7 +113,10 @@ def guest_site(real_env, tmp_path):
     libvirt.registerErrorHandler(lambda ctx, err: None, None)
     conn = libvirt.open(real_env.libvirt_uri)
     real_env.add_cleanup(conn.close)
-    for net in conn.listAllNetworks():  # a leftover of an earlier, interrupted test
+    if not domain_gone(conn, DOMAIN):  # leftovers of an earlier, interrupted test
+        conn.lookupByName(DOMAIN).destroy()
+    real_env.remove_lv("vactest00")
+    for net in conn.listAllNetworks():
         if net.name() == NET_NAME:
             if net.isActive():
                 net.destroy()
