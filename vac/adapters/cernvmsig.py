@@ -80,6 +80,36 @@ def _image_digest(path: str, length: int) -> bytes:
     return h.digest()
 
 
+_PEM_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+
+
+def _utc(cert: x509.Certificate, which: str) -> datetime.datetime:
+    """not_valid_before/after as aware UTC (cryptography < 42 has only naive values)."""
+    value = getattr(cert, which + "_utc", None)
+    if value is None:
+        value = getattr(cert, which).replace(tzinfo=datetime.timezone.utc)
+    return value
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Signature check of ``cert`` by ``issuer`` (RSA issuers; any for cryptography >= 40)."""
+    if hasattr(cert, "verify_directly_issued_by"):
+        try:
+            cert.verify_directly_issued_by(issuer)
+            return True
+        except (ValueError, TypeError, InvalidSignature):
+            return False
+    key = issuer.public_key()
+    if cert.issuer != issuer.subject or not isinstance(key, rsa.RSAPublicKey):
+        return False
+    try:
+        key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(),
+                   cert.signature_hash_algorithm)
+        return True
+    except InvalidSignature:
+        return False
+
+
 def _load_ca_certs(ca_dir: str) -> List[x509.Certificate]:
     certs = []
     for entry in sorted(os.listdir(ca_dir)):
@@ -89,8 +119,8 @@ def _load_ca_certs(ca_dir: str) -> List[x509.Certificate]:
         try:
             with open(path, "rb") as f:
                 data = f.read()
-            if b"-----BEGIN CERTIFICATE-----" in data:
-                certs.extend(x509.load_pem_x509_certificates(data))
+            for block in _PEM_BLOCK.findall(data):
+                certs.append(x509.load_pem_x509_certificate(block))
         except (OSError, ValueError):
             continue
     return certs
@@ -98,7 +128,7 @@ def _load_ca_certs(ca_dir: str) -> List[x509.Certificate]:
 
 def _valid_now(cert: x509.Certificate) -> bool:
     now = datetime.datetime.now(datetime.timezone.utc)
-    return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
+    return _utc(cert, "not_valid_before") <= now <= _utc(cert, "not_valid_after")
 
 
 def verify_chain(cert: x509.Certificate, ca_dir: str) -> Optional[str]:
@@ -112,9 +142,7 @@ def verify_chain(cert: x509.Certificate, ca_dir: str) -> Optional[str]:
             return f"certificate {slash_dn(current.subject)} is not valid now"
         issuers = [c for c in store if c.subject == current.issuer]
         for issuer in issuers:
-            try:
-                current.verify_directly_issued_by(issuer)
-            except (ValueError, TypeError, InvalidSignature):
+            if not _issued_by(current, issuer):
                 continue
             if issuer.subject == issuer.issuer:
                 return None if _valid_now(issuer) else "CA certificate is not valid now"
