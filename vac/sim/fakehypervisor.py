@@ -129,7 +129,7 @@ class FakeHypervisor:
 
     # --- simulation helpers ---------------------------------------------
     def tick(self, seconds: float) -> None:
-        """Every running domain uses ``seconds`` of CPU per vCPU-less simplification."""
+        """Every running domain uses ``seconds`` more CPU seconds (one busy vCPU)."""
         for dom in self.domains.values():
             if dom.info.state.is_active:
                 dom.info = replace(dom.info, cpu_seconds=dom.info.cpu_seconds + seconds)
