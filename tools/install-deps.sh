@@ -8,6 +8,7 @@ set -euo pipefail
 DEB_PKGS=(
   python3-venv python3-dev gcc pkg-config libvirt-dev       # venv + libvirt-python build
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients  # libvirtd (monolithic) + virsh
+  libvirt-daemon-config-nwfilter                             # clean-traffic anti-spoofing filter
   qemu-system-x86 qemu-utils                                 # TCG/KVM guests, qemu-img overlays
   dnsmasq-base iptables iproute2                             # vac NAT network, netns
   lvm2 psmisc                                                # logical volumes, fuser
@@ -17,7 +18,7 @@ DEB_PKGS=(
 # EL9 names; some live in EPEL (mandoc, busybox) and puppet comes from Puppet's own repo.
 EL_PKGS=(
   python3-devel gcc pkgconf-pkg-config libvirt-devel
-  libvirt-daemon libvirt-daemon-driver-qemu libvirt-client
+  libvirt-daemon libvirt-daemon-driver-qemu libvirt-client libvirt-daemon-config-nwfilter
   qemu-kvm qemu-img dnsmasq iptables-nft iproute lvm2 psmisc
   xorriso busybox syslinux lz4 rpm-build mandoc cloud-init
 )
