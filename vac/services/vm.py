@@ -57,7 +57,8 @@ def resolve_image(mt: Machinetype, paths: Paths, host: HostOps) -> str:
     elif os.path.isabs(image):
         path = paths.under_root(image)
     else:
-        base = mt.machinetype_path or paths.machinetype_dir(mt.name)
+        base = paths.under_root(mt.machinetype_path) if mt.machinetype_path \
+            else paths.machinetype_dir(mt.name)       # a system path: below --root
         path = os.path.join(base, "files", image)
     if not os.path.isfile(path):
         raise ImageError(f"root_image {image} of machinetype {mt.name}: {path} does not exist")
