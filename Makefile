@@ -44,7 +44,7 @@ unit: venv
 demo: venv testenv
 	$(VPY) -m vac.demo run --root $(DEMO_ROOT) $(if $(DEMO_DURATION),--duration $(DEMO_DURATION))
 
-# removes the demo's domains, LVs, NAT network, /etc/hosts line and $(DEMO_ROOT); repeatable
+# removes the demo's domains, LVs, NAT network, netns hosts line and $(DEMO_ROOT); repeatable
 demo-clean:
 	[ ! -x $(VPY) ] || $(VPY) -m vac.demo clean --root $(DEMO_ROOT)
 

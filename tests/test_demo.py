@@ -62,16 +62,24 @@ def test_domain_type_is_kvm_only_when_kvm_can_run_guests(tmp_path):
     assert choose()[0] == "qemu"
 
 
-def test_hosts_line_added_once_and_removed(tmp_path):
-    hosts = tmp_path / "hosts"
-    hosts.write_text("127.0.0.1 localhost")
-    assert demoenv.add_hosts_line("nohost.demo.vac.test", str(hosts))
-    assert hosts.read_text() == ("127.0.0.1 localhost\n127.0.0.1 nohost.demo.vac.test "
-                                 "# added by vac demo\n")
-    assert not demoenv.add_hosts_line("localhost", str(hosts))      # resolves already
-    demoenv.remove_hosts_line(str(hosts))
-    demoenv.remove_hosts_line(str(hosts))
-    assert hosts.read_text() == "127.0.0.1 localhost\n"
+def test_hosts_line_only_inside_the_namespace(tmp_path):
+    host_hosts, etc_netns = tmp_path / "hosts", tmp_path / "netns"
+    host_hosts.write_text("127.0.0.1 localhost")
+    add = lambda: demoenv.add_hosts_line("vm.demo.vac.test", "vacns",  # noqa: E731
+                                         str(etc_netns), str(host_hosts))
+    assert add() is True and add() is False                  # made once, line added once
+    ns_hosts = etc_netns / "vacns" / "hosts"
+    assert ns_hosts.read_text() == ("127.0.0.1 localhost\n127.0.0.1 vm.demo.vac.test "
+                                    "# added by vac demo\n")
+    assert host_hosts.read_text() == "127.0.0.1 localhost"   # the host's file untouched
+    demoenv.remove_hosts_line("vacns", True, str(etc_netns))
+    demoenv.remove_hosts_line("vacns", True, str(etc_netns))
+    assert not etc_netns.joinpath("vacns").exists()
+    (etc_netns / "vacns").mkdir()
+    ns_hosts.write_text("10.0.0.1 other\n")                  # a site's own netns hosts file
+    assert add() is False
+    demoenv.remove_hosts_line("vacns", False, str(etc_netns))
+    assert ns_hosts.read_text() == "10.0.0.1 other\n"
 
 
 def _machine(paths, created, mt, name, files):

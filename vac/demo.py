@@ -8,8 +8,8 @@ demo.vac.test, this host as the only factory, three slots, machinetypes ``work``
 prints each machine's progress until Ctrl-C (or ``--duration`` seconds): vacd gets
 SIGTERM and stops; the guests finish by themselves. ``config`` only writes and checks the
 configuration. ``clean`` stops a demo vacd, destroys the demo's domains and logical
-volumes, removes the NAT network if the demo made it, the demo's /etc/hosts line and DIR
-(only a demo tree); running it twice is harmless.
+volumes, removes the NAT network if the demo made it, the demo's line in
+/etc/netns/vacns/hosts and DIR (only a demo tree); running it twice is harmless.
 """
 
 from __future__ import annotations
@@ -242,8 +242,9 @@ def _run_prepared(root: str, env: demoenv.DemoEnv, duration: Optional[float]) ->
     state = read_state(root)
     factory = str(state["factory"])
     _update_state(root, ran=True)
-    if demoenv.add_hosts_line(factory):
-        _update_state(root, hosts_line=True)
+    created = demoenv.add_hosts_line(factory, env.netns)
+    _update_state(root, hosts_netns=env.netns, hosts_file_created=created
+                  or bool(read_state(root).get("hosts_file_created")))
     if demoenv.reset_network(env):
         _update_state(root, made_network=True)
     print(f"vac demo: factory {factory} with {SLOTS} slots, space demo.vac.test, "
@@ -328,8 +329,9 @@ def clean(root: str, lock: bool = True) -> int:
     finally:
         if lock_fd is not None:
             os.close(lock_fd)
-    if state.get("hosts_line"):
-        demoenv.remove_hosts_line()
+    if state.get("hosts_netns"):
+        demoenv.remove_hosts_line(str(state["hosts_netns"]),
+                                  bool(state.get("hosts_file_created")))
     if problems:
         print("vac demo: not removing " + root + " because: " + "; ".join(problems),
               file=sys.stderr)

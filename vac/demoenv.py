@@ -10,6 +10,7 @@ responder UDP 995) with the shims first in PATH.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -29,6 +30,7 @@ from vac.paths import Paths
 
 DEFAULT_TESTENV_DIR = "/var/tmp/vac-test-env"
 HOSTS_FILE = "/etc/hosts"
+ETC_NETNS = "/etc/netns"
 HOSTS_TAG = "# added by vac demo"
 LOCK_WAIT_SECONDS = 3600.0
 Say = Callable[[str], None]
@@ -137,40 +139,55 @@ def take_lock(env: DemoEnv, say: Say) -> int:
             time.sleep(1.0)
 
 
-# --- /etc/hosts: the factory name must resolve for VacQuery (vac machines, factories) ----
+# --- the factory name must resolve inside the namespace for VacQuery (vac machines, ...) --
+# ``ip netns exec NS`` bind-mounts /etc/netns/NS/hosts over /etc/hosts, so only processes
+# in the namespace (vacd, the printed vac commands) see the demo's line; the host's own
+# /etc/hosts and DNS are not touched.
 
-def add_hosts_line(factory: str, hosts: str = HOSTS_FILE) -> bool:
-    """Map ``factory`` to 127.0.0.1 unless it resolves already; True if a line was added."""
+def netns_hosts_file(netns: str, etc_netns: str = ETC_NETNS) -> str:
+    return os.path.join(etc_netns, netns, "hosts")
+
+
+def add_hosts_line(factory: str, netns: str, etc_netns: str = ETC_NETNS,
+                   host_hosts: str = HOSTS_FILE) -> bool:
+    """Map ``factory`` to 127.0.0.1 in the namespace's hosts file (made from the host's
+    /etc/hosts if absent). True if the demo created that file."""
+    path = netns_hosts_file(netns, etc_netns)
+    created = not os.path.exists(path)
+    if created:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(host_hosts) as f:
+            text = f.read()
+    else:
+        with open(path) as f:
+            text = f.read()
+    line = f"127.0.0.1 {factory} {HOSTS_TAG}\n"
+    if line not in text:
+        if text and not text.endswith("\n"):
+            text += "\n"
+        with open(path, "w") as f:
+            f.write(text + line)
+    return created
+
+
+def remove_hosts_line(netns: str, created: bool, etc_netns: str = ETC_NETNS) -> None:
+    """Undo :func:`add_hosts_line` (``created``: remove the file the demo made)."""
+    path = netns_hosts_file(netns, etc_netns)
+    if created:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(path))
+        return
     try:
-        socket.getaddrinfo(factory, None, socket.AF_INET)
-        return False
-    except (socket.gaierror, UnicodeError):
-        pass
-    with open(hosts) as f:
-        text = f.read()
-    if text and not text.endswith("\n"):
-        text += "\n"
-    _write_in_place(hosts, text + f"127.0.0.1 {factory} {HOSTS_TAG}\n")
-    return True
-
-
-def remove_hosts_line(hosts: str = HOSTS_FILE) -> None:
-    try:
-        with open(hosts) as f:
+        with open(path) as f:
             lines = f.readlines()
     except OSError:
         return
     kept = [line for line in lines if not line.rstrip().endswith(HOSTS_TAG)]
     if len(kept) != len(lines):
-        _write_in_place(hosts, "".join(kept))
-
-
-def _write_in_place(path: str, text: str) -> None:
-    """Rewrite /etc/hosts in place (it may be a bind mount, which a rename would break)."""
-    with open(path, "r+") as f:
-        f.seek(0)
-        f.write(text)
-        f.truncate()
+        with open(path, "w") as f:
+            f.write("".join(kept))
 
 
 # --- libvirt ------------------------------------------------------------------------
