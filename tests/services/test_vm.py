@@ -210,29 +210,18 @@ def test_vm_raw_overlay_with_backing_format_and_scratch(env):
     assert os.listdir(env["paths"].tmp) == []
 
 
-def test_relative_root_image_uses_machinetype_path_below_root(env):
-    # machinetype_path is a system path (e.g. set by a vacuum pipe): --root relocates it
-    files = os.path.join(env["paths"].under_root("/srv/mtpath"), "files")
+@pytest.mark.parametrize("mt_path, system_dir", [
+    ("/srv/mtpath", "/srv/mtpath"),          # a system path (e.g. from a vacuum pipe)
+    (None, "/var/lib/vac/machinetypes/lhcb")])
+def test_relative_root_image_is_found_below_root(env, mt_path, system_dir):
+    files = os.path.join(env["paths"].under_root(system_dir), "files")
     os.makedirs(files)
     with open(os.path.join(files, "local.iso"), "wb") as f:
         f.write(b"iso")
     hv, runner = FakeHypervisor(), RecordingRunner(answers(vg=False))
     req = request(env)
     req = vm.VmRequest(**{**req.__dict__, "machinetype": Machinetype(
-        name="lhcb", root_image="local.iso", machinetype_path="/srv/mtpath")})
-    vm.create_vm(hv, cfg(), env["paths"], req, host=env["make"](runner))
-    assert os.path.join(files, "local.iso") in hv.domain_xml(NAME)
-
-
-def test_relative_root_image_default_machinetype_dir(env):
-    files = os.path.join(env["paths"].machinetype_dir("lhcb"), "files")
-    os.makedirs(files)
-    with open(os.path.join(files, "local.iso"), "wb") as f:
-        f.write(b"iso")
-    hv, runner = FakeHypervisor(), RecordingRunner(answers(vg=False))
-    req = request(env)
-    req = vm.VmRequest(**{**req.__dict__, "machinetype": Machinetype(
-        name="lhcb", root_image="local.iso")})
+        name="lhcb", root_image="local.iso", machinetype_path=mt_path)})
     vm.create_vm(hv, cfg(), env["paths"], req, host=env["make"](runner))
     assert os.path.join(files, "local.iso") in hv.domain_xml(NAME)
 
