@@ -365,6 +365,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except demoenv.DemoError as e:
         print(f"vac demo: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:          # Ctrl-C before vacd started (e.g. waiting for the lock)
+        print("vac demo: interrupted before vacd started", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover
