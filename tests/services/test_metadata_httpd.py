@@ -157,3 +157,17 @@ def test_config_change_rebinds_and_broken_config_keeps_serving(paths):
     finally:
         control.request_stop()
         t.join(10)
+
+
+def test_config_holder_reloads_on_run_vac_conf_and_cached_pipes(paths):
+    """The HTTP roles reload when /var/run/vac.conf or a cached pipe changes too."""
+    from vac.services.httpd_role import ConfigHolder
+    loads = []
+    holder = ConfigHolder(paths, lambda p: loads.append(p) or make_config())
+    assert holder.reload() and not holder.reload()
+    for changed in (paths.run_vac_conf, paths.pipe_cache_file("example")):
+        os.makedirs(os.path.dirname(changed), exist_ok=True)
+        with open(changed, "w") as f:
+            f.write("# changed\n")
+        assert holder.reload()
+    assert len(loads) == 3

@@ -9,7 +9,8 @@ import pytest
 
 from vac.adapters import statefs
 from vac.core import vacquery as vq
-from vac.services.responder import Responder, config_fingerprint
+from vac.adapters.conffiles import config_signature
+from vac.services.responder import Responder
 from tests.services.respondertools import (SPACE, LiveResponder, add_machine, ask, make_cfg,
                                            write)
 
@@ -130,11 +131,11 @@ def test_real_config_files_and_mtime_reload(paths):
           "factory_hostname = factory1.example.com\n")
     responder = Responder(paths)
     assert responder.refresh_config().settings.factory_hostname == F
-    first = config_fingerprint(paths)
+    first = config_signature(paths)
     write(paths.etc_vac_conf, "[settings]\nvac_space = vac09.example.com\n"
           "factory_hostname = factory1.example.com\n")
     os.utime(paths.etc_vac_conf, (1, 1))
-    assert config_fingerprint(paths) != first
+    assert config_signature(paths) != first
     responder._next_config_check = 0
     assert responder.refresh_config().settings.vac_space == "vac09.example.com"
     write(paths.etc_vac_conf, "[settings]\nbroken = \n[[[")
@@ -151,3 +152,20 @@ def test_bind_failure_is_retried_not_fatal(state):
         second.control.request_stop()
         second.thread.join(5)
         assert not second.thread.is_alive()
+
+
+def test_run_vac_conf_and_cached_pipes_trigger_reload(paths):
+    """/var/run/vac.conf and a cached pipe are part of what decides a reload."""
+    write(paths.etc_vac_conf, "[settings]\nvac_space = vac01.example.com\n"
+          "factory_hostname = factory1.example.com\n")
+    loads = []
+    responder = Responder(paths, load=lambda: loads.append(1) or make_cfg())
+    responder.refresh_config()
+    responder._next_config_check = 0
+    responder.refresh_config()
+    assert len(loads) == 1
+    for changed in (paths.run_vac_conf, paths.pipe_cache_file("example")):
+        write(changed, "# changed\n")
+        responder._next_config_check = 0
+        responder.refresh_config()
+    assert len(loads) == 3

@@ -12,6 +12,7 @@ from typing import Callable, Optional, Tuple
 
 from vac.adapters import httpserver, statefs
 from vac.adapters.atomicfile import write_atomic
+from vac.adapters.conffiles import config_signature
 from vac.core import naming
 from vac.errors import StateError
 from vac.paths import Paths
@@ -70,24 +71,9 @@ class ConfigHolder:
     def __init__(self, paths: Paths, load: Callable[[Paths], object]):
         self.paths, self.load, self.cfg, self.signature = paths, load, None, None
 
-    def _files(self):
-        files = [self.paths.etc_vac_conf]
-        try:
-            files += sorted(os.path.join(self.paths.etc_vac_d, f)
-                            for f in os.listdir(self.paths.etc_vac_d) if f.endswith(".conf"))
-        except OSError:
-            pass
-        return files
-
     def current_signature(self) -> Tuple:
-        sig = []
-        for path in self._files():
-            try:
-                st = os.stat(path)
-                sig.append((path, st.st_mtime_ns, st.st_size))
-            except OSError:
-                sig.append((path, None, None))
-        return tuple(sig)
+        """Signature of every file the configuration depends on (conf files, pipes)."""
+        return config_signature(self.paths)
 
     def reload(self, force: bool = False) -> bool:
         """Load the config if it changed (or ``force``); keep the old one if it is broken."""

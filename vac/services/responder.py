@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import time
@@ -22,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from vac import __version__
 from vac.adapters import host, statefs, sysinfo, udp
 from vac.adapters.atomicfile import touch
-from vac.adapters.conffiles import config_file_names
+from vac.adapters.conffiles import config_signature
 from vac.constants import DAEMON_ROLES
 from vac.core import status
 from vac.core import vacquery as vq
@@ -34,7 +33,7 @@ from vac.rolecontrol import RoleControl
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 30.0      # heartbeat refresh period (contract: at most 60 s)
-CONFIG_CHECK_SECONDS = 5.0    # how often config file mtimes are compared
+CONFIG_CHECK_SECONDS = 5.0    # how often the config signature (files, pipes) is compared
 POLL_SECONDS = 0.5            # longest wait before checking the stop flag
 RETRY_SECONDS = 10.0          # after a bind or config failure
 LOG_EVERY_SECONDS = 10.0      # rate limit for malformed-datagram warnings
@@ -88,22 +87,6 @@ def wrap(cfg: Config, reply_type: str, body: Dict[str, Any], cookie_hex: str, no
                        client_name=client_name)
 
 
-def config_fingerprint(paths: Paths) -> Tuple[Tuple[str, float], ...]:
-    """(file, mtime) of every configuration file and cached pipe: changes mean reload."""
-    names = list(config_file_names(paths))
-    try:
-        names += [os.path.join(paths.pipescache, n) for n in sorted(os.listdir(paths.pipescache))]
-    except OSError:
-        pass
-    result = []
-    for name in names:
-        try:
-            result.append((name, os.stat(name).st_mtime))
-        except OSError:
-            continue
-    return tuple(result)
-
-
 def default_loader(paths: Paths) -> Config:
     from vac.services.configload import load_config
     return load_config(paths, pipes="cache")
@@ -134,7 +117,7 @@ class Responder:
         if not force and self.cfg is not None and clock < self._next_config_check:
             return self.cfg
         self._next_config_check = clock + CONFIG_CHECK_SECONDS
-        fingerprint = config_fingerprint(self.paths)
+        fingerprint = config_signature(self.paths)
         if not force and self.cfg is not None and fingerprint == self._fingerprint:
             return self.cfg
         try:
