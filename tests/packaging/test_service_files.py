@@ -71,3 +71,34 @@ def test_logrotate_covers_every_log_daily_keeping_three(paths):
     directives = {line.strip() for line in body.split("}")[0].splitlines() if line.strip()}
     assert {"daily", "rotate 3", "missingok"} <= directives
     assert "copytruncate" not in directives         # vacd reopens moved logs itself
+
+
+def stop_post_script(tmp_path, ssmsend_installed: bool, vac_exit: int):
+    """Run the unit's ExecStopPost shell script with stand-ins for vac and ssmsend."""
+    line = unit()["Service"]["ExecStopPost"]
+    assert line.startswith("-/bin/sh -c '") and line.endswith("'")   # never fails the stop
+    script = line[len("-/bin/sh -c '"):-1]
+    calls, bindir = tmp_path / "calls", tmp_path / "bin"
+    bindir.mkdir(parents=True, exist_ok=True)
+    fake_vac = bindir / "vac"
+    fake_vac.write_text(f"#!/bin/sh\necho vac \"$@\" >>{calls}\nexit {vac_exit}\n")
+    names = ["ssmsend"] if ssmsend_installed else []
+    for name in names:
+        (bindir / name).write_text(f"#!/bin/sh\necho {name} \"$@\" >>{calls}\nexit 1\n")
+    for f in bindir.iterdir():
+        f.chmod(0o755)
+    script = (script.replace("/usr/sbin/vac ", f"{fake_vac} ")
+              .replace("/var/log/vac-ssmsend", str(tmp_path / "log")))
+    env = {"PATH": f"{bindir}:/usr/bin:/bin"}
+    res = subprocess.run(["/bin/sh", "-c", script], env=env, timeout=60)
+    return res.returncode, calls.read_text().splitlines() if calls.exists() else []
+
+
+def test_stopping_vacd_runs_apel_sync_and_ssmsend_if_installed(tmp_path):
+    """SPEC §9.4: stopping vacd queues the sync records and sends them when ssmsend is
+    installed; a failing vac or ssmsend never fails the stop."""
+    rc, calls = stop_post_script(tmp_path / "a", ssmsend_installed=True, vac_exit=1)
+    assert rc == 0
+    assert calls == ["vac apel-sync", "ssmsend -c /etc/apel/vac-ssmsend-prod.cfg"]
+    rc, calls = stop_post_script(tmp_path / "b", ssmsend_installed=False, vac_exit=0)
+    assert rc == 0 and calls == ["vac apel-sync"]
