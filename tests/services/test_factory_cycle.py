@@ -11,7 +11,7 @@ from vac.adapters import statefs
 from vac.adapters.atomicfile import read_text
 from vac.rolecontrol import RoleControl
 from vac.services import factory
-from tests.services.factorykit import FACTORY, Boom, Rig, facts
+from tests.services.factorykit import BASE_CONF, FACTORY, Boom, Rig, facts
 
 S0, S1 = "f1-00.example.com", "f1-01.example.com"
 
@@ -239,3 +239,18 @@ def test_short_machine_without_message_is_a_fizzle_and_backs_off_b6(paths):
     standing = result.plan.standings[0]
     assert result.created == 0 and "backing off" in standing.why_not
     assert standing.last_abort > 0
+
+
+def test_finished_machine_gets_its_apel_record_from_the_cycle(paths):
+    # the executor calls vac.services.accounting directly: a broken import fails here
+    conf = BASE_CONF.replace("fizzle_seconds = 600", "fizzle_seconds = 0")
+    rig = Rig(paths, text=conf.format(settings="", machinetype=""))
+    rig.cycle()
+    first = _slot(paths, 0)
+    with open(os.path.join(first.machine_dir, "joboutputs", "shutdown_message"), "w") as f:
+        f.write("200 Success\n")
+    rig.hv.power_off(S0)
+    rig.cycle(now=time.time() + 800)
+    assert os.path.exists(os.path.join(first.machine_dir, "finished"))
+    records = [f for _d, _s, files in os.walk(paths.apel_archive) for f in files]
+    assert len(records) == 1

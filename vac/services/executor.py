@@ -21,23 +21,9 @@ from vac.core.configtypes import Config
 from vac.errors import VacError
 from vac.model import SlotRecord
 from vac.paths import Paths
+from vac.services import accounting, configdrive, userdata, vacmon
 
 log = logging.getLogger(__name__)
-
-
-_MISSING_LOGGED: set = set()
-
-
-def _optional(module: str, name: str) -> Optional[Callable[..., Any]]:
-    """A collaborator's function, or None (logged once) if that module is not there."""
-    try:
-        mod = __import__(module, fromlist=[name])
-        return getattr(mod, name)
-    except (ImportError, AttributeError) as e:
-        if (module, name) not in _MISSING_LOGGED:
-            _MISSING_LOGGED.add((module, name))
-            log.warning("%s.%s is not available (%s); skipping that step", module, name, e)
-        return None
 
 
 class Executor:
@@ -91,9 +77,7 @@ class Executor:
         return fresh if fresh.machine_dir == slot.machine_dir else slot
 
     def _account(self, a: Account) -> None:
-        account = _optional("vac.services.accounting", "account_machine")
-        if account is not None:
-            account(self.cfg, self.paths, self._fresh(a.slot), now=self.now)
+        accounting.account_machine(self.cfg, self.paths, self._fresh(a.slot), now=self.now)
 
     def _finalise(self, a: Finalise) -> None:
         slot = a.slot
@@ -104,9 +88,7 @@ class Executor:
         if slot.machinetype:
             statefs.update_finishes(self.paths, slot.machinetype)
         if a.started and self.cfg.settings.vacmon_hostport:
-            send = _optional("vac.services.vacmon", "send_machine_status")
-            if send is not None:
-                send(self.cfg, self.paths, self._fresh(slot), self.now)
+            vacmon.send_machine_status(self.cfg, self.paths, self._fresh(slot), self.now)
 
     def _expire(self, a: ExpireMachineDir) -> None:
         log.info("Deleting expired %s (%s)", a.path, a.reason)
@@ -163,11 +145,8 @@ class Executor:
         statefs.write_started(mdir, self.now)
 
     def _write_user_data(self, a: Create, mdir: str, machine_uuid: str) -> None:
-        make = _optional("vac.services.userdata", "make_user_data")
-        if make is None:
-            raise VacError("user_data is configured but vac.services.userdata is missing")
         mt = self.cfg.machinetypes[a.machinetype]
-        data = make(self.cfg, self.paths, mt, machine_name=a.name, uuid=machine_uuid,
+        data = userdata.make_user_data(self.cfg, self.paths, mt, machine_name=a.name, uuid=machine_uuid,
                     shutdown_time=a.shutdown_time, now=self.now)
         statefs.write_machine_file(mdir, "user_data", data)
 
@@ -176,10 +155,7 @@ class Executor:
         mt = self.cfg.machinetypes[a.machinetype]
         if not mt.config_drive:
             return None
-        build = _optional("vac.services.configdrive", "build_config_drive")
-        if build is None:
-            return None
-        return build(self.cfg, self.paths, mt, machine_name=a.name, machine_dir=mdir)
+        return configdrive.build_config_drive(self.cfg, self.paths, mt, machine_name=a.name, machine_dir=mdir)
 
 
 def ensure_dirs(paths: Paths) -> None:

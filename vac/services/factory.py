@@ -29,7 +29,8 @@ from vac.errors import ConfigError, HypervisorError, VacError
 from vac.model import DomainInfo, DomainState, HostFacts, SlotRecord
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
-from vac.services.executor import Executor, _optional, ensure_dirs
+from vac.services import accounting, census, peers, vacmon
+from vac.services.executor import Executor, ensure_dirs
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +60,9 @@ def query_reports(cfg: Config) -> Dict[str, Dict[str, dict]]:
     """machinetype_status reports of every factory in the space that answers."""
     if not cfg.settings.factories:
         return {}
-    query = _optional("vac.services.peers", "query_machinetypes")
-    if query is None:
-        return {}
     try:
-        return {f: dict(r) for f, r in query(cfg, client_name="vacd-factory").items()}
+        return {f: dict(r)
+                for f, r in peers.query_machinetypes(cfg, client_name="vacd-factory").items()}
     except Exception:  # peers are optional (SPEC §6.5): a broken query must not stop us
         log.exception("VacQuery of the space failed; using this factory's own report")
         return {}
@@ -174,21 +173,16 @@ def _network_ready(hv: Any, cfg: Config, paths: Paths, vm_module: Any) -> bool:
         return False
 
 
-SIDE_STEPS = (("vac.services.vacmon", "maybe_log_version"),     # SPEC §3.1 step 6
-              ("vac.services.census", "maybe_update"),          # step 7 (hourly)
-              ("vac.services.accounting", "complete_pending_step"))  # records left half-done
-
-
 def _side_steps(cfg: Config, paths: Paths, now: float) -> None:
-    """Version logger, space census, pending APEL records; each guarded so it never stops the cycle."""
-    for module, name in SIDE_STEPS:
-        step = _optional(module, name)
-        if step is None:
-            continue
+    """Version logger (SPEC §3.1 step 6), space census (step 7, hourly), APEL records left
+    half-done; each guarded so it never stops the cycle."""
+    steps = (("version logger", vacmon.maybe_log_version), ("census", census.maybe_update),
+             ("pending APEL records", accounting.complete_pending_step))
+    for what, step in steps:
         try:
             step(cfg, paths, now)
-        except Exception:  # one optional step's boundary
-            log.exception("%s.%s failed", module, name)
+        except Exception:  # one side step's boundary
+            log.exception("%s failed", what)
 
 
 @dataclass
@@ -236,10 +230,8 @@ def run_cycle(paths: Paths, *, now: Optional[float] = None,
         result.problems.append(f"hypervisor: {e}")
     _side_steps(cfg, paths, now)
     if cfg.settings.vacmon_hostport:
-        send = _optional("vac.services.vacmon", "send_cycle_status")
-        if send is not None:
-            with contextlib.suppress(OSError):
-                send(cfg, paths, now)
+        with contextlib.suppress(OSError):
+            vacmon.send_cycle_status(cfg, paths, now)
     log.info("================ End cycle ================")
     return result
 
