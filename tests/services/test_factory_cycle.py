@@ -254,3 +254,47 @@ def test_finished_machine_gets_its_apel_record_from_the_cycle(paths):
     assert os.path.exists(os.path.join(first.machine_dir, "finished"))
     records = [f for _d, _s, files in os.walk(paths.apel_archive) for f in files]
     assert len(records) == 1
+
+
+def _hb_rig(paths):
+    return Rig(paths, machinetype="heartbeat_file = hb\nfizzle_seconds = 60")
+
+
+def test_once_cycles_enforce_heartbeat_file_while_mjf_server_is_up(paths):
+    # vacd --once: each cycle is a fresh process, so the grace start must be on disk
+    statefs.write_role_heartbeat(paths, "mjf", time.time())
+    rig = _hb_rig(paths)
+    start = time.time()
+    rig.cycle(now=start)
+    mdir = _slot(paths, 0).machine_dir
+    assert read_text(paths.state(factory.MJF_UP_MARKER)) == f"{int(start)}\n"
+    rig.cycle(now=start + 30)                               # still within fizzle_seconds
+    assert S0 not in rig.vm.destroyed
+    rig.cycle(now=start + 120)
+    assert S0 in rig.vm.destroyed
+    assert read_text(os.path.join(mdir, "joboutputs", "shutdown_message")) == \
+        "700 Heartbeat file not created\n"
+
+
+def test_once_cycles_do_not_kill_machines_while_mjf_server_is_down(paths):
+    rig = _hb_rig(paths)                                    # no mjf-heartbeat at all
+    start = time.time()
+    rig.cycle(now=start)
+    rig.cycle(now=start + 1000)
+    assert S0 not in rig.vm.destroyed
+    assert not os.path.exists(paths.state(factory.MJF_UP_MARKER))
+
+
+def test_heartbeat_grace_restarts_with_mjf_server_and_daemon(paths):
+    os.makedirs(paths.state_dir, exist_ok=True)
+    now = time.time()
+    statefs.write_role_heartbeat(paths, "mjf", now)
+    assert factory.heartbeat_grace_start(paths, now, None) == now   # first seen up: now
+    assert factory.heartbeat_grace_start(paths, now + 50, None) == int(now)
+    # a vacd (re)started after the MJF server came up: grace from the daemon's start
+    assert factory.heartbeat_grace_start(paths, now + 50, now + 40) == now + 40
+    # the MJF server's heartbeat goes stale: down, so the grace restarts when it is back
+    assert factory.heartbeat_grace_start(paths, now + 1000, None) == now + 1000
+    statefs.write_role_heartbeat(paths, "mjf", now)
+    os.utime(paths.heartbeat("mjf"), (now + 1100, now + 1100))
+    assert factory.heartbeat_grace_start(paths, now + 1100, None) == now + 1100

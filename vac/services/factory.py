@@ -21,6 +21,7 @@ from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple
 
 from vac.adapters import host as hostfacts
 from vac.adapters import statefs
+from vac.adapters.atomicfile import read_text, write_atomic
 from vac.core import planner
 from vac.core.actions import describe
 from vac.core.configtypes import Config
@@ -36,7 +37,9 @@ log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 60          # role heartbeat at least this often while waiting
 DEFAULT_PAUSE_SECONDS = 60      # between cycles when the configuration could not be read
-_VACD_START = time.time()       # this process's start: heartbeat-file grace (SPEC §3.8)
+_DAEMON_START: Optional[float] = None   # run_role's start (None under vacd --once)
+MJF_UP_MARKER = "mjf-up-since"  # state file: Unix time the MJF server was first seen up
+MJF_DOWN_SECONDS = 180          # an mjf-heartbeat older than this: the MJF server is down
 
 
 @dataclass
@@ -240,7 +243,8 @@ def _cycle_with_hv(cfg: Config, paths: Paths, hv: Any, now: float, result: Cycle
                    opts: Seams) -> None:
     facts = opts.facts or hostfacts.host_facts(paths)
     log.info("At most %d LMs can be created on this factory", facts.processor_count)
-    start = _VACD_START if opts.vacd_start is None else opts.vacd_start
+    start = heartbeat_grace_start(paths, now, _DAEMON_START) if opts.vacd_start is None \
+        else opts.vacd_start
     inputs = gather(cfg, paths, hv, facts, start, opts.volumes)
     plan, capacity = planner.plan_lifecycle(inputs, now)
     result.plan = plan
@@ -259,6 +263,37 @@ def _cycle_with_hv(cfg: Config, paths: Paths, hv: Any, now: float, result: Cycle
     log_plan(plan)
     _apply(executor, plan.actions[done:])
     result.created, result.failed = executor.created, executor.failed
+
+
+def _mtime(path: str) -> Optional[float]:
+    try:
+        return os.stat(path).st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def heartbeat_grace_start(paths: Paths, now: float, daemon_start: Optional[float]) -> float:
+    """Unix time the heartbeat_file grace starts from (SPEC §3.8 "vacd start time").
+
+    Machines can only write their heartbeat file through the MJF server, so the grace
+    runs from the time the MJF server was last seen coming up (its role heartbeat fresh),
+    persisted in ``MJF_UP_MARKER`` so that ``vacd --once`` (a fresh process each cycle)
+    enforces like the daemon; never earlier than ``daemon_start`` (this vacd's start).
+    While the MJF server is down the grace restarts, so no machine is killed for not
+    reporting then.
+    """
+    marker = paths.state(MJF_UP_MARKER)
+    beat = _mtime(paths.heartbeat("mjf"))
+    if beat is None or now - beat > MJF_DOWN_SECONDS:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(marker)
+        return now
+    try:
+        up_since = float(read_text(marker) or "")
+    except ValueError:              # missing or unreadable: the MJF server is up from now
+        write_atomic(marker, f"{int(now)}\n")
+        up_since = now
+    return up_since if daemon_start is None else max(up_since, daemon_start)
 
 
 def _apply(executor: Executor, actions: List[Any]) -> None:
@@ -292,9 +327,9 @@ def preview(paths: Paths, *, now: Optional[float] = None,
 
 def run_role(paths: Paths, control: RoleControl) -> None:
     """The factory loop: a cycle, then ``cycle_seconds`` (heartbeat every 60 s meanwhile)."""
-    global _VACD_START
-    _VACD_START = time.time()
-    _heartbeat(paths, _VACD_START)
+    global _DAEMON_START
+    _DAEMON_START = time.time()
+    _heartbeat(paths, _DAEMON_START)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(paths.factory_version_logged)     # version logger fires once per start
     while not control.should_stop():
