@@ -6,6 +6,7 @@ import dataclasses
 
 import pytest
 
+from vac.core import schema
 from vac.core.config import canonical_factories, parse_config
 from vac.core.configtypes import DEFAULT_ORIGIN, Origin
 from vac.errors import ConfigError
@@ -77,7 +78,7 @@ def test_total_processors_bounded_by_counted_processors():
     assert load(SETTINGS + "total_processors = 4\n").settings.total_processors == 4
 
 
-@pytest.mark.parametrize("alias, new, text, value", [
+SETTINGS_ALIASES = [
     ("cpu_total", "total_processors", "3", 3),
     ("overload_per_cpu", "overload_per_processor", "2.5", 2.5),
     ("scratch_gb", "disk_gb_per_processor", "20", 20),
@@ -86,7 +87,23 @@ def test_total_processors_bounded_by_counted_processors():
     ("cpu_per_machine", "processors_per_superslot", "4", 4),
     ("mb_per_cpu", "mb_per_processor", "1024", 1024),
     ("hs06_per_cpu", "hs06_per_processor", "10.5", 10.5),
-])
+]
+MACHINETYPE_ALIASES = [
+    ("vm_model", "machine_model", "vm-raw", "vm-raw"),
+    ("machineoutputs_days", "machines_dir_days", "7", 7.0),
+    ("cernvm_signing_dn", "image_signing_dn", "CN=x", "CN=x"),
+]
+
+
+@pytest.mark.parametrize("kind, tested", [(schema.SETTINGS, SETTINGS_ALIASES),
+                                          (schema.MACHINETYPE, MACHINETYPE_ALIASES),
+                                          (schema.VACUUM_PIPE, [])])
+def test_every_schema_alias_is_tested(kind, tested):
+    assert {(alias, new) for alias, new, _t, _v in tested} == \
+        {(alias, opt.name) for opt in schema.TABLES[kind] for alias in opt.aliases}
+
+
+@pytest.mark.parametrize("alias, new, text, value", SETTINGS_ALIASES)
 def test_settings_aliases_map_with_warning(alias, new, text, value):
     cfg = load(SETTINGS + f"{alias} = {text}\n")
     assert getattr(cfg.settings, new) == value
@@ -94,11 +111,7 @@ def test_settings_aliases_map_with_warning(alias, new, text, value):
     assert any(f"{alias} is deprecated - please use {new} instead" in w for w in cfg.warnings)
 
 
-@pytest.mark.parametrize("alias, new, text, value", [
-    ("vm_model", "machine_model", "vm-raw", "vm-raw"),
-    ("machineoutputs_days", "machines_dir_days", "7", 7.0),
-    ("cernvm_signing_dn", "image_signing_dn", "CN=x", "CN=x"),
-])
+@pytest.mark.parametrize("alias, new, text, value", MACHINETYPE_ALIASES)
 def test_machinetype_aliases_map_with_warning(alias, new, text, value):
     cfg = load(SETTINGS + MT + f"{alias} = {text}\n")
     assert getattr(cfg.machinetypes["lhcb"], new) == value
@@ -120,14 +133,13 @@ def test_first_alias_wins_among_aliases():
         .disk_gb_per_processor == 7
 
 
-@pytest.mark.parametrize("section, option", [
-    ("settings", "total_machines"), ("settings", "delete_old_files"),
-    ("settings", "mb_per_machine"), ("machinetype lhcb", "root_public_key"),
-    ("machinetype lhcb", "user_data_proxy_cert"), ("machinetype lhcb", "log_machineoutputs"),
-])
-def test_ignored_deprecated_options_warn(section, option):
+@pytest.mark.parametrize("section, option, warning", sorted(
+    [("settings", name, text) for name, text in schema.IGNORED_SETTINGS.items()]
+    + [("machinetype lhcb", name, text) for name, text in schema.IGNORED_MACHINETYPE.items()]))
+def test_ignored_deprecated_options_warn(section, option, warning):
     cfg = load(SETTINGS + MT + f"[{section}]\n{option} = 1\n")
-    assert any(option in w and "ignored" in w for w in cfg.warnings)
+    assert f"f0.conf:7: [{section}] {warning}" in cfg.warnings
+    assert option in warning and "ignored" in warning
 
 
 def test_unknown_options_and_sections_warn():

@@ -137,3 +137,27 @@ def test_pattern_options_collected_by_suffix():
     assert dict(cfg.settings.user_data_files) == {"motd": "/etc/motd"}
     assert dict(cfg.machinetypes["mt"].user_data_options) == {"site": "s", "vo": "v"}
     assert dict(cfg.machinetypes["mt"].user_data_files) == {"motd": "/etc/motd"}
+
+
+ALIASES = [(kind, alias, opt.name) for kind in (schema.SETTINGS, schema.MACHINETYPE)
+           for opt in schema.TABLES[kind] for alias in opt.aliases]
+
+
+@pytest.mark.parametrize("kind, alias, new", ALIASES, ids=[a for _k, a, _n in ALIASES])
+def test_deprecated_alias_bad_value_names_the_alias_as_written(kind, alias, new):
+    if kind == schema.SETTINGS:
+        text = f"[settings]\nvac_space = vac01.example.com\n{alias} = {BAD_SETTINGS[new]}\n"
+        where = f"vac.conf:3: [settings] {alias}: "
+    else:
+        text = BASE + f"{alias} = {BAD_MACHINETYPE[new]}\n"
+        where = f"vac.conf:5: [machinetype mt] {alias}: "
+    found = problems_of(text)
+    assert any(p.startswith(where) and "(expected" in p for p in found), found
+
+
+@pytest.mark.parametrize("name, bad", sorted(BAD_MACHINETYPE.items()))
+def test_machinetype_option_in_vacuum_pipe_section_bad_value(name, bad):
+    # [vacuum_pipe] sections take every machinetype option, checked the same way
+    text = BASE + "[vacuum_pipe vo]\nvacuum_pipe_url = https://vo.example.org/vo.pipe\n"
+    found = problems_of(text + f"{name} = {bad}\n")
+    assert any(p.startswith(f"vac.conf:7: [vacuum_pipe vo] {name}: ") for p in found), found

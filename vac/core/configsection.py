@@ -48,6 +48,7 @@ class SectionResult:
     raw: Dict[str, IniValue] = field(default_factory=dict)
     problems: List[Tuple[Problem, Optional[IniValue]]] = field(default_factory=list)
     warnings: List[str] = field(default_factory=list)
+    given_as: Dict[str, str] = field(default_factory=dict)   # option name -> alias used
 
     def problem(self, value: Optional[IniValue], section: str, option: Optional[str],
                 what: str, expected: str = "") -> None:
@@ -77,7 +78,7 @@ def convert_section(kind: str, section: str, raw: Mapping[str, IniValue],
         elif any(name.startswith(p.prefix) for p in patterns):
             _convert_pattern(patterns, section, name, value, result)
         elif name in _ignored(kind):
-            result.warnings.append(f"[{section}] {_ignored(kind)[name]}")
+            result.warnings.append(f"{_where(value)}: [{section}] {_ignored(kind)[name]}")
         elif name not in from_default or from_default[name] is not value:
             result.warnings.append(f"{_where(value)}: [{section}] {name}: unknown option "
                                    "ignored")
@@ -99,6 +100,7 @@ def _resolve_aliases(kind: str, section: str, raw: Mapping[str, IniValue],
             result.warnings.append(f"{_where(raw[alias])}: [{section}] {alias} is deprecated"
                                    f" - please use {spec.name} instead")
             resolved[spec.name] = raw[alias]
+            result.given_as[spec.name] = alias
     return resolved
 
 
@@ -108,7 +110,8 @@ def _convert_one(spec: schema.Option, section: str, name: str, value: IniValue,
     try:
         result.values[name] = spec.convert(value.value)
     except ValueError as e:
-        result.problem(value, section, name, f"{_shown(value.value)} is not valid", str(e))
+        result.problem(value, section, result.given_as.get(name, name),  # as in the file
+                       f"{_shown(value.value)} is not valid", str(e))
         return
     result.origins[name] = origin_of(value)
 
