@@ -216,10 +216,12 @@ def test_failure_domain_rejected_removes_lv(real_env, site):
 
 
 def test_failure_libvirtd_not_running(real_env, site):
-    with pytest.raises(HypervisorError, match="^Failed to open libvirt connection"):
+    req = request(site, machinetype(real_env.guest_iso))
+    with pytest.raises(HypervisorError, match="^Failed to open libvirt connection") as info:
         with hypervisor.connect("qemu+unix:///system?socket=/nonexistent/libvirt-sock") as hv:
-            vm.create_vm(hv, site["cfg"], site["paths"],
-                         request(site, machinetype(real_env.guest_iso)), host=site["host"])
+            vm.create_vm(hv, site["cfg"], site["paths"], req, host=site["host"])
+    assert "\n" not in str(info.value)
+    assert_nothing_left(real_env, site, req.machine_name)
 
 
 def test_destroy_is_idempotent(real_env, site):
