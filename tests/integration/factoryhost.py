@@ -1,14 +1,16 @@
 """A test factory host: the real responder role plus real factory cycles (test helper).
 
     python -m tests.integration.factoryhost --root DIR --cycles N --processors P \
-        [--pause S] [--start-at UNIXTIME]
+        [--pause S] [--start-at UNIXTIME] [--libvirt-uri URI]
 
 Runs ``vac.services.responder`` in a thread (configuration from DIR, port 995) and
-``vac.services.factory.run_cycle`` N times against one libvirt test-driver connection
-(``test:///default``, kept open so domains persist between cycles). Machines are test
-driver domains (FakeVm below: no images, disks or NAT network) and never end, so the
-slots fill up in the order the planner chooses. Afterwards the responder keeps
-answering until SIGTERM.
+``vac.services.factory.run_cycle`` N times against one libvirt connection, kept open so
+domains persist between cycles: the test driver (``test:///default``, the default) or
+the real libvirtd (e.g. ``qemu:///system``). Machines are bare domains (FakeVm below: no
+images, disks or NAT network) and never end, so the slots fill up in the order the
+planner chooses: test-driver domains, or on a real libvirtd real TCG qemu processes with
+32 MiB and no boot device (SeaBIOS idles). Afterwards the responder keeps answering until
+SIGTERM (domains on a real libvirtd are left for the test's clean-up to destroy).
 """
 
 from __future__ import annotations
@@ -34,15 +36,23 @@ TEST_DOMAIN = ("<domain type='test'><name>{name}</name><uuid>{uuid}</uuid>"
                "<os><type>hvm</type></os></domain>")
 
 
+QEMU_DOMAIN = ("<domain type='qemu'><name>{name}</name><uuid>{uuid}</uuid>"
+               "<memory unit='MiB'>32</memory><vcpu>{vcpus}</vcpu>"
+               "<os><type arch='x86_64'>hvm</type></os>"
+               "<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>"
+               "<memballoon model='none'/></devices></domain>")
+
+
 class FakeVm:
-    """vm_module for the executor: machines are bare test-driver domains."""
+    """vm_module for the executor: machines are bare domains (``xml`` is the template)."""
 
     VmRequest = VmRequest
+    xml = TEST_DOMAIN
 
-    @staticmethod
-    def create_vm(hv, cfg, paths, request: VmRequest) -> None:
-        hv.create_domain(TEST_DOMAIN.format(name=request.machine_name, uuid=request.uuid,
-                                            vcpus=request.processors))
+    @classmethod
+    def create_vm(cls, hv, cfg, paths, request: VmRequest) -> None:
+        hv.create_domain(cls.xml.format(name=request.machine_name, uuid=request.uuid,
+                                        vcpus=request.processors))
 
     @staticmethod
     def destroy_vm(hv, cfg, paths, machine_name, **kw) -> None:
@@ -62,6 +72,7 @@ def main(argv=None) -> int:
     parser.add_argument("--pause", type=float, default=0.45)
     parser.add_argument("--start-at", type=float, default=0.0,
                         help="Unix time of the first cycle (staggers the factories)")
+    parser.add_argument("--libvirt-uri", default="test:///default")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s: %(message)s")
@@ -73,7 +84,9 @@ def main(argv=None) -> int:
     thread.start()
     facts = HostFacts(args.processors, 0.0, 0.0, 64 * 1024 * MIB, 32 * 1024 * MIB, 100 * GB)
     start = args.start_at or time.time()
-    with hypervisor.connect("test:///default") as hv:
+    real = not args.libvirt_uri.startswith("test:")
+    FakeVm.xml = QEMU_DOMAIN if real else TEST_DOMAIN
+    with hypervisor.connect(args.libvirt_uri) as hv:
         for cycle in range(args.cycles):
             # cycles at fixed wall-clock times, so staggered factories take turns
             if control.wait(start + cycle * args.pause - time.time()):

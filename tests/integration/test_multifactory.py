@@ -3,8 +3,9 @@
 
 ``vac machines`` from any factory lists the slots of all three; with one responder
 stopped the others still answer and the command names the silent factory. With real
-factory cycles (libvirt test driver for all three), the planners see each other's
-machines and the space's machinetype split converges to the target shares 1:3.
+factory cycles (f1 on the real libvirtd through the ``real_env`` fixture, f2 and f3 on
+libvirt's test driver), the planners see each other's machines and the space's
+machinetype split converges to the target shares 1:3.
 Needs root (namespaces, bridge); creates and removes its own namespaces only.
 """
 
@@ -17,7 +18,7 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Iterator
+from typing import Iterator, Optional
 
 import pytest
 
@@ -67,6 +68,7 @@ udp_timeout_seconds = 2
 # f1 runs only atlas; f2 and f3 must make up lhcb's share for the whole space.
 PLANNING_CONF = [SETTINGS + ATLAS, SETTINGS + LHCB + ATLAS, SETTINGS + LHCB + ATLAS]
 PROCESSORS = 8
+REAL_FACTORY = 0        # f1's machines are real qemu domains on the real libvirtd
 
 
 def ip(*args: str) -> None:
@@ -119,13 +121,15 @@ class Space:
                 "--", *command]
 
     def start_responders(self, module: str = "vac.services.responder", *extra: str,
-                         stagger: float = 0.0) -> None:
+                         stagger: float = 0.0, extra_for: Optional[dict] = None) -> None:
         for i, root in enumerate(self.roots):
             if stagger:       # first cycles 2 s from now, one factory after the other
                 extra = extra[:-2] + ("--start-at", str(time.time() + 2 + i * stagger))
             log = open(os.path.join(root, "responder.log"), "w")
+            own = tuple((extra_for or {}).get(i, ()))
             self.responders.append(subprocess.Popen(
-                self.as_factory(i, sys.executable, "-m", module, "--root", root, *extra),
+                self.as_factory(i, sys.executable, "-m", module, "--root", root, *extra,
+                                *own),
                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT))
             log.close()
         for i, root in enumerate(self.roots):
@@ -160,8 +164,9 @@ class Space:
 
 
 @contextlib.contextmanager
-def running_space(tmp: str, planning: bool) -> Iterator[Space]:
-    """Network, roots and per-factory processes; everything removed afterwards."""
+def running_space(tmp: str, planning: bool, libvirt_uri: str = "") -> Iterator[Space]:
+    """Network, roots and per-factory processes; everything removed afterwards.
+    ``libvirt_uri``: the real libvirtd the REAL_FACTORY's planning cycles use."""
     if os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("unshare"):
         pytest.skip("needs root, ip and unshare")
     made = Space(tmp)
@@ -171,7 +176,8 @@ def running_space(tmp: str, planning: bool) -> Iterator[Space]:
         if planning:
             made.start_responders("tests.integration.factoryhost", "--cycles", "14",
                                   "--processors", str(PROCESSORS), "--start-at", "0",
-                                  stagger=0.15)
+                                  stagger=0.15,
+                                  extra_for={REAL_FACTORY: ["--libvirt-uri", libvirt_uri]})
         else:
             made.start_responders()
         yield made
@@ -185,9 +191,23 @@ def space(tmp_path):
         yield made
 
 
+def destroy_real_machines(uri: str) -> None:
+    """Remove the REAL_FACTORY's domains from the real libvirtd (left by a killed run)."""
+    from vac.adapters import hypervisor
+    prefix = FACTORIES[REAL_FACTORY].split(".")[0] + "-"
+    with hypervisor.connect(uri) as hv:
+        for info in hv.list_domains():
+            if info.name.startswith(prefix) and info.name.endswith("." + DOMAIN):
+                hv.destroy_domain(info.name)
+                hv.undefine_domain(info.name)
+
+
 @pytest.fixture
-def planning_space(tmp_path):
-    with running_space(str(tmp_path), planning=True) as made:
+def planning_space(tmp_path, real_env):
+    destroy_real_machines(real_env.libvirt_uri)
+    real_env.add_cleanup(lambda: destroy_real_machines(real_env.libvirt_uri))
+    with running_space(str(tmp_path), planning=True,
+                       libvirt_uri=real_env.libvirt_uri) as made:
         yield made
 
 
@@ -230,10 +250,18 @@ def running_split(space: Space) -> dict:
     return totals
 
 
-def test_planners_share_the_space_1_to_3(planning_space):
-    """Real factory cycles (libvirt test driver) see each other's machines via VacQuery:
-    with shares lhcb:atlas = 1:3 and f1 running only atlas, f2 and f3 make up lhcb's
-    share of the whole space (6 of 24), not 1:3 of their own slots (4 of 24)."""
+def real_domains(uri: str) -> list:
+    from vac.adapters import hypervisor
+    with hypervisor.connect(uri) as hv:
+        return sorted(i.name for i in hv.list_domains()
+                      if i.name.startswith("f1-") and i.name.endswith("." + DOMAIN))
+
+
+def test_planners_share_the_space_1_to_3(planning_space, real_env):
+    """Real factory cycles see each other's machines via VacQuery: f1 creates real qemu
+    domains on the real libvirtd, f2 and f3 test-driver domains. With shares
+    lhcb:atlas = 1:3 and f1 running only atlas, f2 and f3 make up lhcb's share of the
+    whole space (6 of 24), not 1:3 of their own slots (4 of 24)."""
     deadline = time.monotonic() + 120
     while not all("cycles done" in planning_space.log(i) for i in range(3)):
         for i in range(3):
@@ -243,6 +271,9 @@ def test_planners_share_the_space_1_to_3(planning_space):
     split = running_split(planning_space)
     assert sum(split.values()) == 3 * PROCESSORS, split
     assert abs(split["lhcb"] - 3 * PROCESSORS // 4) <= 1, split
+    # f1's machines are real: the real libvirtd runs all of them, as the space reports
+    assert real_domains(real_env.libvirt_uri) == [f"f1-{s:02d}.{DOMAIN}"
+                                                  for s in range(PROCESSORS)]
     for i in range(3):      # every responder was asked by all three factories' planners
         for j in (1, 2, 3):
             assert f"Received machinetypes_query from ('{SUBNET}.{j}'" in planning_space.log(i)
