@@ -298,3 +298,13 @@ def test_heartbeat_grace_restarts_with_mjf_server_and_daemon(paths):
     statefs.write_role_heartbeat(paths, "mjf", now)
     os.utime(paths.heartbeat("mjf"), (now + 1100, now + 1100))
     assert factory.heartbeat_grace_start(paths, now + 1100, None) == now + 1100
+
+
+def test_cycle_removes_disk_left_by_a_killed_create(paths):
+    rig = Rig(paths)
+    os.makedirs(paths.tmp, exist_ok=True)
+    left = os.path.join(paths.tmp, "root.disk.abc123")
+    with open(left, "w"):
+        pass
+    rig.cycle(now=time.time() + 3600)
+    assert not os.path.exists(left)

@@ -337,3 +337,16 @@ def test_destroy_absent_vm_is_fine(env, caplog):
     caplog.set_level(logging.INFO)
     vm.destroy_vm(hv, cfg(), env["paths"], NAME, grace_seconds=30, host=env["make"](runner))
     assert f"VM {NAME} has already gone" in caplog.text
+
+
+def test_leftover_disks_of_a_killed_create_are_removed(env):
+    tmp = env["paths"].tmp
+    os.makedirs(tmp, exist_ok=True)
+    now = 1_700_000_000
+    for name, age in (("root.disk.old", 3600), ("root.disk.new", 10), ("image.part", 3600)):
+        with open(os.path.join(tmp, name), "w"):
+            pass
+        os.utime(os.path.join(tmp, name), (now - age, now - age))
+    assert vm.remove_leftover_disks(env["paths"], now) == 1
+    assert sorted(os.listdir(tmp)) == ["image.part", "root.disk.new"]   # others not ours
+    assert vm.remove_leftover_disks(env["paths"].__class__(root=str(env["tmp"] / "x")), now) == 0

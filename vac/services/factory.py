@@ -30,7 +30,7 @@ from vac.errors import ConfigError, HypervisorError, VacError
 from vac.model import DomainInfo, DomainState, HostFacts, SlotRecord
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
-from vac.services import accounting, census, peers, vacmon
+from vac.services import accounting, census, peers, vacmon, vm
 from vac.services.executor import Executor, ensure_dirs
 
 log = logging.getLogger(__name__)
@@ -210,6 +210,7 @@ def run_cycle(paths: Paths, *, now: Optional[float] = None,
     log.info("=============== Start cycle ===============")
     ensure_dirs(paths)
     statefs.write_role_heartbeat(paths, "factory", now)
+    vm.remove_leftover_disks(paths, now)        # of a create killed mid-way (SIGKILL)
     try:
         cfg = config or load_factory_config(paths)
     except ConfigError as e:
@@ -223,7 +224,6 @@ def run_cycle(paths: Paths, *, now: Optional[float] = None,
     for warning in cfg.warnings:
         log.warning("configuration: %s", warning)
     if opts.vm_module is None:
-        from vac.services import vm
         opts.vm_module = vm
     try:
         with _connect(cfg, opts.hv_factory) as hv:

@@ -29,8 +29,11 @@ from vac.services.vmnet import ensure_network, slot_count
 
 log = logging.getLogger(__name__)
 
-__all__ = ["VmRequest", "ensure_network", "create_vm", "destroy_vm", "resolve_image"]
+__all__ = ["VmRequest", "ensure_network", "create_vm", "destroy_vm", "resolve_image",
+           "remove_leftover_disks"]
 POLL_SECONDS = 0.5
+DISK_PREFIX = "root.disk."      # temporary root disks/overlays in paths.tmp
+LEFTOVER_SECONDS = 300          # older ones were left by a create that was killed
 NWFILTER = "clean-traffic"
 
 
@@ -186,7 +189,7 @@ def _make_sparse_file(cfg: Config, request: VmRequest, paths: Paths,
                                    cfg.settings.disk_gb_per_processor)
     size = disksize.file_disk_bytes(processors=request.processors, gb=gb)
     os.makedirs(paths.tmp, exist_ok=True)
-    fd, path = tempfile.mkstemp(prefix="root.disk.", dir=paths.tmp)
+    fd, path = tempfile.mkstemp(prefix=DISK_PREFIX, dir=paths.tmp)
     undo.callback(_unlink_quietly, [path])
     with os.fdopen(fd, "wb") as f:
         f.truncate(size)
@@ -196,7 +199,7 @@ def _make_sparse_file(cfg: Config, request: VmRequest, paths: Paths,
 def _make_overlay(image: str, paths: Paths, host: HostOps, undo: contextlib.ExitStack) -> str:
     """qcow2 overlay backed by ``image`` with its format given explicitly (bug B25)."""
     os.makedirs(paths.tmp, exist_ok=True)
-    fd, path = tempfile.mkstemp(prefix="root.disk.", dir=paths.tmp)
+    fd, path = tempfile.mkstemp(prefix=DISK_PREFIX, dir=paths.tmp)
     os.close(fd)
     undo.callback(_unlink_quietly, [path])
     try:
@@ -207,6 +210,27 @@ def _make_overlay(image: str, paths: Paths, host: HostOps, undo: contextlib.Exit
     except (CommandError, ValueError) as e:
         raise StorageError(f"cannot create qcow2 overlay on {image}: {e}") from e
     return path
+
+
+def remove_leftover_disks(paths: Paths, now: float) -> int:
+    """Remove root disks and overlays a killed create left in ``paths.tmp``; returns count.
+
+    A successful create unlinks them as soon as qemu has them open, so one older than
+    ``LEFTOVER_SECONDS`` (file mtime, Unix seconds vs ``now``) belongs to no machine.
+    """
+    try:
+        names = [n for n in os.listdir(paths.tmp) if n.startswith(DISK_PREFIX)]
+    except FileNotFoundError:
+        return 0
+    removed = 0
+    for name in names:
+        path = os.path.join(paths.tmp, name)
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(path).st_mtime < now - LEFTOVER_SECONDS:
+                os.unlink(path)
+                log.info("Removed %s, left by an interrupted machine creation", path)
+                removed += 1
+    return removed
 
 
 def _unlink_quietly(files) -> None:
