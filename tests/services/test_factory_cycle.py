@@ -179,6 +179,7 @@ def test_vac_plan_explains_vetoes_and_choice(paths, capsys, monkeypatch):
     assert "Veto: no machine created as shutdown_time = 1000 has already passed" in text
     assert "Veto: no machine created as in draining mode" in text
     assert "hypervisor not reachable" in text and "Would create: nothing" in text
+    assert "  lhcb " in text and "eligible" in text     # machinetypes explained despite vetoes
     rig = Rig(paths)
     cfg, plan, notes = factory.preview(paths, facts=facts(), volumes=lambda c, p: [],
                                        hv_factory=lambda: contextlib.nullcontext(rig.hv))

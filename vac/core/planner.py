@@ -157,10 +157,10 @@ def _create_one(inp: CycleInputs, cap: _Capacity, planned: Dict[str, Dict[str, A
     """Vetoes, ranking and superslot choice for one machine; updates ``cap`` and ``planned``."""
     cfg = inp.config
     found = list(inp.blockers) + vetoes(cfg, inp.host, cap, now)
-    if found:
+    result.standings = standings(cfg, _with_planned(inp.reports, planned), now)
+    if found:               # standings still explain the machinetypes (vac plan, the log)
         result.vetoes = found
         return None
-    result.standings = standings(cfg, _with_planned(inp.reports, planned), now)
     ranked = rank(result.standings, rng)
     result.ranked = [s.machinetype for s in ranked]
     if not ranked:
