@@ -33,6 +33,8 @@ def test_first_cycle_creates_one_machine_with_full_layout(paths):
         assert os.path.exists(os.path.join(mdir, rel)), rel
     assert read_text(os.path.join(mdir, "ip")) == "169.254.169.0"
     assert read_text(os.path.join(mdir, "heartbeat")) == "0.0 0.0\n"
+    # no user_data option: created without one (make_user_data is never asked)
+    assert not os.path.exists(os.path.join(mdir, "user_data"))
     assert rig.hv.domain(S0).uuid == slot.uuid
     assert slot.shutdown_time_job == slot.created + 86400
     assert statefs.read_counts(paths) == (0, 2, 0, 2, 0.0)
