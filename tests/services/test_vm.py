@@ -273,6 +273,7 @@ def test_missing_volume_group(env):
         vm.create_vm(hv, cfg(volume_group="site_vg"), env["paths"], request(env),
                      host=env["make"](runner))
     assert runner.commands() == ["vgs"]
+    assert_nothing_left(hv, env, runner)
 
 
 @pytest.fixture(scope="module")
@@ -295,9 +296,21 @@ def test_image_signing_dn_enforced(env, pki, case, pattern, message):
         vm.create_vm(hv, cfg(), env["paths"], req, host=env["make"](runner))
         assert hv.domain(NAME) is not None
         return
-    with pytest.raises(ImageError, match=message):
+    with pytest.raises(ImageError, match=message) as info:
         vm.create_vm(hv, cfg(), env["paths"], req, host=env["make"](runner))
-    assert "lvcreate" not in runner.commands()
+    assert "lvcreate" not in runner.commands() and "\n" not in str(info.value)
+    assert_nothing_left(hv, env, runner)
+
+
+def test_unreachable_image_url_fails_cleanly(env):
+    hv, runner = FakeHypervisor(), RecordingRunner(answers())
+    req = vm.VmRequest(**{**request(env).__dict__, "machinetype": Machinetype(
+        name="lhcb", root_image="https://127.0.0.1:9/cernvm.iso")})
+    with pytest.raises(ImageError, match=r"^Failed to fetch https://127.0.0.1:9/cernvm.iso \(") \
+            as info:
+        vm.create_vm(hv, cfg(), env["paths"], req, host=env["make"](runner))
+    assert "\n" not in str(info.value) and "lvcreate" not in runner.commands()
+    assert_nothing_left(hv, env, runner)
 
 
 def test_not_a_vm_model(env):
