@@ -311,3 +311,18 @@ def test_cycle_removes_disk_left_by_a_killed_create(paths):
         pass
     rig.cycle(now=time.time() + 3600)
     assert not os.path.exists(left)
+
+
+def test_libvirtd_down_is_one_error_line_and_the_cycle_carries_on_next_time(paths, caplog):
+    import logging
+    from vac.errors import HypervisorError
+    rig = Rig(paths)
+    caplog.set_level(logging.ERROR, logger="vac.services.factory")
+    down = HypervisorError("Failed to open libvirt connection to qemu:///system: no socket")
+    result = factory.run_cycle(paths, facts=facts(), volumes=lambda c, p: [],
+                               hv_factory=lambda: (_ for _ in ()).throw(down), vm_module=rig.vm)
+    assert result.created == 0 and result.problems == [f"hypervisor: {down}"]
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [f"libvirt: {down} (this cycle stops here)"]
+    assert statefs.read_slot(paths, FACTORY, 0).created is None      # nothing half-made
+    assert rig.cycle().created == 1                                  # back: creation resumes

@@ -229,7 +229,7 @@ def run_cycle(paths: Paths, *, now: Optional[float] = None,
         with _connect(cfg, opts.hv_factory) as hv:
             _cycle_with_hv(cfg, paths, hv, now, result, opts)
     except HypervisorError as e:
-        log.error("Failed to open libvirt connection (or libvirt failed): %s", e)
+        log.error("libvirt: %s (this cycle stops here)", e)
         result.problems.append(f"hypervisor: {e}")
     _side_steps(cfg, paths, now)
     if cfg.settings.vacmon_hostport:
