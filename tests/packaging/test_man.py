@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import glob
 import os
-import shutil
 import subprocess
 
 import pytest
 
+from tests.packaging import require_tool
 from vac import daemon, nagios
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAGES = sorted(glob.glob(os.path.join(REPO, "man", "*.[1-8]")))
 
 
-@pytest.mark.skipif(shutil.which("mandoc") is None, reason="mandoc missing")
 @pytest.mark.parametrize("page", PAGES, ids=os.path.basename)
 def test_mandoc_lint_is_silent(page):
+    require_tool("mandoc")
     res = subprocess.run(["mandoc", "-Tlint", "-Wall", page], capture_output=True, text=True,
                          timeout=60)
     assert res.returncode == 0 and res.stdout + res.stderr == "", res.stdout + res.stderr

@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import glob
 import os
-import shutil
 import subprocess
 
 import pytest
 
+from tests.packaging import require_tool
 from vac.paths import Paths
 from vac.services.configload import load_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODULE = os.path.join(REPO, "puppet")
 
-pytestmark = [pytest.mark.skipif(shutil.which("puppet") is None, reason="puppet missing"),
-              pytest.mark.slow]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _puppet_installed():
+    require_tool("puppet")
 
 
 def puppet(tmp, *args, timeout=300):

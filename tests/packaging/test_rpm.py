@@ -4,14 +4,14 @@ expected payload and scriptlets (SPEC §11.4, checklist row 117)."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 
 import pytest
 
+from tests.packaging import require_tool
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-pytestmark = pytest.mark.skipif(shutil.which("rpmbuild") is None, reason="rpmbuild missing")
 
 
 def rpm_query(package: str, *flags: str) -> str:
@@ -21,6 +21,7 @@ def rpm_query(package: str, *flags: str) -> str:
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
+    require_tool("rpmbuild")
     top = tmp_path_factory.mktemp("rpm")
     res = subprocess.run([os.path.join(REPO, "tools", "build-rpm.sh"), str(top)], cwd=REPO,
                          capture_output=True, text=True, timeout=300)

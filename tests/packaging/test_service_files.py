@@ -102,3 +102,14 @@ def test_stopping_vacd_runs_apel_sync_and_ssmsend_if_installed(tmp_path):
     assert calls == ["vac apel-sync", "ssmsend -c /etc/apel/vac-ssmsend-prod.cfg"]
     rc, calls = stop_post_script(tmp_path / "b", ssmsend_installed=False, vac_exit=0)
     assert rc == 0 and calls == ["vac apel-sync"]
+
+
+def test_a_missing_packaging_tool_skips_here_but_fails_under_make_test(monkeypatch):
+    from tests.packaging import require_tool
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("VAC_REQUIRE_TESTENV", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="rpmbuild missing"):
+        require_tool("rpmbuild")
+    monkeypatch.setenv("VAC_REQUIRE_TESTENV", "1")
+    with pytest.raises(pytest.fail.Exception, match="make test"):
+        require_tool("rpmbuild")
