@@ -4,11 +4,13 @@ The metadata and MJF roles run in threads inside the test network namespace, bou
 169.254.169.254:80 and 169.254.169.253:80 on vac's NAT bridge. The test guest fetches the
 user_data made by make_user_data, reads $JOBFEATURES/allocated_cpu and wall_limit_secs,
 PUTs ``heartbeat`` and ``shutdown_message`` ("200 Success") and powers off; the factory's
-view of the slot (statefs.read_slot) then shows both.
+view of the slot (statefs.read_slot, and the factory's own gather + lifecycle
+planning) then shows both, and the planner accounts the machine with "200 Success".
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 
@@ -19,9 +21,12 @@ from tests.integration.test_vm_lifecycle import (BOOT_TIMEOUT, FACTORY, _remove_
 from tests.realenv import console_tail, wait_for
 from tests.services.ctxhelpers import running_role
 from vac.adapters import hypervisor, runner, statefs
-from vac.core import naming
+from vac.core import naming, planner
+from vac.core.actions import Account
+from vac.constants import STATE_SHUTDOWN
+from vac.model import HostFacts
 from vac.paths import Paths
-from vac.services import metadata_httpd, mjf_httpd, vm
+from vac.services import factory, metadata_httpd, mjf_httpd, vm
 from vac.services.hostops import default_host
 from vac.services.userdata import make_user_data
 
@@ -100,6 +105,7 @@ def test_guest_reads_mjf_and_puts_joboutputs_through_vac_services(real_env, ctx_
     with running_role(metadata_httpd.run_role, paths, ctx_site["cfg"], netns=real_env.netns), \
             running_role(mjf_httpd.run_role, paths, ctx_site["cfg"], netns=real_env.netns):
         vm.create_vm(hv, ctx_site["cfg"], paths, req, host=ctx_site["host"])
+        statefs.write_started(req.machine_dir, time.time())    # as the factory's executor
         real_env.add_cleanup(lambda: vm.destroy_vm(hv, ctx_site["cfg"], paths, req.machine_name,
                                                    grace_seconds=0, wait=False,
                                                    host=ctx_site["host"]))
@@ -117,6 +123,23 @@ def test_guest_reads_mjf_and_puts_joboutputs_through_vac_services(real_env, ctx_
     slot = statefs.read_slot(paths, FACTORY, 0, heartbeat_file="heartbeat")
     assert slot.shutdown_message == "200 Success"
     assert slot.heartbeat_file_mtime is not None
+    _assert_factory_sees_heartbeat_and_message(ctx_site, mt, req.machine_name)
     assert not os.path.exists(os.path.join(paths.slots_dir, "x"))
     vm.destroy_vm(hv, ctx_site["cfg"], paths, req.machine_name, grace_seconds=5,
                   host=ctx_site["host"])
+
+
+def _assert_factory_sees_heartbeat_and_message(site, mt, name: str) -> None:
+    """The factory's own cycle reading (gather + lifecycle planning, machinetype's
+    heartbeat_file from the config) sees the heartbeat and the "200 Success" message and
+    plans to account and finalise the machine with it."""
+    cfg = dataclasses.replace(site["cfg"], machinetypes={mt.name: mt})
+    facts = HostFacts(processor_count=4, load_average=0.0)
+    inputs = factory.gather(cfg, site["paths"], site["hv"], facts, time.time() - 86400,
+                            volumes=lambda _cfg, _paths: [])
+    (slot,) = [s for s in inputs.slots if s.name == name]
+    assert slot.shutdown_message == "200 Success" and slot.heartbeat_file_mtime is not None
+    plan, _capacity = planner.plan_lifecycle(inputs, time.time())
+    assert plan.states[name] == STATE_SHUTDOWN
+    accounted = [a for a in plan.actions if isinstance(a, Account) and a.slot.name == name]
+    assert accounted and accounted[0].slot.shutdown_message == "200 Success"
