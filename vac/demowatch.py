@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
+from vac.adapters.atomicfile import file_ctime, file_mtime
 from vac.paths import Paths
 
 Emit = Callable[[str], None]
@@ -28,20 +29,6 @@ BACKOFF_RE = re.compile(r"For (\S+): .*not eligible: (backing off after abort at
 PROBLEM_WORDS = ("Traceback", "failed", "Failed", "cannot", "error")
 
 
-def _stat_time(path: str, which: str) -> Optional[float]:
-    """``st_ctime``/``st_mtime`` of ``path`` in Unix seconds, None if it does not exist."""
-    try:
-        return float(getattr(os.stat(path), which))
-    except OSError:
-        return None
-
-
-def _ctime(path: str) -> Optional[float]:
-    return _stat_time(path, "st_ctime")
-
-
-def _mtime(path: str) -> Optional[float]:
-    return _stat_time(path, "st_mtime")
 
 
 def _read(path: str, limit: int = 4096) -> str:
@@ -134,22 +121,22 @@ class Watcher:
         j = lambda *p: os.path.join(mdir, *p)  # noqa: E731 - local path helper
         if "created" not in m.events:
             self._event(m, "created", float(m.created), "created")
-        started = _ctime(j("started"))
+        started = file_ctime(j("started"))
         if started is not None and "running" not in m.events:
             self._event(m, "running", started, f"running (ip {_read(j('ip')) or '?'})")
         self._heartbeat(j("joboutputs", "heartbeat"), m)
-        message_time = _ctime(j("joboutputs", "shutdown_message"))
+        message_time = file_ctime(j("joboutputs", "shutdown_message"))
         if message_time is not None and "shutdown_message" not in m.events:
             text = _read(j("joboutputs", "shutdown_message"))
             self._event(m, "shutdown_message", message_time, f'shutdown_message "{text}"')
-        finished = _ctime(j("finished"))
+        finished = file_ctime(j("finished"))
         if finished is not None and "finalised" not in m.events:
             self._event(m, "finalised", finished, "finalised by the factory")
         if finished is not None:
             self._accounting(mdir, m)
 
     def _heartbeat(self, path: str, m: MachineSeen) -> None:
-        mtime = _mtime(path)
+        mtime = file_mtime(path)
         if mtime is None or mtime == m.last_heartbeat_mtime:
             return
         m.last_heartbeat_mtime = mtime
@@ -163,7 +150,7 @@ class Watcher:
         archive = apel_archive_file(self.paths, mdir)
         if archive is not None:
             text = _read(archive)
-            self._event(m, "apel", _ctime(archive) or 0.0,
+            self._event(m, "apel", file_ctime(archive) or 0.0,
                         f"APEL record {os.path.relpath(archive, self.paths.state_dir)} "
                         f"(WallDuration {record_field(text, 'WallDuration')} s)")
             return
@@ -228,12 +215,12 @@ def machine_timeline(paths: Paths, dname: str, first_heartbeat: Optional[float])
     mdir = os.path.join(paths.machines_dir, dname)
     archive = apel_archive_file(paths, mdir)
     return {"machine": name, "machinetype": machinetype, "created": float(created),
-            "running": _ctime(os.path.join(mdir, "started")),
+            "running": file_ctime(os.path.join(mdir, "started")),
             "first_heartbeat": first_heartbeat,
-            "shutdown_message": _ctime(os.path.join(mdir, "joboutputs", "shutdown_message")),
+            "shutdown_message": file_ctime(os.path.join(mdir, "joboutputs", "shutdown_message")),
             "message": _read(os.path.join(mdir, "joboutputs", "shutdown_message")),
-            "finalised": _ctime(os.path.join(mdir, "finished")),
-            "apel": _ctime(archive) if archive else None}
+            "finalised": file_ctime(os.path.join(mdir, "finished")),
+            "apel": file_ctime(archive) if archive else None}
 
 
 def timeline(paths: Paths, events_file: str) -> List[dict]:

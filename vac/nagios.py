@@ -25,6 +25,7 @@ import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from vac import __version__
+from vac.adapters.atomicfile import file_mtime
 from vac.adapters.statefs import read_counts
 from vac.paths import Paths
 
@@ -101,10 +102,8 @@ def format_line(code: int, text: str, perf: str = "") -> str:
 # --- gathering (effects) ---------------------------------------------------------
 def heartbeat_age(path: str, now: float) -> Optional[float]:
     """Seconds since ``path`` was last written, or None if it does not exist."""
-    try:
-        return max(0.0, now - os.stat(path).st_mtime)
-    except OSError:
-        return None
+    mtime = file_mtime(path)
+    return None if mtime is None else max(0.0, now - mtime)
 
 
 def read_factory_error(path: str) -> Optional[str]:

@@ -46,6 +46,22 @@ def read_text(path: str, default: Optional[str] = None) -> Optional[str]:
         return default
 
 
+def file_ctime(path: str) -> Optional[float]:
+    """ctime of ``path`` in Unix seconds, or None if it does not exist."""
+    try:
+        return os.stat(path).st_ctime
+    except OSError:
+        return None
+
+
+def file_mtime(path: str) -> Optional[float]:
+    """mtime of ``path`` in Unix seconds, or None if it does not exist."""
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return None
+
+
 def touch(path: str, content: Optional[str] = None, tmp_dir: Optional[str] = None) -> None:
     """Refresh ``path``'s ctime/mtime, atomically rewriting it with ``content`` if given."""
     write_atomic(path, content if content is not None else "", tmp_dir=tmp_dir, fsync=False)

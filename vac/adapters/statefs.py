@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from typing import Iterator, List, Mapping, Optional, Tuple, Union
 
-from vac.adapters.atomicfile import read_text, write_atomic
+from vac.adapters.atomicfile import file_ctime, file_mtime, read_text, write_atomic
 from vac.core import naming
 from vac.model import SlotRecord
 from vac.paths import Paths
@@ -20,18 +20,8 @@ from vac.paths import Paths
 
 # --- small readers -----------------------------------------------------------
 
-def _ctime(path: str) -> Optional[float]:
-    try:
-        return os.stat(path).st_ctime
-    except OSError:
-        return None
 
 
-def _mtime(path: str) -> Optional[float]:
-    try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return None
 
 
 def _read_int(path: str) -> Optional[int]:
@@ -115,14 +105,14 @@ def _read_machine_dir(ordinal: int, name: str, created: int, machinetype: str, m
     cpu_seconds, cpu_percentage = parse_heartbeat(read_text(j("heartbeat")))
     hb_file_mtime = None
     if heartbeat_file and "/" not in heartbeat_file:
-        hb_file_mtime = _mtime(j("joboutputs", heartbeat_file))
+        hb_file_mtime = file_mtime(j("joboutputs", heartbeat_file))
     return SlotRecord(
         ordinal=ordinal, name=name, created=created, machinetype=machinetype,
         machine_model=model, machine_dir=mdir,
-        started_time=_ctime(j("started")),
-        heartbeat_time=_ctime(j("heartbeat")),
-        heartbeat_mtime=_mtime(j("heartbeat")),
-        finished_time=_ctime(j("finished")),
+        started_time=file_ctime(j("started")),
+        heartbeat_time=file_ctime(j("heartbeat")),
+        heartbeat_mtime=file_mtime(j("heartbeat")),
+        finished_time=file_ctime(j("finished")),
         cpu_seconds=cpu_seconds, cpu_percentage=cpu_percentage,
         shutdown_time_job=_read_int(j("jobfeatures", "shutdowntime_job")),
         processors=_read_int(j("jobfeatures", "allocated_cpu")),
@@ -133,7 +123,7 @@ def _read_machine_dir(ordinal: int, name: str, created: int, machinetype: str, m
         accounting_fqan=_read_stripped(j("accounting_fqan")),
         heartbeat_file_mtime=hb_file_mtime,
         shutdown_message=_read_stripped(j("joboutputs", "shutdown_message")),
-        shutdown_message_time=_ctime(j("joboutputs", "shutdown_message")),
+        shutdown_message_time=file_ctime(j("joboutputs", "shutdown_message")),
     )
 
 
@@ -312,7 +302,7 @@ def update_finishes(paths: Paths, machinetype: str) -> Optional[str]:
 
 def machine_dir_ages(paths: Paths) -> List[Tuple[str, str, Optional[float]]]:
     """(path, machinetype, mtime of its ``heartbeat`` or None) for every machine directory."""
-    return [(path, mt, _mtime(os.path.join(path, "heartbeat")))
+    return [(path, mt, file_mtime(os.path.join(path, "heartbeat")))
             for path, _created, mt, _name in iter_machine_dirs(paths)]
 
 

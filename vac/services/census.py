@@ -14,7 +14,7 @@ import logging
 import os
 from typing import Callable, Dict, Optional
 
-from vac.adapters.atomicfile import touch, write_atomic
+from vac.adapters.atomicfile import file_mtime, touch, write_atomic
 from vac.constants import (CENSUS_COUNT_SECONDS, CENSUS_EXPIRE_SECONDS,
                            CENSUS_INTERVAL_SECONDS)
 from vac.core.configtypes import Config
@@ -25,16 +25,11 @@ from vac.services import peers
 log = logging.getLogger(__name__)
 
 
-def _mtime(path: str) -> Optional[float]:
-    try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return None
 
 
 def due(paths: Paths, now: float) -> bool:
     """The census marker is missing or older than an hour."""
-    marker = _mtime(paths.census_updated)
+    marker = file_mtime(paths.census_updated)
     return marker is None or now - marker >= CENSUS_INTERVAL_SECONDS
 
 
@@ -61,7 +56,7 @@ def expire(paths: Paths, now: float) -> int:
     fresh = 0
     for name in names:
         path = os.path.join(paths.space_census, name)
-        mtime = _mtime(path)
+        mtime = file_mtime(path)
         if mtime is None or name.startswith(".tmp-"):
             continue
         if now - mtime > CENSUS_EXPIRE_SECONDS:
@@ -103,7 +98,7 @@ def space_capacity(paths: Paths, now: float) -> Dict[str, Dict[str, float]]:
         names = []
     for name in names:
         path = os.path.join(paths.space_census, name)
-        mtime = _mtime(path)
+        mtime = file_mtime(path)
         if name in totals or mtime is None or now - mtime >= CENSUS_COUNT_SECONDS:
             continue
         reply = _load_json(path)

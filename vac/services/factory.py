@@ -21,7 +21,7 @@ from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple
 
 from vac.adapters import host as hostfacts
 from vac.adapters import statefs
-from vac.adapters.atomicfile import read_text, write_atomic
+from vac.adapters.atomicfile import file_mtime, read_text, write_atomic
 from vac.core import planner
 from vac.core.actions import describe
 from vac.core.configtypes import Config
@@ -265,11 +265,6 @@ def _cycle_with_hv(cfg: Config, paths: Paths, hv: Any, now: float, result: Cycle
     result.created, result.failed = executor.created, executor.failed
 
 
-def _mtime(path: str) -> Optional[float]:
-    try:
-        return os.stat(path).st_mtime
-    except FileNotFoundError:
-        return None
 
 
 def heartbeat_grace_start(paths: Paths, now: float, daemon_start: Optional[float]) -> float:
@@ -283,7 +278,7 @@ def heartbeat_grace_start(paths: Paths, now: float, daemon_start: Optional[float
     reporting then.
     """
     marker = paths.state(MJF_UP_MARKER)
-    beat = _mtime(paths.heartbeat("mjf"))
+    beat = file_mtime(paths.heartbeat("mjf"))
     if beat is None or now - beat > MJF_DOWN_SECONDS:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(marker)

@@ -8,12 +8,11 @@ factory cycle, one machine_status when a started machine is finalised, all with 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from vac.adapters import dns, udp
-from vac.adapters.atomicfile import touch
+from vac.adapters.atomicfile import file_mtime, touch
 from vac.core import status
 from vac.core import vacquery as vq
 from vac.core.configtypes import Config
@@ -93,11 +92,6 @@ def send_machine_status(cfg: Config, paths: Paths, slot: SlotRecord, now: float)
     return send_messages([message], targets)
 
 
-def _mtime(path: str) -> Optional[float]:
-    try:
-        return os.stat(path).st_mtime
-    except OSError:
-        return None
 
 
 def maybe_log_version(cfg: Config, paths: Paths, now: float,
@@ -108,7 +102,7 @@ def maybe_log_version(cfg: Config, paths: Paths, now: float,
     per_day = cfg.settings.version_logger
     if per_day <= 0:
         return False
-    marker = _mtime(paths.factory_version_logged)
+    marker = file_mtime(paths.factory_version_logged)
     if marker is not None and now - marker < VERSION_LOGGER_PERIOD_SECONDS / per_day:
         return False
     try:
