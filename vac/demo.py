@@ -24,6 +24,7 @@ import time
 from typing import Dict, List, Optional
 
 from vac import demoenv
+from vac.adapters import netlink
 from vac.adapters.atomicfile import write_atomic
 from vac.cli import main as vac_main
 from vac.demowatch import Watcher, timeline, timeline_text
@@ -272,7 +273,7 @@ def _run_prepared(root: str, env: demoenv.DemoEnv, duration: Optional[float]) ->
 
 def _warn_without_dnsmasq(watcher: Watcher) -> None:
     """Say so when the NAT network's dnsmasq is gone (new guests would get no DHCP lease)."""
-    if any(m.events for m in watcher.seen.values()) and not demoenv.network_dnsmasq_pids():
+    if any(m.events for m in watcher.seen.values()) and not netlink.stale_dnsmasq_pids():
         print("vac demo: WARNING: no dnsmasq serves the vac NAT network (something killed "
               "it): new guests get no DHCP lease and are destroyed with 700; "
               "restart the demo", flush=True)

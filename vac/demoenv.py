@@ -267,21 +267,6 @@ def _remove_lvs(vg: str, shim: str, names: List[str], say: Say) -> None:
             say(f"vac demo: removed logical volume {vg}/{name}")
 
 
-def network_dnsmasq_pids() -> List[int]:
-    """Pids of the dnsmasq processes libvirt runs for the vac NAT network."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                argv = f.read().split(b"\0")
-        except OSError:
-            continue
-        if argv and argv[0].endswith(b"dnsmasq") and \
-                any(NAT_NETWORK_NAME.encode() in a for a in argv):
-            found.append(int(pid))
-    return found
-
-
 # --- vacd -------------------------------------------------------------------------------
 
 def vacd_argv(root: str, env: DemoEnv) -> List[str]:
