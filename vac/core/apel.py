@@ -70,11 +70,15 @@ class JobRecordInput:
 
 # --- identities derived from the space -------------------------------------------------
 
-def site_name(vac_space: str, gocdb_sitename: Optional[str]) -> str:
-    """``gocdb_sitename``, else the space name minus its first label."""
+def site_name(vac_space: str, gocdb_sitename: Optional[str] = None) -> str:
+    """``gocdb_sitename``, else the space name minus its first label (a dotless space whole).
+
+    The one site-name rule: APEL records and VacQuery replies (``vacquery.site_name``) share it.
+    """
     if gocdb_sitename:
         return gocdb_sitename
-    return vac_space.split(".", 1)[1] if "." in vac_space else vac_space
+    _head, dot, rest = vac_space.partition(".")
+    return rest if dot and rest else vac_space
 
 
 def submit_host(vac_space: str, factory_hostname: str) -> str:

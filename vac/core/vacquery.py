@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from vac.constants import VACQUERY_VERSION
+from vac.core.apel import site_name  # noqa: F401  (re-exported: replies carry the site)
 from vac.errors import ProtocolError
 
 MAX_REQUEST_BYTES = 1024        # responder receive buffer (SPEC §2.4)
@@ -122,14 +123,6 @@ def cookie(salt: str, factory: str) -> str:
 def version_string(version: str, client_name: Optional[str] = "-") -> str:
     """``Vac <version> <clientname>`` (client name omitted when None)."""
     return f"Vac {version} {client_name}" if client_name else f"Vac {version}"
-
-
-def site_name(space: str, gocdb_sitename: Optional[str] = None) -> str:
-    """gocdb_sitename, else the space without its first label (a dotless space whole)."""
-    if gocdb_sitename:
-        return gocdb_sitename
-    head, dot, rest = space.partition(".")
-    return rest if dot and rest else space
 
 
 def vo_of_fqan(fqan: str) -> str:
