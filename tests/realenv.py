@@ -31,6 +31,15 @@ def testenv_dir() -> str:
     return os.environ.get("TESTENV_DIR") or DEFAULT_TESTENV_DIR
 
 
+def read_console(path: str) -> str:
+    """A (serial console) log file as text without carriage returns; "" if unreadable."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace").replace("\r", "")
+    except OSError:
+        return ""
+
+
 def console_tail(path: str, lines: int = 80) -> str:
     """The last `lines` lines of a (serial console) log file, for failure messages."""
     try:

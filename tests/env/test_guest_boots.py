@@ -8,14 +8,13 @@ environment and the guest, not vac's adapter.
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Optional
 from xml.sax.saxutils import escape
 
 import pytest
 
-from tests.realenv import console_tail, wait_for
+from tests.realenv import console_tail, read_console as read, wait_for
 
 libvirt = pytest.importorskip("libvirt")
 
@@ -87,14 +86,6 @@ def domain_xml(name: str, console: str, iso: str = "", disk: str = "",
     <memballoon model='none'/>
   </devices>
 </domain>"""
-
-
-def read(path: str) -> str:
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode(errors="replace").replace("\r", "")
-    except OSError:
-        return ""
 
 
 def domain_gone(conn, name: str) -> bool:

@@ -16,18 +16,16 @@ import time
 
 import pytest
 
-from tests.integration.test_vm_lifecycle import (BOOT_TIMEOUT, FACTORY, _remove_network,
-                                                 machinetype, make_cfg, read)
-from tests.realenv import console_tail, wait_for
+from tests.integration.vmsite import (BOOT_TIMEOUT, FACTORY, link_guest_dir, machinetype,
+                                      open_site)
+from tests.realenv import console_tail, read_console as read, wait_for
 from tests.services.ctxhelpers import running_role
-from vac.adapters import hypervisor, runner, statefs
+from vac.adapters import statefs
 from vac.core import naming, planner
 from vac.core.actions import Account
 from vac.constants import STATE_SHUTDOWN
 from vac.model import HostFacts
-from vac.paths import Paths
 from vac.services import factory, metadata_httpd, mjf_httpd, vm
-from vac.services.hostops import default_host
 from vac.services.userdata import make_user_data
 
 pytestmark = pytest.mark.integration
@@ -49,25 +47,7 @@ vac-put "$JOBOUTPUTS/../slots/x" /tmp/sm | sed 's/^/VACTEST put traversal: /'
 
 @pytest.fixture
 def ctx_site(real_env, tmp_path):
-    paths = Paths(root=str(tmp_path / "root"))
-    for d in paths.state_subdirs():
-        os.makedirs(d, exist_ok=True)
-    os.makedirs(os.path.dirname(paths.etc_hosts), exist_ok=True)
-    shim_path = real_env.env["PATH"]
-
-    def run(argv, timeout=120.0, check=True, env=None, input_text=None):
-        return runner.run(argv, timeout=timeout, check=check,
-                          env={**(env or {}), "PATH": shim_path}, input_text=input_text)
-
-    host = default_host(paths, run=run, netns_prefix=real_env.netns_argv([]))
-    stack = hypervisor.connect(real_env.libvirt_uri)
-    hv = stack.__enter__()
-    real_env.add_cleanup(lambda: stack.__exit__(None, None, None))
-    _remove_network(hv)
-    real_env.add_cleanup(lambda: _remove_network(hv))
-    cfg = make_cfg(real_env)
-    assert vm.ensure_network(hv, cfg, paths, host=host)
-    return dict(paths=paths, host=host, hv=hv, cfg=cfg)
+    return open_site(real_env, tmp_path)
 
 
 def _prepare_machine(site, mt, ordinal: int, uuid: str) -> vm.VmRequest:
@@ -96,9 +76,7 @@ def test_guest_reads_mjf_and_puts_joboutputs_through_vac_services(real_env, ctx_
     os.makedirs(files)
     with open(os.path.join(files, "ctx.user_data"), "w") as f:
         f.write(TEMPLATE)
-    guest_dir = os.path.dirname(real_env.guest_iso)
-    os.makedirs(os.path.dirname(paths.under_root(guest_dir)), exist_ok=True)
-    os.symlink(guest_dir, paths.under_root(guest_dir))
+    link_guest_dir(real_env, paths)
     mt = machinetype(real_env.guest_iso, user_data="ctx.user_data", heartbeat_file="heartbeat")
     req = _prepare_machine(ctx_site, mt, 0, "0b6c3c57-3f6e-4a55-9d1e-3a2b0c1d2e3f")
     console = os.path.join(req.machine_dir, "console.log")

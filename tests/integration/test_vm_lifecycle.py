@@ -14,19 +14,17 @@ import uuid as uuidlib
 
 import pytest
 
-from tests.realenv import console_tail, wait_for
-from vac.adapters import hypervisor, runner
+from tests.integration.vmsite import (BOOT_TIMEOUT, FACTORY, link_guest_dir, machinetype,
+                                      make_cfg, open_site)
+from tests.realenv import console_tail, read_console as read, wait_for
+from vac.adapters import hypervisor
 from vac.constants import NAT_NETWORK_NAME
-from vac.core.configtypes import Config, Machinetype, Settings
+from vac.core.configtypes import Machinetype
 from vac.errors import HypervisorError, ImageError, StorageError
-from vac.paths import Paths
 from vac.services import vm
-from vac.services.hostops import default_host
 
 pytestmark = pytest.mark.integration
 
-FACTORY = "vactest.example.com"
-BOOT_TIMEOUT = 120
 ORDINAL = 5          # not 0-2: the demo factory may use those MACs on the same libvirtd
 USER_DATA = """#!/bin/sh
 echo "VACTEST user_data hello from $(hostname)"
@@ -35,67 +33,22 @@ vac-put "$JOBOUTPUTS/result.txt" /tmp/result.txt | sed 's/^/VACTEST put: /'
 """
 
 
-def read(path: str) -> str:
-    try:
-        with open(path, "rb") as f:
-            return f.read().decode(errors="replace").replace("\r", "")
-    except OSError:
-        return ""
-
-
-def make_cfg(real_env, **settings) -> Config:
-    values = dict(vac_space="space.example.com", factory_hostname=FACTORY, total_processors=4,
-                  domain_type="qemu", libvirt_uri=real_env.libvirt_uri,
-                  volume_group=real_env.volume_group, mb_per_processor=256)
-    values.update(settings)
-    return Config(settings=Settings(**values))
-
-
-def machinetype(image: str, model: str = "cernvm3", **kw) -> Machinetype:
-    return Machinetype(name="vactest", machine_model=model, root_image=image,
-                       disk_gb_per_processor=kw.pop("disk_gb_per_processor", 1), **kw)
-
-
 def lvs(real_env) -> list:
     out = real_env.run(["lvs", "--noheadings", "-o", "lv_name", real_env.volume_group]).stdout
     return out.split()
 
 
-def _remove_network(hv) -> None:
-    hv.destroy_network(NAT_NETWORK_NAME)
-    hv.undefine_network(NAT_NETWORK_NAME)
-
-
 @pytest.fixture
 def site(real_env, tmp_path):
-    """Paths, host adapters (LV shim, netns), a libvirt connection and the two HTTP servers."""
-    paths = Paths(root=str(tmp_path / "root"))
-    for d in paths.state_subdirs():
-        os.makedirs(d, exist_ok=True)
-    os.makedirs(os.path.dirname(paths.etc_hosts), exist_ok=True)
-    guest_dir = os.path.dirname(real_env.guest_iso)        # absolute root_image: below root
-    os.makedirs(os.path.dirname(paths.under_root(guest_dir)), exist_ok=True)
-    os.symlink(guest_dir, paths.under_root(guest_dir))
-    shim_path = real_env.env["PATH"]
-
-    def run(argv, timeout=120.0, check=True, env=None, input_text=None):
-        return runner.run(argv, timeout=timeout, check=check,
-                          env={**(env or {}), "PATH": shim_path}, input_text=input_text)
-
-    host = default_host(paths, run=run, netns_prefix=real_env.netns_argv([]))
-    stack = hypervisor.connect(real_env.libvirt_uri)
-    hv = stack.__enter__()
-    real_env.add_cleanup(lambda: stack.__exit__(None, None, None))
-    _remove_network(hv)                          # leftovers of an interrupted run
-    real_env.add_cleanup(lambda: _remove_network(hv))
-    cfg = make_cfg(real_env)
-    assert vm.ensure_network(hv, cfg, paths, host=host)
+    """A site (vmsite.open_site) with the guest ISO below its root and the two HTTP servers."""
+    site = open_site(real_env, tmp_path)
+    link_guest_dir(real_env, site["paths"])
     www, puts = tmp_path / "www", tmp_path / "puts"
     (www / "latest").mkdir(parents=True)
     (www / "latest" / "user-data").write_text(USER_DATA)
     real_env.serve_http("169.254.169.254", 80, str(www), log=str(tmp_path / "md.log"))
     real_env.serve_http("169.254.169.253", 80, str(tmp_path), put_dir=str(puts))
-    return dict(paths=paths, host=host, hv=hv, cfg=cfg, puts=puts, tmp=tmp_path)
+    return dict(site, puts=puts, tmp=tmp_path)
 
 
 def request(site, mt: Machinetype, ordinal: int = ORDINAL, **kw) -> vm.VmRequest:
