@@ -29,8 +29,6 @@ BACKOFF_RE = re.compile(r"For (\S+): .*not eligible: (backing off after abort at
 PROBLEM_WORDS = ("Traceback", "failed", "Failed", "cannot", "error")
 
 
-
-
 def _read(path: str, limit: int = 4096) -> str:
     try:
         with open(path, "rb") as f:
@@ -76,6 +74,11 @@ class MachineSeen:
     last_heartbeat_mtime: Optional[float] = None
     finished_polls: int = 0
 
+    @property
+    def done(self) -> bool:
+        """Accounting reported: nothing more can happen to this machine directory."""
+        return "apel" in self.events or "no-apel" in self.events
+
 
 class Watcher:
     """Report machine transitions and back-off lines of the factory below ``paths``."""
@@ -100,9 +103,11 @@ class Watcher:
             parsed = split_dir_name(dname)
             if parsed is None:
                 continue
-            if dname not in self.seen:
-                self.seen[dname] = MachineSeen(*parsed)
-            self._machine(os.path.join(self.paths.machines_dir, dname), self.seen[dname])
+            m = self.seen.get(dname)
+            if m is None:
+                m = self.seen[dname] = MachineSeen(*parsed)
+            if not m.done:                 # finished machines: no more stat()s per poll
+                self._machine(os.path.join(self.paths.machines_dir, dname), m)
         self._factory_log()
 
     def _event(self, m: MachineSeen, kind: str, when: float, text: str) -> None:
@@ -145,8 +150,6 @@ class Watcher:
         self._event(m, kind, mtime, f"heartbeat #{m.heartbeats}: {_read(path, 200)}")
 
     def _accounting(self, mdir: str, m: MachineSeen) -> None:
-        if "apel" in m.events or "no-apel" in m.events:
-            return
         archive = apel_archive_file(self.paths, mdir)
         if archive is not None:
             text = _read(archive)
