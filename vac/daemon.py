@@ -29,6 +29,7 @@ from vac.logsetup import setup_role_logging, setup_stderr_logging
 from vac.paths import Paths
 from vac.rolechild import (ONCE_TARGET, ROLE_REGISTRY, RoleLoadError, load_registry,
                            load_target, run_child, set_process_name)
+from vac.services.configload import load_config
 from vac.supervisor import BackoffPolicy, Supervisor
 
 log = logging.getLogger(__name__)
@@ -87,15 +88,7 @@ def check_config(paths: Paths) -> str:
 
     Raises ConfigError if the configuration is invalid.
     """
-    try:
-        from vac.services.configload import load_config
-    except ImportError as e:
-        log.warning("configuration not checked: vac.services.configload missing (%s)", e)
-        return "files"
-    loaded = load_config(paths, pipes="none")
-    config = loaded[0] if isinstance(loaded, tuple) else loaded
-    settings = getattr(config, "settings", None)
-    return getattr(settings, "log_destination", "files") or "files"
+    return load_config(paths, pipes="none").settings.log_destination
 
 
 def log_config_problems(paths: Optional[Paths]) -> None:
