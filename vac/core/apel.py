@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Dict, List, Optional, Tuple
 
 from vac.core.configtypes import Config
+from vac.core.slotstate import slot_processors
 from vac.model import SlotRecord
 
 JOB_HEADER_V03 = "APEL-individual-job-message: v0.3"
@@ -99,7 +100,7 @@ def job_record_input(cfg: Config, slot: SlotRecord) -> JobRecordInput:
     mt = cfg.machinetypes.get(slot.machinetype or "")
     if slot.started_time is None or slot.heartbeat_time is None:
         raise ValueError(f"{slot.name}: no start or heartbeat time")
-    processors = slot.processors or 1
+    processors = slot_processors(slot)
     if slot.max_rss_bytes:
         memory_kb = int(slot.max_rss_bytes) // 1024
     else:

@@ -47,12 +47,21 @@ class SlotOutcome:
 
     @property
     def processors(self) -> int:
-        return self.slot.processors or 1
+        return slot_processors(self.slot)
 
     @property
     def hs06(self) -> float:
-        """HS06 of the machine: machinefeatures/hs06, else 1.0 per processor."""
-        return self.slot.hs06 if self.slot.hs06 is not None else 1.0 * self.processors
+        return slot_hs06(self.slot)
+
+
+def slot_processors(slot: SlotRecord) -> int:
+    """Allocated processors of a slot's machine (jobfeatures/allocated_cpu, else 1)."""
+    return slot.processors if slot.processors and slot.processors > 0 else 1
+
+
+def slot_hs06(slot: SlotRecord) -> float:
+    """HS06 of a slot's machine: machinefeatures/hs06, else 1.0 HS06 per processor."""
+    return float(slot.hs06) if slot.hs06 is not None else 1.0 * slot_processors(slot)
 
 
 def slot_state(slot: SlotRecord, domain: Optional[DomainInfo]) -> str:

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from vac.constants import (COUNTING_WINDOW_SECONDS, MIB, STATE_RUNNING, STATE_SHUTDOWN,
                            STATE_STARTING)
 from vac.core.configtypes import Config, Machinetype
+from vac.core.slotstate import slot_hs06, slot_processors
 from vac.core.vacquery import vo_of_fqan
 from vac.model import SlotRecord
 
@@ -30,16 +31,6 @@ def machine_state(slot: SlotRecord) -> str:
     if slot.started_time is None:
         return STATE_STARTING
     return STATE_RUNNING
-
-
-def slot_processors(slot: SlotRecord) -> int:
-    """Allocated processors of a slot's machine (jobfeatures/allocated_cpu, else 1)."""
-    return slot.processors if slot.processors and slot.processors > 0 else 1
-
-
-def slot_hs06(slot: SlotRecord) -> float:
-    """machinefeatures/hs06, else 1.0 HS06 per processor."""
-    return float(slot.hs06) if slot.hs06 is not None else 1.0 * slot_processors(slot)
 
 
 def _fqan_fields(fqan: Optional[str]) -> Dict[str, str]:
