@@ -136,10 +136,10 @@ def test_real_config_files_and_mtime_reload(paths):
           "factory_hostname = factory1.example.com\n")
     os.utime(paths.etc_vac_conf, (1, 1))
     assert config_signature(paths) != first
-    responder._next_config_check = 0
+    responder.config.next_check = 0
     assert responder.refresh_config().settings.vac_space == "vac09.example.com"
     write(paths.etc_vac_conf, "[settings]\nbroken = \n[[[")
-    responder._next_config_check = 0
+    responder.config.next_check = 0
     assert responder.refresh_config().settings.vac_space == "vac09.example.com"
 
 
@@ -161,11 +161,11 @@ def test_run_vac_conf_and_cached_pipes_trigger_reload(paths):
     loads = []
     responder = Responder(paths, load=lambda: loads.append(1) or make_cfg())
     responder.refresh_config()
-    responder._next_config_check = 0
+    responder.config.next_check = 0
     responder.refresh_config()
     assert len(loads) == 1
     for changed in (paths.run_vac_conf, paths.pipe_cache_file("example")):
         write(changed, "# changed\n")
-        responder._next_config_check = 0
+        responder.config.next_check = 0
         responder.refresh_config()
     assert len(loads) == 3

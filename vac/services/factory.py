@@ -32,6 +32,7 @@ from vac.paths import Paths
 from vac.rolecontrol import RoleControl
 from vac.services import accounting, census, peers, vacmon, vm
 from vac.services.executor import Executor, ensure_dirs
+from vac.services.rolekit import write_heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +325,7 @@ def run_role(paths: Paths, control: RoleControl) -> None:
     """The factory loop: a cycle, then ``cycle_seconds`` (heartbeat every 60 s meanwhile)."""
     global _DAEMON_START
     _DAEMON_START = time.time()
-    _heartbeat(paths, _DAEMON_START)
+    write_heartbeat(paths, "factory", _DAEMON_START)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(paths.factory_version_logged)     # version logger fires once per start
     while not control.should_stop():
@@ -340,14 +341,7 @@ def run_role(paths: Paths, control: RoleControl) -> None:
         while not control.should_stop() and time.time() < deadline:
             if control.wait(min(HEARTBEAT_SECONDS, max(0.0, deadline - time.time()))):
                 break
-            _heartbeat(paths, time.time())
-
-
-def _heartbeat(paths: Paths, now: float) -> None:
-    try:
-        statefs.write_role_heartbeat(paths, "factory", now)
-    except (VacError, OSError) as e:
-        log.error("cannot write the factory heartbeat: %s", e)
+            write_heartbeat(paths, "factory")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -11,12 +11,10 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
 from vac.adapters import httpserver, statefs
-from vac.adapters.atomicfile import write_atomic
-from vac.adapters.conffiles import config_signature
 from vac.core import naming
-from vac.errors import StateError
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
+from vac.services.rolekit import ConfigHolder, Loader, write_heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +48,7 @@ def machine_for_ordinal(paths: Paths, factory: str, ordinal: int) -> Optional[Ma
     return Machine(ordinal, name, mdir, int(created), machinetype)
 
 
-def address_resolver(paths: Paths, holder: "ConfigHolder") -> Resolver:
+def address_resolver(paths: Paths, holder: ConfigHolder) -> Resolver:
     """Identify a machine ONLY by its source address (169.254.169.N -> slot N)."""
     def resolve(client_ip: str) -> Optional[Machine]:
         ordinal = naming.ordinal_from_ip(client_ip)
@@ -58,44 +56,6 @@ def address_resolver(paths: Paths, holder: "ConfigHolder") -> Resolver:
             return None
         return machine_for_ordinal(paths, holder.cfg.settings.factory_hostname, ordinal)
     return resolve
-
-
-def default_load_config(paths: Paths):
-    from vac.services.configload import load_config  # the config engineer's loader
-    return load_config(paths, pipes="cache")
-
-
-class ConfigHolder:
-    """The current Config (swapped whole on reload; None until the first good load)."""
-
-    def __init__(self, paths: Paths, load: Callable[[Paths], object]):
-        self.paths, self.load, self.cfg, self.signature = paths, load, None, None
-
-    def current_signature(self) -> Tuple:
-        """Signature of every file the configuration depends on (conf files, pipes)."""
-        return config_signature(self.paths)
-
-    def reload(self, force: bool = False) -> bool:
-        """Load the config if it changed (or ``force``); keep the old one if it is broken."""
-        sig = self.current_signature()
-        if not force and sig == self.signature:
-            return False
-        try:
-            cfg = self.load(self.paths)
-        except Exception:  # a broken config must not stop the service
-            log.exception("cannot load the configuration; keeping the previous one")
-            self.signature = sig
-            return False
-        self.cfg, self.signature = cfg, sig
-        return True
-
-
-def write_heartbeat(paths: Paths, role: str) -> None:
-    try:
-        os.makedirs(paths.state_dir, mode=0o755, exist_ok=True)
-        write_atomic(paths.heartbeat(role), f"{int(time.time())}\n", fsync=False)
-    except (OSError, StateError):  # a full disk must not stop the service
-        log.exception("cannot write %s", paths.heartbeat(role))
 
 
 def allowed_hosts(host: str, port: int) -> Tuple[str, ...]:
@@ -125,10 +85,10 @@ def _bind(spec: RoleSpec, holder: ConfigHolder, resolve: Resolver):
 
 
 def run_http_role(paths: Paths, control: RoleControl, spec: RoleSpec,
-                  load: Optional[Callable] = None, resolve: Optional[Resolver] = None,
+                  load: Optional[Loader] = None, resolve: Optional[Resolver] = None,
                   ready: Optional[Callable] = None) -> None:
     """Serve until ``control.should_stop()``; rebind if the configured address changes."""
-    holder = ConfigHolder(paths, load or default_load_config)
+    holder = ConfigHolder(paths, load)
     resolve = resolve or address_resolver(paths, holder)
     server, bound, last_beat, warned = None, None, 0.0, False
     try:

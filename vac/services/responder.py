@@ -20,15 +20,13 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from vac import __version__
 from vac.adapters import host, statefs, sysinfo, udp
-from vac.adapters.atomicfile import touch
-from vac.adapters.conffiles import config_signature
 from vac.constants import DAEMON_ROLES
 from vac.core import status
 from vac.core import vacquery as vq
 from vac.core.configtypes import Config
-from vac.errors import VacError
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
+from vac.services.rolekit import ConfigHolder, write_heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -87,51 +85,33 @@ def wrap(cfg: Config, reply_type: str, body: Dict[str, Any], cookie_hex: str, no
                        client_name=client_name)
 
 
-def default_loader(paths: Paths) -> Config:
-    from vac.services.configload import load_config
-    return load_config(paths, pipes="cache")
-
-
 class Responder:
     """One factory's responder: socket, current configuration, counters."""
 
     def __init__(self, paths: Paths, load: Optional[Callable[[], Config]] = None,
                  bind: Optional[Tuple[str, int]] = None, snapshot_seconds: float = 1.0):
         self.paths = paths
-        self._load = load or (lambda: default_loader(paths))
+        self.config = ConfigHolder(paths, (lambda _paths: load()) if load else None,
+                                   check_seconds=CONFIG_CHECK_SECONDS)
         self._bind = bind
         self.snapshot_seconds = snapshot_seconds
-        self.cfg: Optional[Config] = None
         self.stats = Stats()
         self.sock = None
-        self._fingerprint: Optional[tuple] = None
-        self._next_config_check = 0.0
         self._cache: Dict[str, Tuple[float, List[Dict[str, Any]]]] = {}
         self._last_warning = 0.0
         self._suppressed = 0
 
+    @property
+    def cfg(self) -> Optional[Config]:
+        """The configuration answered with (None until one could be loaded)."""
+        return self.config.cfg
+
     # --- configuration ------------------------------------------------------
     def refresh_config(self, force: bool = False) -> Optional[Config]:
         """(Re)load the configuration if forced or its files changed; keep the old on error."""
-        clock = time.monotonic()
-        if not force and self.cfg is not None and clock < self._next_config_check:
-            return self.cfg
-        self._next_config_check = clock + CONFIG_CHECK_SECONDS
-        fingerprint = config_signature(self.paths)
-        if not force and self.cfg is not None and fingerprint == self._fingerprint:
-            return self.cfg
-        try:
-            cfg = self._load()
-        except VacError as e:
-            log.error("Reading configuration fails with error: %s%s", e,
-                      " (keeping the previous configuration)" if self.cfg else "")
-            self._fingerprint = fingerprint
-            return self.cfg
-        if self.cfg is not None:
-            log.info("Configuration reloaded")
-        self.cfg, self._fingerprint = cfg, fingerprint
-        self._cache.clear()
-        return cfg
+        if self.config.reload(force):
+            self._cache.clear()
+        return self.config.cfg
 
     def address(self) -> Tuple[str, int]:
         if self._bind is not None:
@@ -206,19 +186,13 @@ class Responder:
         log.warning(fmt, *args)
 
     # --- main loop ------------------------------------------------------------
-    def heartbeat(self) -> None:
-        try:
-            touch(self.paths.heartbeat("responder"), f"{int(time.time())}\n")
-        except VacError as e:
-            log.error("Cannot write responder heartbeat: %s", e)
-
     def serve(self, control: RoleControl) -> None:
         """Loop until ``control.should_stop()``."""
         log.info("Start new vac responder main loop")
         next_heartbeat = 0.0
         while not control.should_stop():
             if time.monotonic() >= next_heartbeat:
-                self.heartbeat()
+                write_heartbeat(self.paths, "responder")
                 next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
             if not self._ready(control):
                 continue
