@@ -18,6 +18,7 @@ from vac.core.configtypes import Config
 from vac.core.shares import Reports, Rng, Standing, rank, standings
 from vac.core.slotstate import (MachineDirInfo, SlotOutcome, expired_dirs, slot_outcome,
                                 zombie_destroys)
+from vac.core.status import total_processors
 from vac.core.superslots import Choice, choose, superslot_map
 from vac.model import DomainInfo, HostFacts, SlotRecord
 
@@ -132,7 +133,7 @@ def _capacity(inp: CycleInputs, outcomes: Sequence[SlotOutcome]) -> _Capacity:
     host = inp.host
     return _Capacity(
         running_processors=sum(o.processors for o in running),
-        max_processors=inp.config.settings.total_processors or host.processor_count,
+        max_processors=total_processors(inp.config, host.processor_count),
         processor_count=host.processor_count,
         superslots=superslot_map([o.shutdown_time for o in running],
                                  [o.processors for o in running]),
