@@ -165,6 +165,10 @@ class RealEnv:
             out.append(f"$ cat {leases}\n<{exc}>")
         return "---- test environment ----\n" + "\n".join(out)
 
+    def lv_names(self) -> List[str]:
+        """Names of the logical volumes in the test volume group (lvs through the shim)."""
+        return self.run(["lvs", "--noheadings", "-o", "lv_name", self.volume_group]).stdout.split()
+
     def lv_path(self, name: str) -> str:
         return f"/dev/{self.volume_group}/{name}"
 

@@ -35,9 +35,8 @@ def test_lvcreate_gives_a_block_device_and_lvremove_takes_it_away(real_env):
     real_env.remove_lv("vactest-shim-a")
     assert not os.path.exists(a)
     assert os.path.exists(b)
-    lvs = real_env.run(["lvs", "--noheadings", "-o", "lv_name", real_env.volume_group]).stdout
-    assert "vactest-shim-a" not in lvs.split()
-    assert "vactest-shim-b" in lvs.split()
+    assert "vactest-shim-a" not in real_env.lv_names()
+    assert "vactest-shim-b" in real_env.lv_names()
 
 
 def test_failed_lvcreate_keeps_its_exit_code(real_env):

@@ -17,10 +17,10 @@ import time
 
 import pytest
 
+from tests.integration.vmsite import link_guest_dir, remove_network
 from tests.realenv import wait_for
 from vac.adapters import hypervisor, statefs
 from vac.adapters.atomicfile import read_text
-from vac.constants import NAT_NETWORK_NAME
 from vac.paths import Paths
 
 pytestmark = pytest.mark.integration
@@ -60,16 +60,14 @@ USER_DATA = "#!/bin/sh\necho VACTEST factory user_data\n"
 
 
 def _lvs(real_env) -> list:
-    out = real_env.run(["lvs", "--noheadings", "-o", "lv_name", real_env.volume_group]).stdout
-    return [n for n in out.split() if n in NAMES]
+    return [n for n in real_env.lv_names() if n in NAMES]
 
 
 def _cleanup(real_env, hv) -> None:
     for name in NAMES:
         hv.destroy_domain(name)
         real_env.remove_lv(name)
-    hv.destroy_network(NAT_NETWORK_NAME)
-    hv.undefine_network(NAT_NETWORK_NAME)
+    remove_network(hv)
 
 
 @pytest.fixture
@@ -84,9 +82,7 @@ def factory_root(real_env, tmp_path):
     os.makedirs(os.path.dirname(cpuinfo))
     with open(cpuinfo, "w") as f:
         f.write("processor\t: 0\n\nprocessor\t: 1\n\n")
-    guest_dir = os.path.dirname(real_env.guest_iso)
-    os.makedirs(os.path.dirname(paths.under_root(guest_dir)), exist_ok=True)
-    os.symlink(guest_dir, paths.under_root(guest_dir))
+    link_guest_dir(real_env, paths)
     stack = hypervisor.connect(real_env.libvirt_uri)
     hv = stack.__enter__()
     _cleanup(real_env, hv)

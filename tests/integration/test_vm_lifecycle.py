@@ -33,11 +33,6 @@ vac-put "$JOBOUTPUTS/result.txt" /tmp/result.txt | sed 's/^/VACTEST put: /'
 """
 
 
-def lvs(real_env) -> list:
-    out = real_env.run(["lvs", "--noheadings", "-o", "lv_name", real_env.volume_group]).stdout
-    return out.split()
-
-
 @pytest.fixture
 def site(real_env, tmp_path):
     """A site (vmsite.open_site) with the guest ISO below its root and the two HTTP servers."""
@@ -106,7 +101,7 @@ def test_cernvm3_guest_boots_on_lv_and_reports_back(real_env, site, capsys):
     assert "VACTEST put: HTTP/1.0 201" in log
     result = (site["puts"] / "joboutputs" / "result.txt").read_text()
     assert result.startswith("host=vactest-05") and "ip=169.254.169.5" in result
-    assert "vactest-05.example.com" not in lvs(real_env)
+    assert "vactest-05.example.com" not in real_env.lv_names()
 
 
 def test_vm_raw_guest_boots_from_qcow2_overlay(real_env, site, capsys):
@@ -117,12 +112,12 @@ def test_vm_raw_guest_boots_from_qcow2_overlay(real_env, site, capsys):
     assert "VACTEST lease ip=169.254.169.5 " in log
     assert "VACTEST put: HTTP/1.0 201" in log
     assert os.listdir(site["paths"].tmp) == []          # overlay unlinked after start
-    assert "vactest-05.example.com" not in lvs(real_env)
+    assert "vactest-05.example.com" not in real_env.lv_names()
 
 
 def assert_nothing_left(real_env, site, name: str) -> None:
     assert site["hv"].domain(name) is None
-    assert name not in lvs(real_env)
+    assert name not in real_env.lv_names()
     assert [f for f in os.listdir(site["paths"].tmp) if not f.startswith(".")] == []
 
 
@@ -181,4 +176,4 @@ def test_destroy_is_idempotent(real_env, site):
     for _ in range(2):
         vm.destroy_vm(site["hv"], site["cfg"], site["paths"], "vactest-77.example.com",
                       grace_seconds=0, host=site["host"])
-    assert "vactest-77.example.com" not in lvs(real_env)
+    assert "vactest-77.example.com" not in real_env.lv_names()
