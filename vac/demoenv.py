@@ -33,6 +33,7 @@ HOSTS_FILE = "/etc/hosts"
 ETC_NETNS = "/etc/netns"
 HOSTS_TAG = "# added by vac demo"
 LOCK_WAIT_SECONDS = 3600.0
+KILL_WAIT_SECONDS = 5.0      # after SIGKILL, how long to wait for vacd to be gone
 Say = Callable[[str], None]
 
 
@@ -310,18 +311,26 @@ def reap(pid: int) -> Optional[int]:
 
 
 def stop_vacd(pid: int, wait_seconds: float) -> int:
-    """SIGTERM, wait up to ``wait_seconds``, then SIGKILL; exit status (-1 if unknown)."""
+    """SIGTERM, wait up to ``wait_seconds``, then SIGKILL; exit status (-1 if unknown,
+    -9 if it had to be killed and is not our child)."""
+    child = _is_child(pid)          # a child stays ours until reaped: look once
     _signal(pid, signal.SIGTERM)
-    deadline = time.monotonic() + wait_seconds
-    while time.monotonic() < deadline:
-        status = reap(pid) if _is_child(pid) else (None if _alive(pid) else 0)
-        if status is not None:
-            return status
-        time.sleep(0.2)
+    status = _wait_exit(pid, child, wait_seconds)
+    if status is not None:
+        return status
     _signal(pid, signal.SIGKILL)
-    time.sleep(0.5)
-    status = reap(pid) if _is_child(pid) else None
-    return -9 if status is None else status
+    status = _wait_exit(pid, child, KILL_WAIT_SECONDS)
+    return status if child and status is not None else -9
+
+
+def _wait_exit(pid: int, child: bool, seconds: float) -> Optional[int]:
+    """Poll up to ``seconds`` for vacd to end: its exit status (0 if not our child)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        status = reap(pid) if child else (None if _alive(pid) else 0)
+        if status is not None or time.monotonic() >= deadline:
+            return status
+        time.sleep(0.1)
 
 
 def _signal(pid: int, sig: int) -> None:
