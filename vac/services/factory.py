@@ -75,14 +75,8 @@ def query_reports(cfg: Config) -> Dict[str, Dict[str, dict]]:
 def own_report(cfg: Config, paths: Paths, slots: List[SlotRecord],
                now: float) -> Dict[str, dict]:
     """This factory's machinetype_status bodies from its files (what its responder says)."""
-    from vac.core import status
-    finishes = {}
-    for name in cfg.machinetypes:
-        rec = statefs.read_finished(paths, name)
-        if rec is not None:
-            finishes[name] = rec
-    return {body["machinetype"]: body
-            for body in status.machinetype_statuses(cfg, slots, now, finishes)}
+    from vac.services.responder import machinetype_bodies
+    return {body["machinetype"]: body for body in machinetype_bodies(cfg, paths, slots, now)}
 
 
 def domains_from_files(slots: List[SlotRecord]) -> List[DomainInfo]:

@@ -24,6 +24,7 @@ from vac.constants import DAEMON_ROLES
 from vac.core import status
 from vac.core import vacquery as vq
 from vac.core.configtypes import Config
+from vac.model import SlotRecord
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
 from vac.services.rolekit import ConfigHolder, write_heartbeat
@@ -61,6 +62,12 @@ def local_bodies(cfg: Config, paths: Paths, reply_type: str, now: float
     slots = statefs.read_slots(paths, factory, slot_count(paths), hb_files)
     if reply_type == vq.MACHINE_STATUS:
         return status.machine_statuses(cfg, slots, now)
+    return machinetype_bodies(cfg, paths, slots, now)
+
+
+def machinetype_bodies(cfg: Config, paths: Paths, slots: List[SlotRecord], now: float
+                       ) -> List[Dict[str, Any]]:
+    """machinetype_status bodies of this factory: ``slots`` plus each last finish."""
     finishes = {}
     for name in cfg.machinetypes:
         record = statefs.read_finished(paths, name)
