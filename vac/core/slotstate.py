@@ -64,12 +64,20 @@ def slot_hs06(slot: SlotRecord) -> float:
     return float(slot.hs06) if slot.hs06 is not None else 1.0 * slot_processors(slot)
 
 
-def slot_state(slot: SlotRecord, domain: Optional[DomainInfo]) -> str:
-    """State string of SPEC §3.2 from the files plus the hypervisor's view."""
+def machine_state(slot: SlotRecord) -> str:
+    """State string from files alone (SPEC §3.2; the responder never asks the hypervisor)."""
     if not slot.is_used or slot.finished_time is not None:
         return STATE_SHUTDOWN
     if slot.started_time is None:
         return STATE_STARTING
+    return STATE_RUNNING
+
+
+def slot_state(slot: SlotRecord, domain: Optional[DomainInfo]) -> str:
+    """State string of SPEC §3.2 from the files plus the hypervisor's view."""
+    from_files = machine_state(slot)
+    if from_files != STATE_RUNNING:
+        return from_files
     if slot.machine_model is not None and slot.machine_model not in VM_MODELS:
         return STATE_SHUTDOWN if domain is None else STATE_RUNNING
     if domain is None or domain.state in (DomainState.SHUTOFF, DomainState.CRASHED):

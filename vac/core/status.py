@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from vac.constants import (COUNTING_WINDOW_SECONDS, MIB, STATE_RUNNING, STATE_SHUTDOWN,
                            STATE_STARTING)
 from vac.core.configtypes import Config, Machinetype
-from vac.core.slotstate import slot_hs06, slot_processors
+from vac.core.slotstate import machine_state, slot_hs06, slot_processors
 from vac.core.vacquery import vo_of_fqan
 from vac.model import SlotRecord
 
@@ -22,15 +22,6 @@ FIZZLE_MESSAGE = "300 Vac detects fizzle after {seconds} seconds"
 
 def _int_or_none(value: Optional[float]) -> Optional[int]:
     return int(value) if value is not None else None
-
-
-def machine_state(slot: SlotRecord) -> str:
-    """State string from files alone (SPEC §3.2; the responder never asks the hypervisor)."""
-    if not slot.is_used or slot.finished_time is not None:
-        return STATE_SHUTDOWN
-    if slot.started_time is None:
-        return STATE_STARTING
-    return STATE_RUNNING
 
 
 def _fqan_fields(fqan: Optional[str]) -> Dict[str, str]:
@@ -73,15 +64,14 @@ def machine_statuses(cfg: Config, slots: Sequence[SlotRecord], now: float
 
 def is_running(slot: SlotRecord, now: float) -> bool:
     """Started, heartbeat seen within the counting window, not finished (SPEC §7.4)."""
-    return (slot.is_used and slot.finished_time is None and slot.started_time is not None
-            and slot.heartbeat_time is not None
+    return (machine_state(slot) == STATE_RUNNING and slot.heartbeat_time is not None
             and slot.heartbeat_time > now - COUNTING_WINDOW_SECONDS)
 
 
 def is_starting(slot: SlotRecord, now: float) -> bool:
     """Not started, not finished, created within the counting window."""
-    return (slot.is_used and slot.finished_time is None and slot.started_time is None
-            and slot.created is not None and slot.created > now - COUNTING_WINDOW_SECONDS)
+    return (machine_state(slot) == STATE_STARTING and slot.created is not None
+            and slot.created > now - COUNTING_WINDOW_SECONDS)
 
 
 def finished_outcome(mt: Machinetype, finished: Optional[SlotRecord]
