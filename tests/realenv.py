@@ -13,7 +13,6 @@ every request is appended to --log as one JSON line.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import select
@@ -238,17 +237,12 @@ def _unavailable(message: str):
 
 
 def _lock(path: str) -> int:
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                os.close(fd)
-                raise TimeoutError(f"test environment lock {path} held for {LOCK_WAIT_SECONDS} s")
-            time.sleep(0.2)
+    from vac.demoenv import flock_waiting     # the demo takes the same lock the same way
+    try:
+        return flock_waiting(path, LOCK_WAIT_SECONDS, 0.2)
+    except TimeoutError as exc:
+        raise TimeoutError(f"test environment lock {path} held for {LOCK_WAIT_SECONDS} s") \
+            from exc
 
 
 def load_env() -> RealEnv:

@@ -123,21 +123,32 @@ def choose_domain_type(dev_kvm: str = "/dev/kvm", cpuinfo: str = "/proc/cpuinfo"
 def take_lock(env: DemoEnv, say: Say) -> int:
     """Exclusive lock on the test environment (one libvirtd per machine), like the tests."""
     path = os.path.join(env.testenv_dir, "lock")
+    try:
+        return flock_waiting(path, LOCK_WAIT_SECONDS, 1.0, on_wait=lambda: say(
+            f"vac demo: waiting for {path} (tests are using the environment)"))
+    except TimeoutError as e:
+        raise DemoError(str(e)) from e
+
+
+def flock_waiting(path: str, wait_seconds: float, interval: float,
+                  on_wait: Optional[Callable[[], None]] = None) -> int:
+    """An fd holding an exclusive flock on ``path`` (created if absent), polling every
+    ``interval`` seconds for up to ``wait_seconds``; ``on_wait`` is called once if the
+    lock is busy. TimeoutError if it stays busy. tests/realenv.py takes the same lock."""
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + LOCK_WAIT_SECONDS
-    told = False
+    deadline = time.monotonic() + wait_seconds
     while True:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return fd
         except BlockingIOError:
-            if not told:
-                say(f"vac demo: waiting for {path} (tests are using the environment)")
-                told = True
+            if on_wait is not None:
+                on_wait()
+                on_wait = None
             if time.monotonic() > deadline:
                 os.close(fd)
-                raise DemoError(f"{path} stayed locked for {LOCK_WAIT_SECONDS:.0f} s")
-            time.sleep(1.0)
+                raise TimeoutError(f"{path} stayed locked for {wait_seconds:.0f} s") from None
+            time.sleep(interval)
 
 
 # --- the factory name must resolve inside the namespace for VacQuery (vac machines, ...) --
