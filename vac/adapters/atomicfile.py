@@ -2,38 +2,46 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from typing import Optional, Union
+from typing import BinaryIO, Iterator, Optional, Union
 
 from vac.errors import StateError
 
 
-def write_atomic(path: str, data: Union[str, bytes], mode: int = 0o644,
-                 tmp_dir: Optional[str] = None, fsync: bool = True) -> None:
-    """Write ``data`` to ``path`` so readers see the old or the new content, never a mix.
+@contextlib.contextmanager
+def atomic_writer(path: str, mode: int = 0o644, tmp_dir: Optional[str] = None,
+                  fsync: bool = True) -> Iterator[BinaryIO]:
+    """Yield a binary file that replaces ``path`` (with ``mode``) when the block succeeds.
 
-    ``tmp_dir`` must be on the same filesystem as ``path`` (default: its directory).
+    The file is a temporary one in ``tmp_dir`` (default: ``path``'s directory; must be on
+    the same filesystem), renamed over ``path`` at the end, so readers see the old or the
+    new content, never a mix. On any exception the temporary file is removed and the
+    exception (e.g. OSError) propagates unchanged: callers wrap it in their error type.
     """
-    directory = os.path.dirname(path) or "."
-    payload = data.encode() if isinstance(data, str) else data
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=tmp_dir or directory)
-    except OSError as e:
-        raise StateError(f"cannot create temporary file for {path}: {e}") from e
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=tmp_dir or os.path.dirname(path) or ".")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(payload)
+            yield f
             if fsync:
                 f.flush()
                 os.fsync(f.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except OSError as e:
-        try:
+    except BaseException:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
+        raise
+
+
+def write_atomic(path: str, data: Union[str, bytes], mode: int = 0o644,
+                 tmp_dir: Optional[str] = None, fsync: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_writer`); StateError on failure."""
+    try:
+        with atomic_writer(path, mode=mode, tmp_dir=tmp_dir, fsync=fsync) as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+    except OSError as e:
         raise StateError(f"cannot write {path}: {e}") from e
 
 

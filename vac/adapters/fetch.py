@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import email.utils
 import http.client
-import os
 import shutil
 import socket
 import ssl
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Optional
 
 from vac import __version__
+from vac.adapters.atomicfile import atomic_writer
 from vac.errors import FetchError
 
 DEFAULT_USER_AGENT = f"Vac {__version__}"
@@ -84,17 +83,8 @@ def _opener(ca_file: Optional[str], ca_dir: Optional[str]) -> urllib.request.Ope
 
 def _stream(response: http.client.HTTPResponse, dest_path: str) -> None:
     """Copy the body into a temporary file next to ``dest_path``, then rename it over."""
-    fd, tmp = tempfile.mkstemp(prefix=".fetch-", dir=os.path.dirname(dest_path) or ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            shutil.copyfileobj(response, f, _CHUNK_BYTES)
-        os.replace(tmp, dest_path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with atomic_writer(dest_path, fsync=False) as f:
+        shutil.copyfileobj(response, f, _CHUNK_BYTES)
 
 
 def _http_date(text: Optional[str]) -> Optional[float]:

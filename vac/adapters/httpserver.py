@@ -13,11 +13,12 @@ import logging
 import os
 import re
 import socket
-import tempfile
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, Collection, Dict, Mapping, Optional
+
+from vac.adapters.atomicfile import atomic_writer
 
 log = logging.getLogger(__name__)
 
@@ -56,21 +57,13 @@ class BodyReader:
 
     def save_atomic(self, path: str, mode: int = 0o644) -> int:
         """Stream the body into ``path`` (temp file + rename); returns bytes written."""
-        directory = os.path.dirname(path) or "."
-        fd, tmp = tempfile.mkstemp(prefix=".put-", dir=directory)
         written = 0
         try:
-            with os.fdopen(fd, "wb") as f:
+            with atomic_writer(path, mode=mode, fsync=False) as f:
                 for data in self._chunks():
                     f.write(data)
                     written += len(data)
-            os.chmod(tmp, mode)
-            os.replace(tmp, path)
         except (OSError, BodyError, socket.timeout) as e:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
             raise BodyError(f"cannot store body in {path}: {e}") from e
         return written
 
