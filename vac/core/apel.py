@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Dict, List, Optional, Tuple
 
 from vac.core.configtypes import Config
+from vac.core.mjf import memory_bytes
 from vac.core.slotstate import slot_processors
 from vac.model import SlotRecord
 
@@ -104,7 +105,7 @@ def job_record_input(cfg: Config, slot: SlotRecord) -> JobRecordInput:
     if slot.max_rss_bytes:
         memory_kb = int(slot.max_rss_bytes) // 1024
     else:
-        memory_kb = int(s.mb_per_processor) * processors * 1024
+        memory_kb = memory_bytes(s, processors) // 1024    # as allocated at creation
     start, end = int(slot.started_time), int(slot.heartbeat_time)
     fqan = slot.accounting_fqan or (mt.accounting_fqan if mt else None)
     return JobRecordInput(

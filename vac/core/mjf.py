@@ -13,6 +13,11 @@ from vac.constants import MIB
 from vac.core.configtypes import Settings
 
 
+def memory_bytes(settings: Settings, processors: int) -> int:
+    """Memory of a machine with ``processors`` processors: mb_per_processor MiB each (bytes)."""
+    return settings.mb_per_processor * processors * MIB
+
+
 def _hs06(settings: Settings, processors: int) -> str:
     return str(float(settings.hs06_per_processor or 0.0) * processors)
 
@@ -36,7 +41,7 @@ def jobfeatures(settings: Settings, processors: int, shutdown_time: int,
     Limits count from ``created`` (the creation time, Unix seconds) and are never negative.
     """
     wall = max(0, int(shutdown_time) - int(created))
-    rss = settings.mb_per_processor * processors * MIB
+    rss = memory_bytes(settings, processors)
     files = {"shutdowntime_job": str(int(shutdown_time)), "cpufactor_lrms": "1.0",
              "cpu_limit_secs_lrms": str(wall * processors),
              "cpu_limit_secs": str(wall * processors),

@@ -15,6 +15,7 @@ from vac.constants import MIB, MIN_STATE_FREE_BYTES, STATE_SHUTDOWN
 from vac.core import naming
 from vac.core.actions import Action, Create, Destroy, WriteCounts
 from vac.core.configtypes import Config
+from vac.core.mjf import memory_bytes
 from vac.core.shares import Reports, Rng, Standing, rank, standings
 from vac.core.slotstate import (MachineDirInfo, SlotOutcome, expired_dirs, slot_outcome,
                                 zombie_destroys)
@@ -174,7 +175,7 @@ def _create_one(inp: CycleInputs, cap: _Capacity, planned: Dict[str, Dict[str, A
     if choice is None:
         result.notes.append("No machinetype suitable for creation in this cycle")
         return None
-    needed = cfg.settings.mb_per_processor * MIB * choice.processors
+    needed = memory_bytes(cfg.settings, choice.processors)
     if cap.mem_available is not None and cap.mem_available < needed:
         result.vetoes = [f"free memory ({cap.mem_available // MIB} MiB) does not cover "
                          f"{choice.machinetype} with {choice.processors} processor(s) "
