@@ -14,7 +14,7 @@ from vac.adapters import httpserver, statefs
 from vac.core import naming
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
-from vac.services.rolekit import ConfigHolder, Loader, write_heartbeat
+from vac.services.rolekit import CONFIG_CHECK_SECONDS, ConfigHolder, Loader, write_heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ def run_http_role(paths: Paths, control: RoleControl, spec: RoleSpec,
                   load: Optional[Loader] = None, resolve: Optional[Resolver] = None,
                   ready: Optional[Callable] = None) -> None:
     """Serve until ``control.should_stop()``; rebind if the configured address changes."""
-    holder = ConfigHolder(paths, load)
+    holder = ConfigHolder(paths, load, check_seconds=CONFIG_CHECK_SECONDS)
     resolve = resolve or address_resolver(paths, holder)
     server, bound, last_beat, warned = None, None, 0.0, False
     try:

@@ -27,12 +27,11 @@ from vac.core.configtypes import Config
 from vac.model import SlotRecord
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
-from vac.services.rolekit import ConfigHolder, write_heartbeat
+from vac.services.rolekit import CONFIG_CHECK_SECONDS, ConfigHolder, write_heartbeat
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 30.0      # heartbeat refresh period (contract: at most 60 s)
-CONFIG_CHECK_SECONDS = 5.0    # how often the config signature (files, pipes) is compared
 POLL_SECONDS = 0.5            # longest wait before checking the stop flag
 RETRY_SECONDS = 10.0          # after a bind or config failure
 LOG_EVERY_SECONDS = 10.0      # rate limit for malformed-datagram warnings

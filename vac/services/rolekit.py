@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 
 Loader = Callable[[Paths], Config]
 
+CONFIG_CHECK_SECONDS = 5.0    # how often a role compares the config signature (files, pipes)
+
 
 def cached_pipes_loader(paths: Paths) -> Config:
     """The roles' loader: the files plus cached vacuum pipes (never fetched here)."""
