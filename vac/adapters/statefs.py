@@ -20,10 +20,6 @@ from vac.paths import Paths
 
 # --- small readers -----------------------------------------------------------
 
-
-
-
-
 def _read_int(path: str) -> Optional[int]:
     text = read_text(path)
     try:
@@ -88,7 +84,14 @@ def read_slot(paths: Paths, factory: str, ordinal: int,
     ``heartbeat_file`` is the machinetype's joboutputs heartbeat file name, if any.
     """
     name = naming.machine_name(factory, ordinal)
-    parsed = parse_slot_file(read_text(paths.slot_file(name)))
+    return _slot_record(paths, ordinal, name, parse_slot_file(read_text(paths.slot_file(name))),
+                        heartbeat_file)
+
+
+def _slot_record(paths: Paths, ordinal: int, name: str,
+                 parsed: Optional[Tuple[int, str, str]],
+                 heartbeat_file: Optional[str]) -> SlotRecord:
+    """The snapshot of a slot whose ``slots/NAME`` file parsed as ``parsed``."""
     if parsed is None:
         return SlotRecord(ordinal=ordinal, name=name)
     created, machinetype, model = parsed
@@ -134,10 +137,8 @@ def read_slots(paths: Paths, factory: str, slot_count: int,
     for ordinal in range(slot_count):
         name = naming.machine_name(factory, ordinal)
         parsed = parse_slot_file(read_text(paths.slot_file(name)))
-        hb_name = None
-        if parsed and heartbeat_files:
-            hb_name = heartbeat_files.get(parsed[1])
-        records.append(read_slot(paths, factory, ordinal, hb_name))
+        hb_name = heartbeat_files.get(parsed[1]) if parsed and heartbeat_files else None
+        records.append(_slot_record(paths, ordinal, name, parsed, hb_name))
     return records
 
 
