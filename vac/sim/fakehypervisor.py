@@ -134,10 +134,6 @@ class FakeHypervisor:
             if dom.info.state.is_active:
                 dom.info = replace(dom.info, cpu_seconds=dom.info.cpu_seconds + seconds)
 
-    def set_state(self, name: str, state: DomainState) -> None:
-        dom = self.domains[name]
-        dom.info = replace(dom.info, state=state)
-
     def power_off(self, name: str) -> None:
         """The guest powers itself off (on_poweroff=destroy)."""
         self._stop(name)
