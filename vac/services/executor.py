@@ -29,12 +29,9 @@ log = logging.getLogger(__name__)
 class Executor:
     """Performs actions for one cycle: ``hv`` is an open hypervisor connection."""
 
-    def __init__(self, cfg: Config, paths: Paths, hv: Any, now: float,
-                 vm_module: Any = None):
+    def __init__(self, cfg: Config, paths: Paths, hv: Any, now: float, vm_module: Any):
         self.cfg, self.paths, self.hv, self.now = cfg, paths, hv, now
-        if vm_module is None:
-            from vac.services import vm as vm_module
-        self.vm = vm_module
+        self.vm = vm_module            # vac.services.vm, or the cycle's injected double
         self.created = 0
         self.failed = 0
         self._handlers: Dict[type, Callable[[Any], None]] = {
