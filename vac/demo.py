@@ -169,9 +169,8 @@ def write_demo_tree(root: str, env: Optional[demoenv.DemoEnv] = None,
         if os.path.lexists(image):
             os.unlink(image)
         os.symlink(env.guest_iso, image)
-    state = read_state(paths.root)
-    state.update(factory=factory, slots=SLOTS, domain_type=domain_type, **env.as_dict())
-    write_atomic(os.path.join(paths.root, STATE_FILE), json.dumps(state, indent=1) + "\n")
+    _update_state(paths.root, factory=factory, slots=SLOTS, domain_type=domain_type,
+                  **env.as_dict())
     return conf
 
 
@@ -244,8 +243,8 @@ def _run_prepared(root: str, env: demoenv.DemoEnv, duration: Optional[float]) ->
     factory = str(state["factory"])
     _update_state(root, ran=True)
     created = demoenv.add_hosts_line(factory, env.netns)
-    _update_state(root, hosts_netns=env.netns, hosts_file_created=created
-                  or bool(read_state(root).get("hosts_file_created")))
+    _update_state(root, hosts_netns=env.netns,
+                  hosts_file_created=created or bool(state.get("hosts_file_created")))
     if demoenv.reset_network(env):
         _update_state(root, made_network=True)
     print(f"vac demo: factory {factory} with {SLOTS} slots, space demo.vac.test, "
