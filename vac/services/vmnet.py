@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Optional
+from typing import Callable, Optional
 
 from vac.adapters.atomicfile import read_text, write_atomic
 from vac.constants import NAT_NETWORK_NAME
@@ -82,37 +82,36 @@ def write_hosts_lines(paths: Paths, factory: str, count: int) -> bool:
     return True
 
 
+def _attempt(step: Callable[[], object], failure: str, *args: object) -> bool:
+    """Run one network step; on a VacError log ``failure % (*args, error)``, return False."""
+    try:
+        step()
+        return True
+    except VacError as e:
+        log.error(failure, *args, e)
+        return False
+
+
 def _start(hv, cfg: Config, host: HostOps, info) -> bool:
     if info is not None and info.active:
         return True
-    try:
-        hv.start_network(NAT_NETWORK_NAME)
-        return True
-    except VacError as e:
-        log.error("Failed to start network %s: %s %s", NAT_NETWORK_NAME, e, START_HINT)
-        if cfg.settings.fix_networking:
-            host.net.fix_networking()
-        return False
+    started = _attempt(lambda: hv.start_network(NAT_NETWORK_NAME),
+                       "Failed to start network %s: %s " + START_HINT, NAT_NETWORK_NAME)
+    if not started and cfg.settings.fix_networking:
+        host.net.fix_networking()
+    return started
 
 
 def _autostart(hv, info) -> bool:
     if info is not None and info.autostart:
         return True
-    try:
-        hv.set_network_autostart(NAT_NETWORK_NAME)
-        return True
-    except VacError as e:
-        log.error("Failed to set %s to autostart: %s", NAT_NETWORK_NAME, e)
-        return False
+    return _attempt(lambda: hv.set_network_autostart(NAT_NETWORK_NAME),
+                    "Failed to set %s to autostart: %s", NAT_NETWORK_NAME)
 
 
 def _metadata_address(host: HostOps) -> bool:
-    try:
-        host.net.ensure_metadata_address()
-        return True
-    except VacError as e:
-        log.error("Failed to add the metadata address to %s: %s", host.net.bridge, e)
-        return False
+    return _attempt(host.net.ensure_metadata_address,
+                    "Failed to add the metadata address to %s: %s", host.net.bridge)
 
 
 def _check_iptables(cfg: Config, host: HostOps) -> bool:
