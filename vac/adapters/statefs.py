@@ -200,11 +200,6 @@ def ensure_state_dirs(paths: Paths) -> None:
         os.makedirs(directory, mode=0o755, exist_ok=True)
 
 
-def write_file(path: str, content: str, paths: Paths, mode: int = 0o644) -> None:
-    """Atomic write of a state file (temp file in the same directory, then rename)."""
-    write_atomic(path, content, mode=mode)
-
-
 def write_slot_file(paths: Paths, machine_name: str, created: int, machinetype: str,
                     machine_model: str) -> None:
     os.makedirs(paths.slots_dir, mode=0o755, exist_ok=True)
