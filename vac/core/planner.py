@@ -17,8 +17,8 @@ from vac.core.actions import Action, Create, Destroy, WriteCounts
 from vac.core.configtypes import Config
 from vac.core.mjf import memory_bytes
 from vac.core.shares import Reports, Rng, Standing, rank, standings
-from vac.core.slotstate import (MachineDirInfo, SlotOutcome, expired_dirs, slot_outcome,
-                                zombie_destroys)
+from vac.core.slotstate import (MachineDirInfo, SlotOutcome, configured_hs06, expired_dirs,
+                                slot_outcome, zombie_destroys)
 from vac.core.status import total_processors
 from vac.core.superslots import Choice, choose, superslot_map
 from vac.model import DomainInfo, HostFacts, SlotRecord
@@ -195,7 +195,7 @@ def _reserve(cfg: Config, cap: _Capacity, planned: Dict[str, Dict[str, Any]],
         cap.mem_available -= memory_bytes
     entry = planned.setdefault(choice.machinetype, {"running_hs06": 0.0,
                                                     "num_before_fizzle": 0})
-    entry["running_hs06"] += (cfg.settings.hs06_per_processor or 1.0) * choice.processors
+    entry["running_hs06"] += configured_hs06(cfg.settings, choice.processors)
     entry["num_before_fizzle"] += 1
     name = naming.machine_name(cfg.settings.factory_hostname, ordinal)
     return Create(ordinal, name, choice.machinetype, choice.processors, choice.shutdown_time,

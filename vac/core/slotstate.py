@@ -16,7 +16,7 @@ from vac.constants import (HEARTBEAT_NOT_CREATED, HEARTBEAT_NOT_UPDATED, STATE_P
 from vac.core import naming
 from vac.core.actions import (Account, Action, Destroy, ExpireMachineDir, Finalise,
                               LowerShutdownTime, WriteHeartbeat)
-from vac.core.configtypes import Config, Machinetype
+from vac.core.configtypes import Config, Machinetype, Settings
 from vac.model import DomainInfo, DomainState, SlotRecord
 
 DEFAULT_MACHINES_DIR_DAYS = 3.0
@@ -62,6 +62,12 @@ def slot_processors(slot: SlotRecord) -> int:
 def slot_hs06(slot: SlotRecord) -> float:
     """HS06 of a slot's machine: machinefeatures/hs06, else 1.0 HS06 per processor."""
     return float(slot.hs06) if slot.hs06 is not None else 1.0 * slot_processors(slot)
+
+
+def configured_hs06(settings: Settings, processors: int) -> float:
+    """HS06 of ``processors`` processors by the configuration: hs06_per_processor each,
+    else 1.0 (what ``slot_hs06`` reads back from a machine created now)."""
+    return (settings.hs06_per_processor or 1.0) * processors
 
 
 def machine_state(slot: SlotRecord) -> str:

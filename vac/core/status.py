@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from vac.constants import (COUNTING_WINDOW_SECONDS, MIB, STATE_RUNNING, STATE_SHUTDOWN,
                            STATE_STARTING)
 from vac.core.configtypes import Config, Machinetype
-from vac.core.slotstate import machine_state, slot_hs06, slot_processors
+from vac.core.slotstate import configured_hs06, machine_state, slot_hs06, slot_processors
 from vac.core.vacquery import vo_of_fqan
 from vac.model import SlotRecord
 
@@ -168,7 +168,7 @@ def factory_status(cfg: Config, counts: Optional[Sequence[float]],
         running_machines, running_processors = int(counts[0]), int(counts[2])
         running_hs06 = float(counts[4])
     total = total_processors(cfg, int(sysinfo.get("processor_count", 1)))
-    max_hs06 = round(total * (cfg.settings.hs06_per_processor or 1.0), 2)
+    max_hs06 = round(configured_hs06(cfg.settings, total), 2)
     body: Dict[str, Any] = {
         "running_cpus": running_processors, "running_processors": running_processors,
         "running_machines": running_machines, "running_hs06": running_hs06,
