@@ -213,9 +213,14 @@ def reset_network(env: DemoEnv) -> bool:
             busy = [d.name for d in hv.list_domains()]
             if busy:
                 return False      # somebody's guests use it: leave it, vacd adds its hosts
-            hv.destroy_network(NAT_NETWORK_NAME)
-            hv.undefine_network(NAT_NETWORK_NAME)
+            _remove_network(hv)
     return True
+
+
+def _remove_network(hv) -> None:
+    """Stop and undefine vac's NAT network."""
+    hv.destroy_network(NAT_NETWORK_NAME)
+    hv.undefine_network(NAT_NETWORK_NAME)
 
 
 def demo_machine_names(state: dict) -> List[str]:
@@ -260,8 +265,7 @@ def _destroy_domains(uri: str, names: List[str], network: bool, say: Say) -> Non
                 f"({', '.join(sorted(others))})")
         elif network and hv.network(NAT_NETWORK_NAME) is not None:
             say(f"vac demo: removing libvirt network {NAT_NETWORK_NAME}")
-            hv.destroy_network(NAT_NETWORK_NAME)
-            hv.undefine_network(NAT_NETWORK_NAME)
+            _remove_network(hv)
 
 
 def _remove_lvs(vg: str, shim: str, names: List[str], say: Say) -> None:
