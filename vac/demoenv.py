@@ -268,12 +268,17 @@ def _destroy_domains(uri: str, names: List[str], network: bool, say: Say) -> Non
             _remove_network(hv)
 
 
+def shim_first_path(shim: str) -> str:
+    """This process's PATH with the test environment's LVM shims (``shim_bin``) first."""
+    return shim + os.pathsep + os.environ.get("PATH", "/usr/sbin:/usr/bin")
+
+
 def _remove_lvs(vg: str, shim: str, names: List[str], say: Say) -> None:
     from vac.adapters.lvm import Lvm
 
     def run(argv, **kw):
         env = dict(kw.pop("env", None) or {})
-        env["PATH"] = shim + os.pathsep + os.environ.get("PATH", "/usr/sbin:/usr/bin")
+        env["PATH"] = shim_first_path(shim)
         return runner.run(argv, env=env, **kw)
 
     lvm = Lvm(run=run)
@@ -298,7 +303,7 @@ def start_vacd(root: str, env: DemoEnv) -> int:
     out = os.open(os.path.join(paths.log_dir, "vacd-console"),
                   os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     child_env = dict(os.environ)
-    child_env["PATH"] = env.shim_bin + os.pathsep + child_env.get("PATH", "/usr/sbin:/usr/bin")
+    child_env["PATH"] = shim_first_path(env.shim_bin)
     child_env["LVM_SUPPRESS_FD_WARNINGS"] = "1"
     argv = vacd_argv(root, env)
     pid = os.fork()
