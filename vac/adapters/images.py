@@ -17,6 +17,7 @@ import urllib.parse
 from typing import Callable, Optional
 
 from vac.adapters import cernvmsig
+from vac.adapters.atomicfile import file_mtime
 from vac.adapters.cernvmsig import SignatureResult, verify_cernvm_signature
 from vac.errors import FetchError, ImageError
 
@@ -77,7 +78,7 @@ class ImageCache:
         cached = os.path.join(self.cache_dir, cache_file_name(url))
         if url.startswith("https://") and not (self.ca_dir or self.ca_file):
             log.info("No CA directory for %s: using the default CA bundle", url)
-        ims = os.stat(cached).st_mtime if os.path.isfile(cached) else None
+        ims = file_mtime(cached) if os.path.isfile(cached) else None
         os.makedirs(self.tmp_dir, exist_ok=True)
         os.makedirs(self.cache_dir, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix="image.", dir=self.tmp_dir)

@@ -10,6 +10,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional
 
 import psutil
 
+from vac.adapters.atomicfile import file_ctime
 from vac.paths import Paths
 
 
@@ -85,10 +86,4 @@ def processor_count() -> int:
 
 def heartbeat_times(paths: Paths, roles: Iterable[str]) -> Dict[str, Optional[float]]:
     """ctime of each role's heartbeat file, or None if missing."""
-    times: Dict[str, Optional[float]] = {}
-    for role in roles:
-        try:
-            times[role] = os.stat(paths.heartbeat(role)).st_ctime
-        except OSError:
-            times[role] = None
-    return times
+    return {role: file_ctime(paths.heartbeat(role)) for role in roles}
