@@ -6,11 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from typing import Callable, List, Optional
 
 import psutil
 
+from tests import realenv
 from vac.paths import Paths
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -24,14 +24,11 @@ total_processors = 2
 
 def wait_for(predicate: Callable[[], object], timeout: float = 15.0,
              what: str = "condition") -> object:
-    """Poll ``predicate`` every 50 ms until truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    """realenv.wait_for (50 ms polls) with a 15 s default, failing as an assertion."""
+    try:
+        return realenv.wait_for(predicate, timeout, what=what)
+    except TimeoutError as e:
+        raise AssertionError(str(e)) from None
 
 
 def make_root(paths: Paths, conf: str = MINIMAL_CONF) -> None:
