@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
 
 from vac.adapters import httpserver, statefs
+from vac.adapters.httpserver import HttpRequest
 from vac.core import naming
+from vac.core.configtypes import Config
+from vac.core.metadata import Response
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
 from vac.services.rolekit import CONFIG_CHECK_SECONDS, ConfigHolder, Loader, write_heartbeat
@@ -66,17 +69,22 @@ def allowed_hosts(host: str, port: int) -> Tuple[str, ...]:
     return hosts + ((f"{host}:80",) if port == 80 else ())
 
 
+Answer = Callable[[Paths, Optional[Config], Optional[Machine], HttpRequest], Response]
+
+
 @dataclass(frozen=True)
 class RoleSpec:
     role: str                          # "metadata" or "mjf"
     server_name: str                   # Server header
-    bind: Callable[[object], Tuple[str, int]]       # cfg -> (address, port)
-    make_app: Callable[[ConfigHolder, Resolver], Callable]
+    bind: Callable[[Config], Tuple[str, int]]       # cfg -> (address, port)
+    answer: Answer                     # (paths, cfg, machine or None, request) -> response
 
 
-def _bind(spec: RoleSpec, holder: ConfigHolder, resolve: Resolver):
+def _bind(spec: RoleSpec, paths: Paths, holder: ConfigHolder, resolve: Resolver):
     host, port = spec.bind(holder.cfg)
-    app = spec.make_app(holder, resolve)
+
+    def app(request: HttpRequest) -> Response:
+        return spec.answer(paths, holder.cfg, resolve(request.client_ip), request)
     server = httpserver.make_server(host, port, app, spec.server_name)
     server.allowed_hosts = frozenset(allowed_hosts(host, server.server_address[1]))
     httpserver.serve_in_thread(server, f"vacd-{spec.role}-http")
@@ -103,7 +111,7 @@ def run_http_role(paths: Paths, control: RoleControl, spec: RoleSpec,
                     server.server_close()
                     server = None
                 try:
-                    server, bound = _bind(spec, holder, resolve)
+                    server, bound = _bind(spec, paths, holder, resolve)
                     warned = False
                     if ready:
                         ready(server.server_address)

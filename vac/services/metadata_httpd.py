@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, Optional
+from typing import Optional
 
 from vac.adapters.atomicfile import read_text
 from vac.adapters.httpserver import HttpRequest
 from vac.core import naming
+from vac.core.configtypes import Config
 from vac.core.metadata import NOT_FOUND, MachineFacts, Response, metadata_response
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
-from vac.services.httpd_role import (ConfigHolder, Machine, Resolver, RoleSpec,
-                                     run_http_role)
+from vac.services.httpd_role import Machine, RoleSpec, run_http_role
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +48,14 @@ def machine_facts(paths: Paths, cfg, machine: Machine) -> MachineFacts:
         public_key=key.strip() if key and key.strip() else None)
 
 
-def make_app(paths: Paths) -> Callable[[ConfigHolder, Resolver], Callable]:
-    def factory(holder: ConfigHolder, resolve: Resolver) -> Callable[[HttpRequest], Response]:
-        def app(request: HttpRequest) -> Response:
-            machine = resolve(request.client_ip)
-            if machine is None:
-                log.info("%s is not a machine of this factory: 404 for %s",
-                         request.client_ip, request.path[:200])
-                return NOT_FOUND
-            facts = machine_facts(paths, holder.cfg, machine)
-            return metadata_response(request.method, request.path, facts)
-        return app
-    return factory
+def answer(paths: Paths, cfg: Optional[Config], machine: Optional[Machine],
+           request: HttpRequest) -> Response:
+    """The metadata response for one request from ``machine`` (None: not one of ours)."""
+    if machine is None:
+        log.info("%s is not a machine of this factory: 404 for %s",
+                 request.client_ip, request.path[:200])
+        return NOT_FOUND
+    return metadata_response(request.method, request.path, machine_facts(paths, cfg, machine))
 
 
 def _bind(cfg):
@@ -69,5 +65,5 @@ def _bind(cfg):
 def run_role(paths: Paths, control: RoleControl, *, load=None, resolve=None,
              ready=None) -> None:
     """vacd role ``metadata``; ``load``/``resolve``/``ready`` are for tests only."""
-    spec = RoleSpec("metadata", SERVER_NAME, _bind, make_app(paths))
+    spec = RoleSpec("metadata", SERVER_NAME, _bind, answer)
     run_http_role(paths, control, spec, load=load, resolve=resolve, ready=ready)

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Callable, Dict
+from typing import Dict, Optional
 
 from vac.adapters.httpserver import BodyError, HttpRequest
+from vac.core.configtypes import Config
 from vac.core.metadata import NOT_FOUND, Response
 from vac.core.mjfhttp import FEATURE_DIRS, FORBIDDEN, check_put, mjf_get, valid_name
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
-from vac.services.httpd_role import ConfigHolder, Machine, Resolver, RoleSpec, run_http_role
+from vac.services.httpd_role import Machine, RoleSpec, run_http_role
 
 log = logging.getLogger(__name__)
 
@@ -74,24 +75,20 @@ def put_joboutput(machine: Machine, request: HttpRequest, settings) -> Response:
     return Response(201)
 
 
-def make_app(paths: Paths) -> Callable[[ConfigHolder, Resolver], Callable]:
-    def factory(holder: ConfigHolder, resolve: Resolver) -> Callable[[HttpRequest], Response]:
-        def app(request: HttpRequest) -> Response:
-            machine = resolve(request.client_ip)
-            if request.method in ("GET", "HEAD"):
-                if machine is None:
-                    log.info("%s is not a machine of this factory: 404", request.client_ip)
-                    return NOT_FOUND
-                return mjf_get(request.path, read_features(machine.machine_dir))
-            if request.method == "PUT":
-                if machine is None:
-                    log.warning("%s is not a machine of this factory: PUT refused",
-                                request.client_ip)
-                    return FORBIDDEN
-                return put_joboutput(machine, request, holder.cfg.settings)
-            return Response(405)
-        return app
-    return factory
+def answer(_paths: Paths, cfg: Optional[Config], machine: Optional[Machine],
+           request: HttpRequest) -> Response:
+    """GET/HEAD features or PUT a job output for ``machine`` (None: not one of ours)."""
+    if request.method in ("GET", "HEAD"):
+        if machine is None:
+            log.info("%s is not a machine of this factory: 404", request.client_ip)
+            return NOT_FOUND
+        return mjf_get(request.path, read_features(machine.machine_dir))
+    if request.method == "PUT":
+        if machine is None:
+            log.warning("%s is not a machine of this factory: PUT refused", request.client_ip)
+            return FORBIDDEN
+        return put_joboutput(machine, request, cfg.settings)
+    return Response(405)
 
 
 def _bind(cfg):
@@ -101,5 +98,5 @@ def _bind(cfg):
 def run_role(paths: Paths, control: RoleControl, *, load=None, resolve=None,
              ready=None) -> None:
     """vacd role ``mjf``; ``load``/``resolve``/``ready`` are for tests only."""
-    spec = RoleSpec("mjf", SERVER_NAME, _bind, make_app(paths))
+    spec = RoleSpec("mjf", SERVER_NAME, _bind, answer)
     run_http_role(paths, control, spec, load=load, resolve=resolve, ready=ready)
