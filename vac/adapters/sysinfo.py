@@ -10,6 +10,7 @@ from typing import Any, Dict, Iterable, Mapping, Optional
 
 import psutil
 
+from vac.adapters import host
 from vac.adapters.atomicfile import file_ctime
 from vac.paths import Paths
 
@@ -67,7 +68,7 @@ def gather(paths: Paths) -> Mapping[str, Any]:
     tmp = disk_avail(paths.under_root("/tmp"))
     state = disk_avail(paths.state_dir)
     facts: Dict[str, Any] = {
-        "processor_count": psutil.cpu_count(logical=True) or 1,
+        "processor_count": host.processor_count(paths),
         "load_average": os.getloadavg()[2],
         "kernel_version": kernel,
         "os_issue": os_issue(paths, kernel),
@@ -77,11 +78,6 @@ def gather(paths: Paths) -> Mapping[str, Any]:
     }
     facts.update(memory_kb())
     return facts
-
-
-def processor_count() -> int:
-    """Logical processors of the host (slots of a factory)."""
-    return psutil.cpu_count(logical=True) or 1
 
 
 def heartbeat_times(paths: Paths, roles: Iterable[str]) -> Dict[str, Optional[float]]:
