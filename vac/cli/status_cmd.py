@@ -162,15 +162,16 @@ def load_cfg(args: argparse.Namespace) -> Optional[Config]:
 
 
 def _run(args: argparse.Namespace, ask: Callable[..., peers.QueryResult],
-         render: Callable[[peers.QueryResult], Iterable[str]], per_factory_map: bool,
-         client_name: str = "vac-command") -> int:
+         render: Callable[[peers.QueryResult], Iterable[str]],
+         as_json: Callable[[peers.QueryResult], str]) -> int:
+    """Load the configuration, ask the space, print the answer (text or ``--json``)."""
     cfg = load_cfg(args)
     if cfg is None:
         return 1
-    result = ask(cfg, client_name=client_name, factories=args.factories or None,
+    result = ask(cfg, client_name="vac-command", factories=args.factories or None,
                  timeout=args.timeout, space=args.space)
     if args.json:
-        print(json_array(result, per_factory_map))
+        print(as_json(result))
     else:
         for line in render(result):
             print(line)
@@ -188,34 +189,25 @@ def report_missing(result: peers.QueryResult) -> int:
 
 def _machines(args: argparse.Namespace) -> int:
     now = time.time()
-    return _run(args, peers.query_machines, lambda r: machines_lines(r, now), True)
+    return _run(args, peers.query_machines, lambda r: machines_lines(r, now),
+                lambda r: json_array(r, True))
 
 
 def _machinetype(args: argparse.Namespace) -> int:
-    if not args.name:
+    name = args.name
+    if not name:
         print("machinetype command requires an argument!", file=sys.stderr)
         return 1
-    if args.json:
-        return _machinetype_json(args, args.name)
-    return _run(args, peers.query_machinetypes,
-                lambda r: machinetype_lines(r, args.name), True)
-
-
-def _machinetype_json(args: argparse.Namespace, name: str) -> int:
-    cfg = load_cfg(args)
-    if cfg is None:
-        return 1
-    result = peers.query_machinetypes(cfg, client_name="vac-command",
-                                      factories=args.factories or None,
-                                      timeout=args.timeout, space=args.space)
-    print(json.dumps([result[f][name] for f in sorted(result) if name in result[f]],
-                     indent=2, sort_keys=True))
-    return report_missing(result)
+    return _run(args, peers.query_machinetypes, lambda r: machinetype_lines(r, name),
+                lambda r: json.dumps([r[f][name] for f in sorted(r) if name in r[f]],
+                                     indent=2, sort_keys=True))
 
 
 def _machinetypes(args: argparse.Namespace) -> int:
-    return _run(args, peers.query_machinetypes, machinetypes_lines, True)
+    return _run(args, peers.query_machinetypes, machinetypes_lines,
+                lambda r: json_array(r, True))
 
 
 def _factories(args: argparse.Namespace) -> int:
-    return _run(args, peers.query_factories, factories_lines, False)
+    return _run(args, peers.query_factories, factories_lines,
+                lambda r: json_array(r, False))
