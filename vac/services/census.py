@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Iterator, Optional, Tuple
 
 from vac.adapters.atomicfile import file_mtime, touch, write_atomic
 from vac.constants import (CENSUS_COUNT_SECONDS, CENSUS_EXPIRE_SECONDS,
@@ -47,18 +47,23 @@ def save_replies(paths: Paths, replies) -> int:
     return written
 
 
-def expire(paths: Paths, now: float) -> int:
-    """Delete census files older than two days; returns the count younger than one day."""
+def census_files(paths: Paths) -> Iterator[Tuple[str, str, float]]:
+    """(factory, path, mtime) of each saved census file (writers' temp files skipped)."""
     try:
         names = sorted(os.listdir(paths.space_census))
     except OSError:
-        return 0
-    fresh = 0
+        return
     for name in names:
         path = os.path.join(paths.space_census, name)
         mtime = file_mtime(path)
-        if mtime is None or name.startswith(".tmp-"):
-            continue
+        if mtime is not None and not name.startswith(".tmp-"):
+            yield name, path, mtime
+
+
+def expire(paths: Paths, now: float) -> int:
+    """Delete census files older than two days; returns the count younger than one day."""
+    fresh = 0
+    for name, path, mtime in census_files(paths):
         if now - mtime > CENSUS_EXPIRE_SECONDS:
             try:
                 os.unlink(path)
@@ -92,14 +97,8 @@ def space_capacity(paths: Paths, now: float) -> Dict[str, Dict[str, float]]:
     for factory, entry in (catalogue or {}).items():
         if isinstance(entry, dict):
             totals[factory] = {k: float(entry.get(k) or 0) for k in CAPACITY_KEYS}
-    try:
-        names = sorted(os.listdir(paths.space_census))
-    except OSError:
-        names = []
-    for name in names:
-        path = os.path.join(paths.space_census, name)
-        mtime = file_mtime(path)
-        if name in totals or mtime is None or now - mtime >= CENSUS_COUNT_SECONDS:
+    for name, path, mtime in census_files(paths):
+        if name in totals or now - mtime >= CENSUS_COUNT_SECONDS:
             continue
         reply = _load_json(path)
         if reply is not None:
