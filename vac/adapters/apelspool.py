@@ -194,8 +194,3 @@ def read_head(path: str, nbytes: int = HEAD_BYTES) -> Optional[str]:
         return None                     # e.g. a directory
     finally:
         os.close(fd)
-
-
-def iter_queue(outgoing_dir: str) -> Iterator[str]:
-    """Element names (``DIR/NAME``) of the outgoing queue, as dirq lists them."""
-    return iter(QueueSimple(outgoing_dir))
