@@ -16,16 +16,17 @@ import tempfile
 from dataclasses import dataclass
 from typing import Optional
 
+from vac.adapters import host as host_facts
 from vac.adapters.images import is_remote, verify_cernvm_signature
 from vac.adapters.lvm import VolumeGroup
 from vac.constants import VM_MODELS
-from vac.core import disksize, domxml, naming
+from vac.core import disksize, domxml, naming, status
 from vac.core.configtypes import Config, Machinetype
 from vac.errors import CommandError, HypervisorError, ImageError, StorageError, VacError
 from vac.model import DomainState
 from vac.paths import Paths
 from vac.services.hostops import HostOps, default_host
-from vac.services.vmnet import ensure_network, slot_count
+from vac.services.vmnet import ensure_network
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,8 @@ def _create(hv, cfg: Config, paths: Paths, request: VmRequest, host: HostOps,
              naming.machine_mac(request.ordinal))
     image = resolve_image(mt, paths, host)
     vg = host.lvm.usable_volume_group(cfg.settings.volume_group)
-    lv = _make_lv(cfg, request, host, vg, undo) if vg else None
+    lv = (_make_lv(cfg, request, host, vg, undo,
+                   host_processors=host_facts.processor_count(paths)) if vg else None)
     temp_files = []
     if model == "vm-raw":
         root = _make_overlay(image, paths, host, undo)
@@ -160,7 +162,7 @@ def _domain_xml(hv, cfg: Config, request: VmRequest, host: HostOps, disks) -> st
 
 
 def _make_lv(cfg: Config, request: VmRequest, host: HostOps, vg: VolumeGroup,
-             undo: contextlib.ExitStack) -> str:
+             undo: contextlib.ExitStack, *, host_processors: int) -> str:
     name = request.machine_name
     host.lvm.remove_lv(vg.name, name)                 # leftover of an earlier machine
     lvs = host.lvm.list_lvs(vg.name)
@@ -175,7 +177,7 @@ def _make_lv(cfg: Config, request: VmRequest, host: HostOps, vg: VolumeGroup,
         size = disksize.lv_size_bytes(
             processors=request.processors, gb=gb, vg_total_bytes=vg.total_bytes,
             extent_bytes=vg.extent_bytes, non_vac_bytes=other_bytes,
-            total_processors=cfg.settings.total_processors or slot_count(cfg))
+            total_processors=status.total_processors(cfg, host_processors))
     except ValueError as e:
         raise StorageError(f"cannot size logical volume {vg.name}/{name}: {e}") from e
     path = host.lvm.create_lv(vg.name, name, size)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Callable, Optional
 
+from vac.adapters import host as host_facts
 from vac.adapters.atomicfile import read_text, write_atomic
 from vac.constants import NAT_NETWORK_NAME
 from vac.core import hostsfile, iptables, netxml
@@ -22,17 +22,18 @@ START_HINT = ('(Do you need to install dnsmasq RPM >= 2.48-13? Old "dnsmasq --li
               'already exist?)')
 
 
-def slot_count(cfg: Config) -> int:
-    """How many slots get DHCP and /etc/hosts entries: every possible slot, at least 100."""
-    processors = cfg.settings.total_processors or os.cpu_count() or 1
-    return max(MIN_SLOTS, processors)
+def slot_count(cfg: Config, paths: Paths) -> int:
+    """How many slots get DHCP and /etc/hosts entries: every slot (one per host
+    processor, SPEC §1.7, as counted under --root), at least 100 as the original."""
+    return max(MIN_SLOTS, cfg.settings.total_processors or 0,
+               host_facts.processor_count(paths))
 
 
 def ensure_network(hv, cfg: Config, paths: Paths, *, host: Optional[HostOps] = None) -> bool:
     """Make the NAT network right; False if this cycle must not create VMs."""
     host = host or default_host(paths)
     factory = cfg.settings.factory_hostname
-    count = slot_count(cfg)
+    count = slot_count(cfg, paths)
     try:
         info = hv.network(NAT_NETWORK_NAME)
         if info is not None and not netxml.has_factory_address(info.xml):
