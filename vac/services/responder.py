@@ -54,8 +54,7 @@ def local_bodies(cfg: Config, paths: Paths, reply_type: str, now: float
     """Status bodies of this factory for one reply type, from the files (read-only)."""
     factory = cfg.settings.factory_hostname
     if reply_type == vq.FACTORY_STATUS:
-        facts = dict(sysinfo.gather(paths), processor_count=host.processor_count(paths))
-        return [status.factory_status(cfg, statefs.read_counts(paths), facts,
+        return [status.factory_status(cfg, statefs.read_counts(paths), sysinfo.gather(paths),
                                       sysinfo.heartbeat_times(paths, DAEMON_ROLES), now)]
     hb_files = {n: mt.heartbeat_file for n, mt in cfg.machinetypes.items()}
     slots = statefs.read_slots(paths, factory, slot_count(paths), hb_files)
