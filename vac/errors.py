@@ -6,10 +6,16 @@ class VacError(Exception):
 
 
 class ConfigError(VacError):
-    """The configuration (or a pipe) is invalid; carries every problem found."""
+    """The configuration (or a pipe) is invalid; carries every problem found.
 
-    def __init__(self, problems):
+    ``fallback``: when the files could be read, the Config made of their valid parts
+    (defaults in place of invalid [settings] values, faulty machinetypes disabled). vacd
+    uses it to keep serving running machines, never to create new ones.
+    """
+
+    def __init__(self, problems, fallback=None):
         self.problems = list(problems) if not isinstance(problems, str) else [problems]
+        self.fallback = fallback
         super().__init__("\n".join(str(p) for p in self.problems))
 
 

@@ -39,3 +39,16 @@ def test_plan_json():
     body = json.loads(plan_cmd.as_json(cfg, plan, ["n"]))
     assert body["creates"][0]["machinetype"] == "lhcb" and body["ranked"] == ["lhcb"]
     assert body["standings"][0]["eligible"] is True and body["notes"] == ["n"]
+
+
+def test_plan_shows_disabled_machinetypes_and_why():
+    import dataclasses
+    import json
+    from types import MappingProxyType
+    problem = "f.conf:7: [machinetype cms] root_device: 'x-1' is not valid (expected a-z 0-9)"
+    cfg = dataclasses.replace(config(), disabled=MappingProxyType({"cms": (problem,)}))
+    plan = planner.plan(inputs(cfg, [empty(0)], []), NOW, random.Random(7))
+    text = plan_cmd.render(cfg, plan, [])
+    assert f"Disabled machinetype cms (nothing of it is created):\n  {problem}\n" in text
+    assert "Would create: " in text and "lhcb" in text.split("Would create: ")[1]
+    assert json.loads(plan_cmd.as_json(cfg, plan, []))["disabled"] == {"cms": [problem]}

@@ -22,9 +22,13 @@ def load(*texts, hostname=HOST, processor_count=8, **kw):
 
 
 def problems(*texts, **kw):
-    with pytest.raises(ConfigError) as e:
-        load(*texts, **kw)
-    return [str(p) for p in e.value.problems]
+    """Every problem: of an invalid configuration, or of its disabled machinetypes."""
+    try:
+        cfg = load(*texts, **kw)
+    except ConfigError as e:
+        return [str(p) for p in e.problems]
+    assert cfg.disabled, "expected problems"
+    return list(cfg.problems)
 
 
 def test_later_files_win_and_origin_names_file_and_line():
@@ -226,9 +230,9 @@ def test_docker_image_needs_docker_model():
 
 
 def test_root_image_required_b30():
-    assert problems(SETTINGS + "\n[machinetype x]\ntarget_share = 1\n") == [
-        "f0.conf:4: [machinetype x] root_image: is missing (expected the URL or path of the "
-        "boot image)"]
+    assert problems(SETTINGS + "\n[machinetype x]\ntarget_share = 1\nbackoff_seconds = 1\n") \
+        == ["f0.conf:4: [machinetype x] root_image: is missing (expected the URL or path of "
+            "the boot image)"]
 
 
 def test_max_processors_not_below_min():

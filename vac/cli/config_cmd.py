@@ -1,6 +1,7 @@
 """``vac config``: print the effective configuration with the origin of every value.
 
-``vac config --check`` only validates: exit 0 when valid, 1 with every problem listed.
+``vac config --check`` only validates: exit 0 when valid, 1 with every problem listed
+(a machinetype with a problem is disabled by vacd, and is listed too).
 """
 
 from __future__ import annotations
@@ -45,17 +46,24 @@ def run(args: argparse.Namespace, out: Optional[TextIO] = None,
             print(f"  {problem}", file=err)
         print(f"{len(e.problems)} problem(s) found", file=err)
         return 1
+    status = 1 if config.disabled else 0
     if getattr(args, "json", False):
         out.write(json.dumps(config_as_json(config, brief=getattr(args, "check", False)),
                              indent=2, sort_keys=True) + "\n")
-        return 0
+        return status
     for warning in config.warnings:
         print(f"warning: {warning}", file=err)
+    if config.disabled:
+        print(f"{len(config.disabled)} machinetype(s) disabled (vacd creates every other "
+              "machinetype):", file=err)
+        for problem in config.problems:
+            print(f"  {problem}", file=err)
     if getattr(args, "check", False):
-        print(f"Configuration OK: {len(config.machinetypes)} machinetype(s), "
-              f"{len(config.vacuum_pipes)} vacuum pipe(s), "
-              f"{len(config.warnings)} warning(s)", file=out)
-        return 0
+        if not config.disabled:
+            print(f"Configuration OK: {len(config.machinetypes)} machinetype(s), "
+                  f"{len(config.vacuum_pipes)} vacuum pipe(s), "
+                  f"{len(config.warnings)} warning(s)", file=out)
+        return status
     out.write(render_config(config))
-    return 0
+    return status
 

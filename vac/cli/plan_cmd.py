@@ -34,6 +34,9 @@ def render(cfg, plan, notes: List[str]) -> str:
         lines.append(f"  {s.machinetype:<20} score {s.score:8.2f}  machinegroup "
                      f"{s.machinegroup} score {s.group_score:.2f}  before fizzle "
                      f"{s.num_before_fizzle}  {verdict}")
+    for name, problems in cfg.disabled.items():
+        lines.append(f"Disabled machinetype {name} (nothing of it is created):")
+        lines += [f"  {problem}" for problem in problems]
     for veto in plan.vetoes:
         lines.append(f"Veto: no machine created as {veto}")
     if plan.ranked:
@@ -53,6 +56,7 @@ def as_json(cfg, plan, notes: List[str]) -> str:
             "standings": [dataclasses.asdict(s) for s in plan.standings],
             "actions": [describe(a) for a in plan.actions if not isinstance(a, WriteHeartbeat)],
             "creates": [dataclasses.asdict(c) for c in plan.creates],
+            "disabled": {name: list(problems) for name, problems in cfg.disabled.items()},
             "explanation": plan.notes}
     return json.dumps(body, indent=1, sort_keys=True)
 

@@ -1,9 +1,12 @@
 """Merge ordered vac.conf sources into one validated, immutable Config (SPEC §1, §10.3).
 
 Pure: the caller reads the files (``(file name, text)`` in reading order), the host name,
-the processor count and any vacuum pipe documents. Every problem found is collected and
-raised at once as ConfigError; each is ``FILE:LINE: [section] option: what (expected)``.
-Deprecations become ``Config.warnings``; nothing is printed.
+the processor count and any vacuum pipe documents. Each problem is
+``FILE:LINE: [section] option: what (expected)``. A problem inside a machinetype only
+disables that machinetype (``Config.disabled``); any other problem makes the whole
+configuration invalid: every problem is raised at once as ConfigError, whose ``fallback``
+is the Config of the valid parts. Deprecations and changes from 03.01 become
+``Config.warnings``; nothing is printed.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from vac.core import schema
 from vac.core.configsection import Problem, SectionResult, convert_section
 from vac.core.configtypes import Config, Origin, Settings, VacuumPipe
 from vac.core.inifile import IniDocument, IniValue, parse_ini
+from vac.core.legacy import legacy_differences
 from vac.core.machinetypes import build_machinetypes
 from vac.core.options import NAME_RE
 from vac.errors import ConfigError
@@ -70,18 +74,26 @@ def parse_config(sources: Sequence[Tuple[str, str]], *, hostname: str, processor
     settings = _build_settings(document, found, hostname, processor_count)
     pipes = _build_pipes(document, found)
     built = build_machinetypes(document, settings, found.origins, pipes, pipe_documents)
-    found.problems.extend(built.problems)
     found.warnings.extend(built.warnings)
+    found.warnings.extend(legacy_differences(document, settings, built.machinetypes))
     found.origins.update(built.origins)
+    order = {name: index for index, (name, _) in enumerate(sources)}
+
+    def in_file_order(problems: Sequence[Problem]) -> List[Problem]:
+        return sorted(problems, key=lambda p: (order.get(p.file or "", len(order)),
+                                               p.line or 0))
+    config = Config(settings=settings,
+                    machinetypes=MappingProxyType(dict(built.machinetypes)),
+                    vacuum_pipes=MappingProxyType(pipes),
+                    origins=MappingProxyType(found.origins),
+                    warnings=tuple(found.warnings),
+                    disabled=MappingProxyType({
+                        name: tuple(str(p) for p in in_file_order(problems))
+                        for name, problems in sorted(built.disabled.items())}))
     if found.problems:
-        order = {name: index for index, (name, _) in enumerate(sources)}
-        raise ConfigError(sorted(found.problems, key=lambda p: (
-            order.get(p.file or "", len(order)), p.line or 0)))
-    return Config(settings=settings,
-                  machinetypes=MappingProxyType(dict(built.machinetypes)),
-                  vacuum_pipes=MappingProxyType(pipes),
-                  origins=MappingProxyType(found.origins),
-                  warnings=tuple(found.warnings))
+        every = found.problems + [p for ps in built.disabled.values() for p in ps]
+        raise ConfigError(in_file_order(every), fallback=config)
+    return config
 
 
 def _check_sections(document: IniDocument, found: _Collector) -> None:
@@ -144,6 +156,7 @@ def _check_processors(values: Dict[str, object], result: SectionResult, counted:
         result.problem(result.raw.get("total_processors"), SETTINGS, "total_processors",
                        f"{total} is greater than the {counted} processors of this host",
                        f"expected at most {counted}")
+        del values["total_processors"]      # the fallback Config uses the counted number
 
 
 def _check_settings_rules(values: Dict[str, object], result: SectionResult) -> None:

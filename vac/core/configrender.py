@@ -31,12 +31,18 @@ def render_config(config: Config) -> str:
         if machinetype.pipe_prefix:
             lines.append(f"# generated from [vacuum_pipe {machinetype.pipe_prefix}]")
         lines += [_line(*entry) for entry in _entries(config, section, machinetype)]
+    for name, problems in config.disabled.items():
+        lines += ["", f"# [machinetype {name}] is disabled (no machines of it are created):"]
+        lines += [f"#   {problem}" for problem in problems]
     return "\n".join(lines) + "\n"
 
 
 def config_as_json(config: Config, brief: bool = False) -> Dict[str, Any]:
-    """{valid, warnings[, settings, machinetypes, vacuum_pipes]} with {value, origin} leaves."""
-    result: Dict[str, Any] = {"valid": True, "warnings": list(config.warnings)}
+    """{valid, warnings, problems, disabled[, settings, machinetypes, vacuum_pipes]} with
+    {value, origin} leaves; ``valid`` is false when a machinetype is disabled."""
+    result: Dict[str, Any] = {"valid": not config.disabled, "warnings": list(config.warnings),
+                              "problems": list(config.problems),
+                              "disabled": {n: list(p) for n, p in config.disabled.items()}}
     if brief:
         return result
     result["settings"] = _json(_entries(config, "settings", config.settings))

@@ -151,6 +151,14 @@ class Config:
     vacuum_pipes: Mapping[str, VacuumPipe] = field(default_factory=lambda: MappingProxyType({}))
     origins: Mapping[Tuple[str, str], Origin] = field(default_factory=lambda: MappingProxyType({}))
     warnings: Tuple[str, ...] = ()
+    # machinetype -> its problems (``FILE:LINE: [machinetype NAME] option: ...``): a
+    # machinetype with a fault is left out of ``machinetypes`` (nothing of it is created)
+    disabled: Mapping[str, Tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def problems(self) -> Tuple[str, ...]:
+        """Every problem of the disabled machinetypes, in file order."""
+        return tuple(p for name in self.disabled for p in self.disabled[name])
 
     def origin(self, section: str, option: str) -> Origin:
         """Origin of ``option`` in ``section`` (e.g. ``("machinetype lhcb", "target_share")``)."""

@@ -4,7 +4,8 @@ Pure. Local ``[machinetype NAME]`` (or legacy ``[vmtype NAME]``) sections are co
 with the schema; for each ``[vacuum_pipe PREFIX]`` whose document is available, every pipe
 entry becomes ``PREFIX-SUFFIX`` with precedence local section > [vacuum_pipe] section >
 pipe. A machinetype whose faulty value came from a pipe is dropped with a warning (the
-site cannot fix a remote pipe); every other fault is a Problem.
+site cannot fix a remote pipe); any other fault disables that machinetype only: its
+Problems are kept in ``BuiltMachinetypes.disabled`` and every other machinetype is built.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ class BuiltMachinetypes:
     """Result of build_machinetypes: values plus everything to report."""
 
     machinetypes: Dict[str, Machinetype] = field(default_factory=dict)
-    problems: List[Problem] = field(default_factory=list)
+    disabled: Dict[str, List[Problem]] = field(default_factory=dict)   # name -> its problems
     warnings: List[str] = field(default_factory=list)
     origins: Dict[Tuple[str, str], Origin] = field(default_factory=dict)
 
@@ -85,8 +86,9 @@ def _local_sections(document: IniDocument, built: BuiltMachinetypes) -> Dict[str
             built.warnings.append(f"{file}:{line}: [vmtype {name}] is deprecated - please "
                                   f"use [machinetype {name}] instead")
         if not NAME_RE.match(name):
-            built.problems.append(Problem(file, line, key, "NAME", f"name {name!r} is not "
-                                          "valid", "expected a-z 0-9 or - only"))
+            built.disabled.setdefault(name, []).append(Problem(
+                file, line, key, "NAME", f"name {name!r} is not valid",
+                "expected a-z 0-9 or - only"))
             continue
         if kind == "vmtype":
             legacy[name] = document.options(key)
@@ -133,6 +135,14 @@ def _build_one(source: _Source, document: IniDocument, settings: Settings,
                settings_origins: Mapping[Tuple[str, str], Origin],
                built: BuiltMachinetypes) -> None:
     section = f"machinetype {source.name}"
+    if _share_only(source, document):
+        built.disabled[source.name] = [Problem(
+            source.header.file if source.header else None,
+            source.header.line if source.header else None, section, None,
+            "only target_share is given (a share-only section): the machinetype is disabled",
+            "expected root_image and the other options of this machinetype on this host, "
+            "or no section for it")]
+        return
     result = convert_section(schema.MACHINETYPE, section, source.raw, document.defaults)
     _check_rules(source, section, result)
     _advise(section, settings, result)
@@ -143,7 +153,7 @@ def _build_one(source: _Source, document: IniDocument, settings: Settings,
                               "not created" for p in pipe_faults)
         return
     if result.problems:
-        built.problems.extend(p for p, _ in result.problems)
+        built.disabled[source.name] = [p for p, _ in result.problems]
         return
     values = dict(result.values)
     for field_name, prefix in _MAPPINGS:
@@ -159,6 +169,15 @@ def _build_one(source: _Source, document: IniDocument, settings: Settings,
     built.machinetypes[source.name] = Machinetype(name=source.name,
                                                   pipe_prefix=source.pipe_prefix,
                                                   **values)  # type: ignore[arg-type]
+
+
+def _share_only(source: _Source, document: IniDocument) -> bool:
+    """A local section giving nothing of its own but target_share (shares kept in a file
+    of their own for several hosts) and no root_image."""
+    own = {name for name, value in source.raw.items()
+           if document.defaults.get(name) is not value}
+    return source.pipe_prefix is None and "root_image" not in source.raw and \
+        own <= {"target_share"}
 
 
 def _check_rules(source: _Source, section: str, result: SectionResult) -> None:
