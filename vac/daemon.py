@@ -1,9 +1,12 @@
 """vacd: one parent process supervising the factory, responder, metadata and MJF roles.
 
-Start-up: check the configuration (refuse to start on errors), take an exclusive lock on
-the pidfile (a second vacd refuses to start), set up the supervisor's log, daemonise with
-python-daemon unless ``--foreground`` (systemd runs vacd in the foreground), then fork one
-child per role and restart any child that dies, with exponential back-off.
+Start-up: check the installation (no state directory: refuse to start), take an
+exclusive lock on the pidfile (a second vacd refuses to start), set up the supervisor's
+log, daemonise with python-daemon unless ``--foreground`` (systemd runs vacd in the
+foreground), then fork one child per role and restart any child that dies, with
+exponential back-off. An invalid configuration does not stop vacd ("failures look like
+planned draining"): every role starts, the factory creates nothing until it is fixed,
+and systemd's status line says why (sd_notify READY=1 and STATUS=, vac.adapters.sdnotify).
 
 Signals (handlers only set flags; the main loop acts on them):
 SIGTERM/SIGINT stop the children (SIGTERM -> RoleControl.request_stop) and exit; machines
@@ -23,6 +26,7 @@ import sys
 from typing import IO, List, Mapping, Optional, Sequence, Tuple
 
 from vac import __version__
+from vac.adapters import sdnotify, statefs
 from vac.constants import DAEMON_ROLES
 from vac.errors import ConfigError
 from vac.logsetup import setup_role_logging, setup_stderr_logging
@@ -82,13 +86,58 @@ def parse_roles(text: str) -> Tuple[str, ...]:
     return roles
 
 
-# --- configuration -----------------------------------------------------------
+# --- installation and configuration ---------------------------------------------
+class NotInstalled(Exception):
+    """The installation is unusable (no state directory)."""
+
+
+def check_installation(paths: Paths) -> None:
+    """The state directory must exist (the package makes it); vacd does not invent one."""
+    if not os.path.isdir(paths.state_dir):
+        raise NotInstalled(f"the state directory {paths.state_dir} does not exist (is vac "
+                           "installed? the vac package creates it); not starting")
+
+
 def check_config(paths: Paths) -> str:
     """Load the configuration (without pipes); return its ``log_destination``.
 
     Raises ConfigError if the configuration is invalid.
     """
     return load_config(paths, pipes="none").settings.log_destination
+
+
+def start_config(paths: Paths) -> Tuple[str, List[str]]:
+    """(``log_destination``, problems) of the configuration vacd starts on; an invalid
+    one gives the destination of its valid parts ("files" if unknown)."""
+    try:
+        return check_config(paths), []
+    except ConfigError as e:
+        fallback = e.fallback
+        destination = fallback.settings.log_destination if fallback is not None else "files"
+        return destination, [str(p) for p in e.problems]
+
+
+def service_status(paths: Paths, roles: Sequence[str]) -> str:
+    """One line for systemd's STATUS=: the configuration's trouble, else the roles."""
+    invalid, disabled = statefs.read_config_report(paths)
+    if invalid is not None:
+        return sdnotify.status_line(invalid)
+    running = f"running ({', '.join(roles)})"
+    return sdnotify.status_line(f"{running}; {disabled}" if disabled else running)
+
+
+class StatusNotifier:
+    """Sends READY=1 once and STATUS= whenever the status line changes."""
+
+    def __init__(self, paths: Paths, roles: Sequence[str]) -> None:
+        self.paths, self.roles = paths, roles
+        self.sent: Optional[str] = None
+
+    def update(self, ready: bool = False) -> None:
+        status = service_status(self.paths, self.roles)
+        if status != self.sent or ready:
+            self.sent = status
+            sdnotify.notify(("READY=1\n" if ready else "") + f"STATUS={status}")
 
 
 def log_config_problems(paths: Optional[Paths]) -> None:
@@ -180,9 +229,12 @@ def install_parent_signals(flags: Flags) -> None:
 
 
 def supervise(sup: Supervisor, flags: Flags, wake_fd: int, paths: Optional[Paths] = None,
-              grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+              grace_seconds: float = STOP_GRACE_SECONDS,
+              notifier: Optional[StatusNotifier] = None) -> None:
     """Main loop of the parent until a stop is requested; then stop the children."""
     sup.start_all()
+    if notifier is not None:
+        notifier.update(ready=True)
     while not flags.stop:
         nxt = sup.next_wakeup()
         timeout = IDLE_WAKEUP_SECONDS if nxt is None else min(nxt, IDLE_WAKEUP_SECONDS)
@@ -199,7 +251,11 @@ def supervise(sup: Supervisor, flags: Flags, wake_fd: int, paths: Optional[Paths
             sup.signal_all(signal.SIGHUP)
         sup.reap()
         sup.restart_due()
+        if notifier is not None:
+            notifier.update()
     log.info("stopping: asking the roles to stop (machines are left running)")
+    if notifier is not None:
+        sdnotify.notify("STOPPING=1\nSTATUS=stopping (machines are left running)")
     sup.stop(grace_seconds)
 
 
@@ -217,7 +273,8 @@ def daemonise(streams: List, lock: IO) -> None:
 
 
 def run_daemon(args: argparse.Namespace, paths: Paths, roles: Sequence[str],
-               registry: Mapping[str, str], destination: str) -> int:
+               registry: Mapping[str, str], destination: str,
+               problems: Sequence[str] = ()) -> int:
     lock = acquire_pidfile(paths.vacd_pidfile)
     streams = setup_role_logging(paths, SUPERVISOR_LOG, destination)
     if not args.foreground:
@@ -230,10 +287,15 @@ def run_daemon(args: argparse.Namespace, paths: Paths, roles: Sequence[str],
     install_parent_signals(flags)
     log.info("vacd %s starting as pid %d (roles: %s, root %s)",
              __version__, os.getpid(), ",".join(roles), paths.root)
+    if problems:
+        log.error("the configuration is invalid (%d problem(s), the first: %s); starting "
+                  "anyway: no machines are created until it is fixed, running machines "
+                  "and their services are kept (the factory log lists every problem)",
+                  len(problems), problems[0])
     spawn = make_spawner(paths, registry, destination, (r, w))
     sup = Supervisor(roles, spawn, policy=BackoffPolicy())
     try:
-        supervise(sup, flags, r, paths)
+        supervise(sup, flags, r, paths, notifier=StatusNotifier(paths, roles))
     finally:
         log.info("vacd stopped")
         release_pidfile(lock)
@@ -246,7 +308,8 @@ def run_once(paths: Paths, target: str = ONCE_TARGET) -> int:
     setup_stderr_logging()
     try:
         run_cycle = load_target(target)
-        run_cycle(paths)
+        if getattr(run_cycle(paths), "problems", None):
+            return 1                    # the cycle ran, but on an invalid configuration
     except RoleLoadError as e:
         log.error("cannot run a factory cycle: %s", e)
         return 1
@@ -264,16 +327,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         roles = parse_roles(args.roles)
         registry = load_registry(args.role_registry) if args.role_registry else ROLE_REGISTRY
-        destination = check_config(paths)
+        check_installation(paths)
+        destination, problems = start_config(paths)
+        if problems:
+            print(f"vacd: invalid configuration ({len(problems)} problem(s)); running "
+                  "machines are looked after but no new ones are created until it is "
+                  "fixed:", file=sys.stderr)
+            for problem in problems:
+                print(f"  {problem}", file=sys.stderr)
         if args.once:
             return run_once(paths, registry.get("once", ONCE_TARGET))
-        return run_daemon(args, paths, roles, registry, destination)
-    except ConfigError as e:
-        print("vacd: invalid configuration, not starting:", file=sys.stderr)
-        for problem in e.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return 1
-    except (AlreadyRunning, RoleLoadError, ValueError) as e:
+        return run_daemon(args, paths, roles, registry, destination, problems)
+    except (AlreadyRunning, NotInstalled, RoleLoadError, ValueError) as e:
         print(f"vacd: {e}", file=sys.stderr)
         return 1
     except OSError as e:

@@ -1,19 +1,25 @@
 """check-vacd: a Nagios/NRPE plugin following the Monitoring Plugins guidelines (SPEC §8.2).
 
-``check-vacd [--root DIR] [SECONDS]`` prints ONE line ``VACD <STATE> - <text> | <perfdata>``
-and exits 0 (OK), 1 (WARNING), 2 (CRITICAL) or 3 (UNKNOWN):
+``check-vacd [--root DIR] [-w SECONDS] [-c SECONDS] [SECONDS]`` prints ONE line
+``VACD <STATE> - <text> | <perfdata>`` and exits 0 (OK), 1 (WARNING), 2 (CRITICAL) or
+3 (UNKNOWN). ``-c`` (or the positional SECONDS of the original) is the critical
+heartbeat age, default 600; ``-w`` the warning age, default the critical one.
 
-* CRITICAL: the factory or responder heartbeat file is missing or older than SECONDS
-  (default 600; a missing or non-integer argument means 600), or ``factory-error`` exists
-  (its first line is reported);
-* WARNING (new here): the metadata or MJF heartbeat is missing or older than SECONDS -
-  machines cannot be contextualised or read MJF, but running machines are unaffected;
+* CRITICAL: the factory or responder heartbeat file is missing or older than the
+  critical age, ``config-error`` exists (the configuration is invalid: no machines are
+  created; its first line names the first problem) or ``factory-error`` exists (its
+  first line is reported);
+* WARNING (new here): a heartbeat is older than the warning age, the metadata or MJF
+  heartbeat is missing, or machinetypes are disabled (``machinetypes-disabled``) -
+  running machines are unaffected;
 * UNKNOWN: vac is not installed (no state directory), the state directory is unreadable,
-  or the plugin itself failed.
+  the arguments are wrong, or the plugin itself failed.
 
 Heartbeat age = now - the file's mtime (the roles rewrite the file; tests back-date mtime).
 Performance data: running machines, running processors, running HS06 (from ``counts``)
-and each role's heartbeat age in seconds (``U`` when missing).
+and each role's heartbeat age in seconds (``U`` when missing), every heartbeat as
+``ROLE_heartbeat_age=AGEs;WARN;CRIT;0`` (CRIT empty for the metadata and MJF roles,
+which are never critical).
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from vac import __version__
 from vac.adapters.atomicfile import file_mtime
-from vac.adapters.statefs import read_counts
+from vac.adapters.statefs import read_config_report, read_counts
 from vac.paths import Paths
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
@@ -36,6 +43,24 @@ CRITICAL_ROLES = ("factory", "responder")
 WARNING_ROLES = ("metadata", "mjf")
 
 Counts = Tuple[int, int, int, int, float]
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Heartbeat ages in seconds: older than ``warning`` is WARNING, older than
+    ``critical`` CRITICAL (factory and responder only)."""
+
+    warning: int = DEFAULT_SECONDS
+    critical: int = DEFAULT_SECONDS
+
+
+@dataclass(frozen=True)
+class Findings:
+    """What the state directory says besides heartbeats (first lines; None if absent)."""
+
+    factory_error: Optional[str] = None
+    config_error: Optional[str] = None
+    disabled: Optional[str] = None
 
 
 def parse_seconds(text: Optional[str]) -> int:
@@ -63,8 +88,10 @@ def heartbeat_problem(role: str, age: Optional[float], seconds: int) -> Optional
     return None
 
 
-def perfdata(ages: Dict[str, Optional[float]], counts: Optional[Counts], seconds: int) -> str:
-    """Monitoring Plugins performance data: 'label'=value[UOM];warn;crit;min;max."""
+def perfdata(ages: Dict[str, Optional[float]], counts: Optional[Counts],
+             limits: Thresholds) -> str:
+    """Monitoring Plugins performance data: 'label'=value[UOM];warn;crit;min;max, every
+    heartbeat with the same fields in the same order."""
     items: List[str] = []
     if counts is not None:
         items += [f"running_machines={counts[0]};;;0;{counts[1]}",
@@ -72,20 +99,24 @@ def perfdata(ages: Dict[str, Optional[float]], counts: Optional[Counts], seconds
                   f"running_hs06={counts[4]:g};;;0"]
     for role, age in ages.items():
         value = "U" if age is None else f"{int(age)}s"
-        thresholds = f";{seconds};" if role in WARNING_ROLES else f";;{seconds}"
-        items.append(f"{role}_heartbeat_age={value}{thresholds};0")
+        critical = limits.critical if role in CRITICAL_ROLES else ""
+        items.append(f"{role}_heartbeat_age={value};{limits.warning};{critical};0")
     return " ".join(items)
 
 
-def evaluate(ages: Dict[str, Optional[float]], factory_error: Optional[str],
-             counts: Optional[Counts], seconds: int) -> Tuple[int, str]:
-    """Pure decision: (exit code, text) from heartbeat ages, factory-error and counts."""
-    critical = [p for p in (heartbeat_problem(r, ages.get(r), seconds)
-                            for r in CRITICAL_ROLES) if p]
-    if factory_error is not None:
-        critical.append(factory_error or "factory-error present")
-    warning = [p for p in (heartbeat_problem(r, ages.get(r), seconds)
-                           for r in WARNING_ROLES) if p]
+def evaluate(ages: Dict[str, Optional[float]], found: Findings, counts: Optional[Counts],
+             limits: Thresholds) -> Tuple[int, str]:
+    """Pure decision: (exit code, text) from heartbeat ages, state files and counts."""
+    stale = {r: heartbeat_problem(r, ages.get(r), limits.critical) for r in CRITICAL_ROLES}
+    critical = [p for p in stale.values() if p]
+    if found.config_error is not None:
+        critical.append(found.config_error or "config-error present")
+    if found.factory_error is not None:
+        critical.append(found.factory_error or "factory-error present")
+    warning = [p for p in (heartbeat_problem(r, ages.get(r), limits.warning)
+                           for r in CRITICAL_ROLES + WARNING_ROLES if not stale.get(r)) if p]
+    if found.disabled:
+        warning.append(found.disabled)
     suffix = counts_suffix(counts)
     if critical:
         return CRITICAL, "; ".join(critical + warning) + suffix
@@ -117,7 +148,7 @@ def read_factory_error(path: str) -> Optional[str]:
         return ""
 
 
-def check(paths: Paths, seconds: int, now: float) -> Tuple[int, str]:
+def check(paths: Paths, limits: Thresholds, now: float) -> Tuple[int, str]:
     """Run the check below ``paths``; (exit code, the one output line)."""
     state = paths.state_dir
     try:
@@ -129,8 +160,10 @@ def check(paths: Paths, seconds: int, now: float) -> Tuple[int, str]:
     ages = {role: heartbeat_age(paths.heartbeat(role), now)
             for role in CRITICAL_ROLES + WARNING_ROLES}
     counts = read_counts(paths)
-    code, text = evaluate(ages, read_factory_error(paths.factory_error), counts, seconds)
-    return code, format_line(code, text, perfdata(ages, counts, seconds))
+    invalid, disabled = read_config_report(paths)
+    found = Findings(read_factory_error(paths.factory_error), invalid, disabled)
+    code, text = evaluate(ages, found, counts, limits)
+    return code, format_line(code, text, perfdata(ages, counts, limits))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -146,15 +179,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-V", "--version", action="version", version=f"check-vacd {__version__}")
     p.add_argument("--root", default="/", metavar="DIR",
                    help="treat DIR as the root of every system path (default /)")
+    p.add_argument("-w", "--warning", type=_positive, metavar="SECONDS",
+                   help="heartbeat age for WARNING (default: the critical age)")
+    p.add_argument("-c", "--critical", type=_positive, metavar="SECONDS",
+                   help=f"heartbeat age for CRITICAL (default {DEFAULT_SECONDS})")
     p.add_argument("seconds", nargs="?", metavar="SECONDS",
-                   help=f"maximum heartbeat age (default {DEFAULT_SECONDS})")
+                   help="the critical age, as in the original check-vacd (-c wins)")
     return p
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+def _positive(text: str) -> int:
     try:
-        code, line = check(Paths.from_root(args.root), parse_seconds(args.seconds), time.time())
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, not {text!r}")
+    return value
+
+
+def thresholds(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Thresholds:
+    """-w/-c/SECONDS as Thresholds; a warning age above the critical one is a usage error."""
+    critical = args.critical or parse_seconds(args.seconds)
+    warning = args.warning or critical
+    if warning > critical:
+        parser.error(f"-w {warning} is greater than the critical age {critical}")
+    return Thresholds(warning, critical)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    limits = thresholds(parser, args)
+    try:
+        code, line = check(Paths.from_root(args.root), limits, time.time())
     except Exception as e:  # plugin boundary: any failure of the plugin itself is UNKNOWN
         code, line = UNKNOWN, format_line(UNKNOWN, f"check-vacd failed: {e}")
     print(line)

@@ -121,6 +121,16 @@ class Paths:
         return self.state("factory-error")
 
     @property
+    def config_error(self) -> str:
+        """Present while the configuration is invalid: every problem (factory-written)."""
+        return self.state("config-error")
+
+    @property
+    def machinetypes_disabled(self) -> str:
+        """Present while machinetypes are disabled: their problems (factory-written)."""
+        return self.state("machinetypes-disabled")
+
+    @property
     def factory_version_logged(self) -> str:
         return self.state("factory-version-logged")
 

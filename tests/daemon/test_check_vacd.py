@@ -10,7 +10,8 @@ import time
 import pytest
 
 from vac import nagios
-from vac.nagios import (CRITICAL, OK, UNKNOWN, WARNING, evaluate, parse_seconds, perfdata)
+from vac.nagios import (CRITICAL, OK, UNKNOWN, WARNING, Findings, Thresholds, evaluate,
+                        parse_seconds, perfdata)
 from tests.daemon.vacdproc import REPO, run_env
 
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -50,7 +51,7 @@ def test_ok_with_counts_and_perfdata(healthy, capsys):
     assert code == OK
     assert line.startswith("VACD OK - Factory + responder ok (3/8 6/8) | ")
     assert "running_machines=3;;;0;8" in line and "running_processors=6;;;0;8" in line
-    assert "factory_heartbeat_age=5s;;600;0" in line
+    assert "factory_heartbeat_age=5s;600;600;0" in line
     assert "metadata_heartbeat_age=5s;600;;0" in line
 
 
@@ -69,7 +70,7 @@ def test_critical_for_a_missing_responder_heartbeat_and_factory_error(healthy, c
     assert code == CRITICAL
     assert ("No vacd responder heartbeat file; Failed to create the NAT network (3/8 6/8)"
             in line)
-    assert "responder_heartbeat_age=U;;600;0" in line
+    assert "responder_heartbeat_age=U;600;600;0" in line
     assert "second line" not in line
 
 
@@ -115,6 +116,61 @@ def test_seconds_argument(text, value):
 
 def test_evaluate_without_counts_has_no_suffix():
     ages = {r: 1.0 for r in ROLES}
-    assert evaluate(ages, None, None, 600) == (OK, "Factory + responder ok")
-    assert evaluate(ages, "", None, 600) == (CRITICAL, "factory-error present")
-    assert perfdata(dict(ages, mjf=None), None, 60).endswith("mjf_heartbeat_age=U;60;;0")
+    limits = Thresholds(600, 600)
+    assert evaluate(ages, Findings(), None, limits) == (OK, "Factory + responder ok")
+    assert evaluate(ages, Findings(factory_error=""), None, limits) == \
+        (CRITICAL, "factory-error present")
+    assert perfdata(dict(ages, mjf=None), None, Thresholds(60, 60)).endswith(
+        "mjf_heartbeat_age=U;60;;0")
+
+
+def _config_report(paths, invalid, disabled):
+    from vac.adapters import statefs
+    statefs.write_config_report(paths, invalid, disabled)
+
+
+def test_invalid_configuration_is_critical_naming_the_first_problem(healthy, capsys):
+    first = "/etc/vac.conf:3: [settings] mb_per_processor: 'lots' is not valid"
+    _config_report(healthy, [first, "/etc/vac.conf:9: [settings] cycle_seconds: 'x'"], {})
+    code, line = run(healthy, capsys)
+    assert code == CRITICAL
+    assert line.startswith("VACD CRITICAL - invalid configuration, no machines are created: "
+                           f"{first} (+1 more) (3/8 6/8) | ")
+
+
+def test_disabled_machinetypes_are_a_warning(healthy, capsys):
+    _config_report(healthy, [], {"cms": ["/etc/vac.conf:7: [machinetype cms] root_device: "
+                                         "'x-1' is not valid"]})
+    code, line = run(healthy, capsys)
+    assert code == WARNING
+    assert ("Factory + responder ok but 1 machinetype(s) disabled (cms): /etc/vac.conf:7: "
+            "[machinetype cms] root_device: 'x-1' is not valid (3/8 6/8)") in line
+    _config_report(healthy, [], {})
+    assert run(healthy, capsys)[0] == OK
+
+
+def test_warning_and_critical_options_keep_the_positional_form(healthy, capsys):
+    beat(healthy, "factory", 400)
+    assert run(healthy, capsys)[0] == OK                       # 600 both
+    code, line = run(healthy, capsys, "-w", "300", "-c", "600")
+    assert code == WARNING and "No vacd factory heartbeat in 0.11 hours" in line
+    assert "factory_heartbeat_age=400s;300;600;0" in line
+    assert "metadata_heartbeat_age=5s;300;;0" in line
+    assert run(healthy, capsys, "--critical", "350")[0] == CRITICAL
+    assert run(healthy, capsys, "350")[0] == CRITICAL           # positional = critical
+    assert run(healthy, capsys, "-w", "300", "500")[0] == WARNING
+
+
+@pytest.mark.parametrize("args", [["-w", "700", "-c", "600"], ["-c", "0"], ["-w", "soon"]])
+def test_bad_thresholds_are_usage_errors(paths, capsys, args):
+    with pytest.raises(SystemExit) as e:
+        nagios.main(args)
+    assert e.value.code == UNKNOWN
+    assert capsys.readouterr().out.startswith("VACD UNKNOWN - usage error")
+
+
+def test_every_heartbeat_has_the_same_perfdata_fields():
+    perf = perfdata({r: 1.0 for r in ROLES}, (1, 2, 1, 2, 1.0), Thresholds(30, 60))
+    beats = [item for item in perf.split() if "_heartbeat_age=" in item]
+    assert [b.split("=")[0] for b in beats] == [f"{r}_heartbeat_age" for r in ROLES]
+    assert all(re.fullmatch(r"[a-z]+_heartbeat_age=1s;30;(60)?;0", b) for b in beats), beats

@@ -179,17 +179,68 @@ def test_daemonises_without_foreground(root):
     assert "vacd stopped" in log_text(root, "supervisor")
 
 
-def test_invalid_configuration_refuses_to_start(paths):
-    pytest.importorskip("vac.services.configload")
-    make_root(paths, "[settings]\nvac_space = vac01.example.com\n"
-                     "factory_hostname = factory1.example.com\n"
-                     "total_processors = many\n")
+INVALID_CONF = ("[settings]\nvac_space = vac01.example.com\n"
+                "factory_hostname = factory1.example.com\ntotal_processors = many\n")
+
+
+def _notify_socket(paths):
+    import socket
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = os.path.join(paths.root, "notify.sock")
+    sock.bind(path)
+    sock.settimeout(0.2)
+    return sock, path
+
+
+def _messages(sock):
+    import socket
+    out = []
+    while True:
+        try:
+            out.append(sock.recv(4096).decode())
+        except socket.timeout:
+            return out
+
+
+def test_invalid_configuration_starts_every_role_and_tells_systemd(paths):
+    """Point 4: vacd starts on an invalid configuration; READY=1 and STATUS= go to a real
+    $NOTIFY_SOCKET, and STATUS follows the factory's config-error file."""
+    from vac.adapters import statefs
+    make_root(paths, INVALID_CONF)
+    sock, path = _notify_socket(paths)
+    os.environ["NOTIFY_SOCKET"] = path
+    try:
+        d = Vacd(paths)
+    finally:
+        del os.environ["NOTIFY_SOCKET"]
+    try:
+        d.wait_roles(ROLES)
+        got = wait_for(lambda: [m for m in _messages(sock) if "READY=1" in m], what="READY")
+        assert got[0].startswith("READY=1\nSTATUS=running (factory, responder, metadata, mjf)")
+        statefs.write_config_report(paths, ["etc/vac.conf:4: [settings] total_processors: "
+                                            "'many' is not valid"], {})
+        status = wait_for(lambda: [m for m in _messages(sock) if "STATUS=invalid" in m],
+                          what="STATUS with the problem")
+        assert status[0] == ("STATUS=invalid configuration, no machines are created: "
+                             "etc/vac.conf:4: [settings] total_processors: 'many' is not valid")
+        assert "the configuration is invalid (1 problem(s), the first: " in \
+            log_text(paths, "supervisor")
+    finally:
+        assert d.stop() == 0
+    assert "invalid configuration (1 problem(s))" in d.proc.stderr_text
+    assert "STOPPING=1" in "".join(_messages(sock))
+    sock.close()
+
+
+def test_no_state_directory_refuses_to_start(paths):
+    os.makedirs(os.path.dirname(paths.etc_vac_conf))
+    with open(paths.etc_vac_conf, "w") as f:
+        f.write(INVALID_CONF)
     res = subprocess.run(vacd_argv(paths, "--foreground"), cwd=REPO, env=run_env(),
                          capture_output=True, text=True, timeout=30)
     assert res.returncode == 1
-    assert "invalid configuration" in res.stderr
-    assert "total_processors" in res.stderr
-    assert not os.path.exists(paths.log_file("supervisor"))
+    assert f"the state directory {paths.state_dir} does not exist" in res.stderr
+    assert not os.path.exists(paths.state_dir)
 
 
 def test_once_runs_one_cycle_in_the_foreground(root):

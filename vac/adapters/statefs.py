@@ -7,10 +7,11 @@ directory). Times read back are file ctimes, as in the original (SPEC App. A.2).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
-from typing import Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from vac.adapters.atomicfile import file_ctime, file_mtime, read_text, write_atomic
 from vac.core import naming
@@ -318,6 +319,41 @@ def write_role_heartbeat(paths: Paths, role: str, now: float) -> None:
 def write_factory_error(paths: Paths, text: str) -> None:
     """The last machine-creation (or configuration) error, read by check-vacd."""
     write_atomic(paths.factory_error, text.rstrip("\n") + "\n")
+
+
+def write_config_report(paths: Paths, invalid: Sequence[str],
+                        disabled: Mapping[str, Sequence[str]]) -> None:
+    """``config-error`` while the configuration is invalid and ``machinetypes-disabled``
+    while machinetypes are disabled; each is removed when there is nothing to say.
+
+    The first line is the summary check-vacd and ``systemctl status vacd`` show (naming
+    the first problem); every problem follows on its own line. Unchanged files are not
+    rewritten.
+    """
+    problems = [p for name in disabled for p in disabled[name]]
+    reports = ((paths.config_error, invalid, "invalid configuration, no machines are "
+                "created: {first}{more}"),
+               (paths.machinetypes_disabled, problems,
+                f"{len(disabled)} machinetype(s) disabled ({', '.join(disabled)}): "
+                "{first}{more}"))
+    for path, lines, summary in reports:
+        if not lines:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            continue
+        more = f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""
+        text = summary.format(first=lines[0], more=more) + "\n" + \
+            "".join(f"{line}\n" for line in lines)
+        if read_text(path) != text:
+            write_atomic(path, text)
+
+
+def read_config_report(paths: Paths) -> Tuple[Optional[str], Optional[str]]:
+    """First lines of ``config-error`` and ``machinetypes-disabled`` (None if absent)."""
+    def first(path: str) -> Optional[str]:
+        text = read_text(path)
+        return None if text is None else (text.splitlines() or [""])[0]
+    return first(paths.config_error), first(paths.machinetypes_disabled)
 
 
 def clear_factory_error(paths: Paths) -> None:

@@ -1,9 +1,12 @@
 """The factory role: one cycle = gather -> decide (core.planner) -> apply (executor).
 
-SPEC §2.3, §3.1. A configuration error ends the cycle before anything is destroyed or
-created ("failures look like planned draining"); an exception inside a cycle is logged with
-its traceback by :func:`run_role` and the next cycle runs. Everything needed between cycles
-is on disk (SPEC §2.8), so ``run_cycle`` can be called from a fresh process every time.
+SPEC §2.3, §3.1. With an invalid configuration the cycle creates nothing but still looks
+after running machines: it finalises and accounts the ones that stopped and destroys the
+ones past their shutdown time, with the last valid configuration (or the valid parts of
+the files: vac.services.configreport), "failures look like planned draining". An
+exception inside a cycle is logged with its traceback by :func:`run_role` and the next
+cycle runs. Everything needed between cycles is on disk (SPEC §2.8), so ``run_cycle`` can
+be called from a fresh process every time.
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ from vac.core import planner
 from vac.core.actions import describe
 from vac.core.configtypes import Config
 from vac.core.slotstate import MachineDirInfo
-from vac.errors import ConfigError, HypervisorError, VacError
+from vac.errors import HypervisorError, VacError
 from vac.model import DomainInfo, DomainState, HostFacts, SlotRecord
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
 from vac.services import accounting, census, peers, vacmon, vm
+from vac.services.configreport import FactoryMemory, read_config
 from vac.services.executor import Executor, ensure_dirs
 from vac.services.rolekit import write_heartbeat
 
@@ -48,7 +52,7 @@ class CycleResult:
     """What one cycle did (for vacd --once, tests and the simulator)."""
 
     now: float
-    config: Optional[Config] = None
+    config: Optional[Config] = None     # the configuration acted on (None: none usable)
     plan: Optional[planner.Plan] = None
     created: int = 0
     failed: int = 0
@@ -171,12 +175,13 @@ def _network_ready(hv: Any, cfg: Config, paths: Paths, vm_module: Any) -> bool:
         return False
 
 
-def _side_steps(cfg: Config, paths: Paths, now: float) -> None:
+def _side_steps(cfg: Config, paths: Paths, now: float, valid: bool) -> None:
     """Version logger (SPEC §3.1 step 6), space census (step 7, hourly), APEL records left
-    half-done; each guarded so it never stops the cycle."""
+    half-done; each guarded so it never stops the cycle. With an invalid configuration
+    only the APEL records are completed."""
     steps = (("version logger", vacmon.maybe_log_version), ("census", census.maybe_update),
              ("pending APEL records", accounting.complete_pending_step))
-    for what, step in steps:
+    for what, step in steps[0 if valid else 2:]:
         try:
             step(cfg, paths, now)
         except Exception:  # one side step's boundary
@@ -195,10 +200,11 @@ class Seams:
     volumes: Optional[VolumeLister] = None
 
 
-def run_cycle(paths: Paths, *, now: Optional[float] = None,
-              config: Optional[Config] = None, **seams: Any) -> CycleResult:
+def run_cycle(paths: Paths, *, now: Optional[float] = None, config: Optional[Config] = None,
+              memory: Optional[FactoryMemory] = None, **seams: Any) -> CycleResult:
     """One factory cycle. Keyword ``seams`` are the fields of :class:`Seams`
-    (``hv_factory()`` returns a context manager yielding a hypervisor)."""
+    (``hv_factory()`` returns a context manager yielding a hypervisor); ``memory`` is what
+    the factory role keeps between cycles (the last valid configuration, what it logged)."""
     now = time.time() if now is None else now
     opts = Seams(**seams)
     result = CycleResult(now)
@@ -206,28 +212,22 @@ def run_cycle(paths: Paths, *, now: Optional[float] = None,
     ensure_dirs(paths)
     statefs.write_role_heartbeat(paths, "factory", now)
     vm.remove_leftover_disks(paths, now)        # of a create killed mid-way (SIGKILL)
-    try:
-        cfg = config or load_factory_config(paths)
-    except ConfigError as e:
-        result.problems = [str(p) for p in e.problems]
-        for problem in result.problems:
-            log.error("configuration: %s", problem)
-        statefs.write_factory_error(paths, "configuration error: " + "; ".join(result.problems))
-        log.info("No machines destroyed or created this cycle (configuration error)")
+    read = read_config(paths, load_factory_config, memory or FactoryMemory(), config)
+    result.config, result.problems = read.lifecycle, list(read.problems)
+    cfg = read.lifecycle
+    if cfg is None:
+        log.info("No machines destroyed or created this cycle (no usable configuration)")
         return result
-    result.config = cfg
-    for warning in cfg.warnings:
-        log.warning("configuration: %s", warning)
     if opts.vm_module is None:
         opts.vm_module = vm
     try:
         with _connect(cfg, opts.hv_factory) as hv:
-            _cycle_with_hv(cfg, paths, hv, now, result, opts)
+            _cycle_with_hv(cfg, paths, hv, now, result, opts, read.creation)
     except HypervisorError as e:
         log.error("libvirt: %s (this cycle stops here)", e)
         result.problems.append(f"hypervisor: {e}")
-    _side_steps(cfg, paths, now)
-    if cfg.settings.vacmon_hostport:
+    _side_steps(cfg, paths, now, read.creation is not None)
+    if read.creation is not None and cfg.settings.vacmon_hostport:
         with contextlib.suppress(OSError):
             vacmon.send_cycle_status(cfg, paths, now)
     log.info("================ End cycle ================")
@@ -235,7 +235,8 @@ def run_cycle(paths: Paths, *, now: Optional[float] = None,
 
 
 def _cycle_with_hv(cfg: Config, paths: Paths, hv: Any, now: float, result: CycleResult,
-                   opts: Seams) -> None:
+                   opts: Seams, creation: Optional[Config]) -> None:
+    """Lifecycle with ``cfg``, then creation with ``creation`` (None: create nothing)."""
     facts = opts.facts or hostfacts.host_facts(paths)
     log.info("At most %d LMs can be created on this factory", facts.processor_count)
     start = heartbeat_grace_start(paths, now, _DAEMON_START) if opts.vacd_start is None \
@@ -248,8 +249,12 @@ def _cycle_with_hv(cfg: Config, paths: Paths, hv: Any, now: float, result: Cycle
     _apply(executor, plan.actions)
     blockers = () if _network_ready(hv, cfg, paths, opts.vm_module) else \
         ("the NAT network is not ready",)
-    inputs = dataclasses.replace(inputs, reports=gather_reports(cfg, paths, facts, now),
-                                 blockers=blockers)
+    if creation is None:
+        log.info("No machines created this cycle: the configuration is invalid (its "
+                 "problems are in the log when they change, and in %s)", paths.config_error)
+        return
+    inputs = dataclasses.replace(inputs, config=creation, blockers=blockers,
+                                 reports=gather_reports(creation, paths, facts, now))
     done = len(plan.actions)
     log.info("Start a LM creation attempt (at most %d this cycle). Load average is %.2f; "
              "superslots (shutdown time: processors) %s", cfg.settings.max_creations_per_cycle,
@@ -258,8 +263,6 @@ def _cycle_with_hv(cfg: Config, paths: Paths, hv: Any, now: float, result: Cycle
     log_plan(plan)
     _apply(executor, plan.actions[done:])
     result.created, result.failed = executor.created, executor.failed
-
-
 
 
 def heartbeat_grace_start(paths: Paths, now: float, daemon_start: Optional[float]) -> float:
@@ -322,11 +325,12 @@ def run_role(paths: Paths, control: RoleControl) -> None:
     write_heartbeat(paths, "factory", _DAEMON_START)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(paths.factory_version_logged)     # version logger fires once per start
+    memory = FactoryMemory()
     while not control.should_stop():
         control.take_reload()          # the configuration is re-read every cycle anyway
         pause = DEFAULT_PAUSE_SECONDS
         try:
-            result = run_cycle(paths)
+            result = run_cycle(paths, memory=memory)
             if result.config is not None:
                 pause = result.config.settings.cycle_seconds
         except Exception:  # the cycle boundary: log and run the next one

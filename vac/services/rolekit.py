@@ -11,7 +11,7 @@ from typing import Callable, Optional, Tuple
 from vac.adapters import statefs
 from vac.adapters.conffiles import config_signature
 from vac.core.configtypes import Config
-from vac.errors import VacError
+from vac.errors import ConfigError, VacError
 from vac.paths import Paths
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,11 @@ def cached_pipes_loader(paths: Paths) -> Config:
 
 
 class ConfigHolder:
-    """The current Config (swapped whole on reload; None until the first good load).
+    """The current Config (swapped whole on reload; None until the first load).
 
+    On an invalid configuration the last valid one is kept; if none was read yet, the
+    valid parts of the files (ConfigError.fallback) are held instead, so the roles that
+    running machines use keep serving ("failures look like planned draining").
     ``check_seconds``: while a config is held, its files' signature is compared at most
     this often (0: on every :meth:`reload`).
     """
@@ -40,6 +43,7 @@ class ConfigHolder:
         self.load = load or cached_pipes_loader
         self.check_seconds = check_seconds
         self.cfg: Optional[Config] = None
+        self.valid = False             # False while ``cfg`` is a fallback (or None)
         self.signature: Optional[Tuple] = None
         self.next_check = 0.0          # time.monotonic() of the next signature comparison
 
@@ -56,9 +60,17 @@ class ConfigHolder:
         if not force and sig == self.signature:
             return False
         self.signature = sig
-        keeping = " (keeping the previous configuration)" if self.cfg else ""
+        keeping = " (keeping the last valid configuration)" if self.valid else ""
         try:
             cfg = self.load(self.paths)
+        except ConfigError as e:
+            if self.valid or e.fallback is None:
+                log.error("Reading configuration fails with error: %s%s", e, keeping)
+                return False
+            log.error("Reading configuration fails with error: %s (serving with the valid "
+                      "parts of the files until it is fixed)", e)
+            self.cfg = e.fallback
+            return True
         except VacError as e:
             log.error("Reading configuration fails with error: %s%s", e, keeping)
             return False
@@ -67,7 +79,7 @@ class ConfigHolder:
             return False
         if self.cfg is not None:
             log.info("Configuration reloaded")
-        self.cfg = cfg
+        self.cfg, self.valid = cfg, True
         return True
 
 
