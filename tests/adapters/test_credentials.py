@@ -156,5 +156,5 @@ def test_vac_proxy_init_prints_a_12_hour_proxy(tmp_path, capsys):
     lifetime = proxy.not_valid_after_utc - proxy.not_valid_before_utc
     assert lifetime == datetime.timedelta(seconds=43200)
     assert proxy_cmd.proxy_init(argparse.Namespace(cert=None, key=key_file,
-                                                   legacy_proxy=False)) == 1
+                                                   legacy_proxy=False)) == 2
     assert "requires the --cert/-c option!" in capsys.readouterr().err

@@ -71,12 +71,18 @@ def test_skips_files_without_site_or_host_or_with_another_site(paths, capsys):
     assert "No Site given in" in out and "No SubmitHost given in" in out
 
 
-def test_bad_month_and_empty_month(paths, capsys):
+def test_bad_month_is_a_usage_error_and_queues_nothing(paths, capsys):
     _archive(paths, "20230301", "10000000000000")
-    assert _sync(paths, "March", "202302", "202303") == 0
-    out = capsys.readouterr().out
-    assert "Cannot parse as YYYYMM: March" in out
-    assert "No APEL records found for 202302" in out
+    for bad in ("March", "202613", "202300"):
+        assert _sync(paths, bad, "202303") == 2
+        assert f"Cannot parse as YYYYMM: {bad}" in capsys.readouterr().err
+    assert _queued(paths) == []
+
+
+def test_empty_month(paths, capsys):
+    _archive(paths, "20230301", "10000000000000")
+    assert _sync(paths, "202302", "202303") == 0
+    assert "No APEL records found for 202302" in capsys.readouterr().out
     assert len(_queued(paths)) == 1
 
 

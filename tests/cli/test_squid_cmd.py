@@ -38,7 +38,7 @@ def test_squid_conf_writes_once(paths, monkeypatch, tmp_path, capsys):
 def test_squid_conf_errors(paths, monkeypatch, tmp_path, capsys):
     setup(paths, monkeypatch)
     out = str(tmp_path / "squid.conf")
-    assert cli.main(["--root", paths.root, "squid-conf", TEMPLATE]) == 1
+    assert cli.main(["--root", paths.root, "squid-conf", TEMPLATE]) == 2
     assert "requires input and output" in capsys.readouterr().err
     assert cli.main(["--root", paths.root, "squid-conf", str(tmp_path / "none"), out]) == 1
     assert "Cannot read" in capsys.readouterr().err and not os.path.exists(out)

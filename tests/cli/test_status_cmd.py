@@ -133,7 +133,7 @@ def test_vac_machinetype_and_factories_text(space, capsys):
     assert cli.main(["--root", space.root, "machinetype", "lhcb"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[1].startswith("factory1         1   1.0 -")
-    assert cli.main(["--root", space.root, "machinetype"]) == 1
+    assert cli.main(["--root", space.root, "machinetype"]) == 2
     assert "requires an argument" in capsys.readouterr().err
     assert cli.main(["--root", space.root, "machinetypes"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 3

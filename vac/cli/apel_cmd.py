@@ -7,6 +7,7 @@ import sys
 import time
 from typing import List, Tuple
 
+from vac.cli.common import usage_error
 from vac.core import apel
 from vac.errors import VacError
 from vac.paths import Paths
@@ -16,7 +17,7 @@ from vac.services import accounting
 def register(subparsers) -> None:
     """Add ``apel-sync`` to the vac parser."""
     p = subparsers.add_parser(
-        "apel-sync", help="queue APEL sync records for ssmsend from the archive",
+        "apel-sync", help="queue APEL sync records of the archive for ssmsend",
         description="Count the archived APEL job records of each month YYYYMM (default: "
                     "the UTC month of 24 hours ago) per SubmitHost and queue one "
                     "APEL-sync-message for each in the outgoing queue ssmsend reads.")
@@ -25,14 +26,15 @@ def register(subparsers) -> None:
 
 
 def _apel_sync(args: argparse.Namespace) -> int:
-    """Always exits 0 (cron runs it daily); problems are printed."""
+    """Exit 2 if a month is not YYYYMM (nothing is queued then), else 0: cron runs it
+    daily, and problems with the records are printed."""
     months: List[Tuple[int, int]] = []
+    bad = [text for text in args.months if apel.parse_month(text) is None]
+    if bad:
+        return usage_error("".join(f"Cannot parse as YYYYMM: {text}\n" for text in bad)
+                           + "nothing queued")
     for text in args.months:
-        month = apel.parse_month(text)
-        if month is None:
-            print(f"Cannot parse as YYYYMM: {text}")
-        else:
-            months.append(month)
+        months.append(apel.parse_month(text))  # type: ignore[arg-type]
     if not args.months:
         months.append(apel.default_month(time.time()))
     paths = Paths.from_root(args.root)

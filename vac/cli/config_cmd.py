@@ -19,8 +19,8 @@ from vac.services.configload import load_config
 
 def register(subparsers) -> None:
     """Add ``config`` to the vac parser."""
-    p = subparsers.add_parser("config", help="show the effective configuration and where "
-                              "each value comes from; --check only validates it")
+    p = subparsers.add_parser("config", help="show the configuration and where each value "
+                              "comes from")
     p.add_argument("--check", action="store_true",
                    help="only validate: exit 0 if valid, 1 listing every problem")
     p.add_argument("--pipes", choices=("none", "cache"), default="none",

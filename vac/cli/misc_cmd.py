@@ -6,7 +6,8 @@ import argparse
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("scan", help=argparse.SUPPRESS)
+    """Add the obsolete ``scan`` (it names its replacement and exits 1)."""
+    p = subparsers.add_parser("scan", help="obsolete: use 'vac machines'")
     p.set_defaults(func=_scan)
 
 

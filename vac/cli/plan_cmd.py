@@ -13,8 +13,8 @@ from vac.paths import Paths
 
 def register(subparsers) -> None:
     """Add ``plan`` to the vac parser."""
-    p = subparsers.add_parser("plan", help="show what the next factory cycle would do and "
-                                           "why (vetoes, scores, chosen machinetype)")
+    p = subparsers.add_parser("plan", help="show what the next factory cycle would do, "
+                                           "and why")
     p.set_defaults(func=run)
 
 

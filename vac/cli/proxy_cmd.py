@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from vac.cli.common import usage_error
 from vac.errors import CredentialError
 from vac.paths import Paths
 
@@ -14,15 +15,15 @@ PROXY_INIT_SECONDS = 43200
 
 def register(subparsers) -> None:
     """Add ``proxy-init`` and ``cernvm-signature`` to the vac parser."""
-    p = subparsers.add_parser("proxy-init", help="print a 12-hour X.509 proxy made from "
-                              "--cert and --key")
+    p = subparsers.add_parser("proxy-init", help="print a 12-hour X.509 proxy from --cert and "
+                              "--key")
     p.add_argument("-c", "--cert", metavar="FILE", help="certificate (chain) PEM file")
     p.add_argument("-k", "--key", metavar="FILE", help="private key PEM file (mode 0600)")
     p.add_argument("-l", "--legacy-proxy", action="store_true",
                    help="legacy Globus proxy instead of an RFC 3820 proxy")
     p.set_defaults(func=proxy_init)
     s = subparsers.add_parser("cernvm-signature", help="verify the signature of a CernVM "
-                              "image and print the result")
+                              "image")
     s.add_argument("file", nargs="?", metavar="FILE")
     s.set_defaults(func=cernvm_signature)
 
@@ -30,11 +31,9 @@ def register(subparsers) -> None:
 def proxy_init(args: argparse.Namespace) -> int:
     from vac.adapters import credentials
     if not args.cert:
-        print("proxy-init command requires the --cert/-c option!", file=sys.stderr)
-        return 1
+        return usage_error("proxy-init command requires the --cert/-c option!")
     if not args.key:
-        print("proxy-init command requires the --key/-k option!", file=sys.stderr)
-        return 1
+        return usage_error("proxy-init command requires the --key/-k option!")
     now = time.time()
     try:
         pem = credentials.make_proxy(args.cert, args.key, expires=now + PROXY_INIT_SECONDS,
@@ -49,8 +48,7 @@ def proxy_init(args: argparse.Namespace) -> int:
 def cernvm_signature(args: argparse.Namespace) -> int:
     from vac.adapters import cernvmsig
     if not args.file:
-        print("cernvm-signature command requires the filename argument!", file=sys.stderr)
-        return 2
+        return usage_error("cernvm-signature command requires the filename argument!")
     paths = Paths.from_root(getattr(args, "root", "/"))
     result = cernvmsig.verify_cernvm_signature(args.file, paths.grid_security_certificates)
     out = {"verified": result.verified}

@@ -3,7 +3,7 @@
 Appends to the template one ``acl localnet`` line per factory of the space and one ICP
 ``cache_peer`` sibling line per *other* factory; OUTPUT is rewritten (atomically) only if
 the result differs from its current content. Exit: 0 written or unchanged; 1 on an
-unreadable template (B15), a configuration error or a failed write.
+unreadable template (B15), a configuration error or a failed write; 2 without both files.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Callable, Iterable, List, Optional
 
 from vac.adapters import dns
 from vac.adapters.atomicfile import read_text, write_atomic
+from vac.cli.common import usage_error
 from vac.errors import VacError
 
 
@@ -49,9 +50,8 @@ def render(template: str, lines: List[str]) -> str:
 
 def _squid_conf(args: argparse.Namespace) -> int:
     if len(args.files) != 2:
-        print("squid-conf command requires input and output filename arguments!",
-              file=sys.stderr)
-        return 1
+        return usage_error("squid-conf command requires input and output filename "
+                           "arguments!")
     source, target = args.files
     template = read_text(source)
     if template is None:

@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any, Callable, Iterable, List, Mapping, Optional
 
+from vac.cli.common import usage_error
 from vac.core.configtypes import Config
 from vac.errors import VacError
 from vac.paths import Paths
@@ -196,8 +197,7 @@ def _machines(args: argparse.Namespace) -> int:
 def _machinetype(args: argparse.Namespace) -> int:
     name = args.name
     if not name:
-        print("machinetype command requires an argument!", file=sys.stderr)
-        return 1
+        return usage_error("machinetype command requires an argument!")
     return _run(args, peers.query_machinetypes, lambda r: machinetype_lines(r, name),
                 lambda r: json.dumps([r[f][name] for f in sorted(r) if name in r[f]],
                                      indent=2, sort_keys=True))
