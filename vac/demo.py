@@ -7,7 +7,8 @@ demo.vac.test, this host as the only factory, three slots, machinetypes ``work``
 ``idle`` with target shares 2:1), then runs ``vacd --foreground`` inside the namespace and
 prints each machine's progress until Ctrl-C (or ``--duration`` seconds): vacd gets
 SIGTERM and stops; the guests finish by themselves. ``config`` only writes and checks the
-configuration. ``clean`` stops a demo vacd, destroys the demo's domains and logical
+configuration. Before vacd starts, ``vac selftest`` checks the host and boots the test
+guest once. ``clean`` stops a demo vacd, destroys the demo's domains and logical
 volumes, removes the NAT network if the demo made it, the demo's line in
 /etc/netns/vacns/hosts and DIR (only a demo tree); running it twice is harmless.
 """
@@ -247,6 +248,11 @@ def _run_prepared(root: str, env: demoenv.DemoEnv, duration: Optional[float]) ->
                   hosts_file_created=created or bool(state.get("hosts_file_created")))
     if demoenv.reset_network(env):
         _update_state(root, made_network=True)
+    print("vac demo: checking this host with vac selftest (see vac(1)):", flush=True)
+    if not demoenv.run_selftest(root, env, print):
+        print("vac demo: the self-test failed: apply the fixes of its FAIL lines and run "
+              "the demo again")
+        return 1
     print(f"vac demo: factory {factory} with {SLOTS} slots, space demo.vac.test, "
           f"domain_type {state['domain_type']}, root {root}")
     print("vac demo: while it runs, try in another terminal:")

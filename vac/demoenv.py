@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from typing import Callable, List, Optional, Tuple
 
 from vac.adapters import runner
+from vac.adapters.host import choose_domain_type  # noqa: F401 - the demo picks with it
 from vac.constants import NAT_NETWORK_NAME
 from vac.core import naming
 from vac.errors import VacError
@@ -97,27 +98,6 @@ def hostname() -> str:
         if "." in fqdn and not fqdn.startswith("localhost"):
             return fqdn
     return name
-
-
-def choose_domain_type(dev_kvm: str = "/dev/kvm", cpuinfo: str = "/proc/cpuinfo",
-                       sys_module: str = "/sys/module") -> Tuple[str, str]:
-    """(``kvm`` or ``qemu``, why): kvm only when KVM can really run guests here."""
-    if not os.path.exists(dev_kvm):
-        return "qemu", f"qemu (TCG): {dev_kvm} does not exist"
-    if os.path.isdir(os.path.join(sys_module, "kvm_pvm")):
-        return "qemu", (f"qemu (TCG): {dev_kvm} is kvm_pvm (software nested "
-                        "virtualisation) and cannot run stock guests")
-    try:
-        with open(cpuinfo) as f:
-            flags = set()
-            for line in f:
-                if line.startswith("flags"):
-                    flags.update(line.split(":", 1)[1].split())
-    except OSError:
-        flags = set()
-    if not flags & {"vmx", "svm"}:
-        return "qemu", "qemu (TCG): the CPU has no vmx/svm flag"
-    return "kvm", f"kvm: {dev_kvm} exists and the CPU has hardware virtualisation"
 
 
 def take_lock(env: DemoEnv, say: Say) -> int:
@@ -286,6 +266,22 @@ def _remove_lvs(vg: str, shim: str, names: List[str], say: Say) -> None:
     for name in names:
         if name in present and lvm.remove_lv(vg, name, quiet=True):
             say(f"vac demo: removed logical volume {vg}/{name}")
+
+
+# --- vac selftest ---------------------------------------------------------------------
+
+def run_selftest(root: str, env: DemoEnv, say: Say) -> bool:
+    """``vac selftest --image <test guest>`` inside the namespace (LV shims first in
+    PATH), each of its lines said; True if every check passed."""
+    vac = os.path.join(os.path.dirname(os.path.abspath(sys.executable)), "vac")
+    argv = ["ip", "netns", "exec", env.netns, vac, "--root", root, "selftest",
+            "--image", env.guest_iso]
+    result = runner.run(argv, timeout=300.0, check=False,
+                        env={"PATH": shim_first_path(env.shim_bin),
+                             "LVM_SUPPRESS_FD_WARNINGS": "1"})
+    for line in (result.stdout + result.stderr).splitlines():
+        say(f"    {line}")
+    return result.returncode == 0
 
 
 # --- vacd -------------------------------------------------------------------------------

@@ -176,3 +176,10 @@ def test_persistent_domain_define_undefine(backend):
 
 def test_unknown_nwfilter_is_absent(backend):
     assert backend.hv.has_nwfilter("no-such-filter") is False
+
+
+def test_guest_domain_types_name_the_backend_domain_type(backend):
+    arch = "i686" if backend.hv.uri.startswith("test:") else "x86_64"   # the test driver's
+    types = backend.hv.guest_domain_types(arch)
+    assert isinstance(types, frozenset) and backend.domain_type in types
+    assert backend.hv.guest_domain_types("no-such-arch") == frozenset()

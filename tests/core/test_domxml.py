@@ -132,3 +132,19 @@ def test_rejects_non_vm_model_and_bad_domain_type():
     with pytest.raises(ValueError):
         domxml.vm_domain_spec("cernvm3", "xen", name="n", uuid=UUID, ordinal=0, processors=1,
                               mb_per_processor=1, console_log="c", disks=())
+
+
+@pytest.mark.golden
+@pytest.mark.parametrize("name,image", [("selftest-image", "/srv/selftest.iso"),
+                                        ("selftest-diskless", None)])
+def test_selftest_machine_golden_and_accepted(golden, name, image):
+    spec = domxml.selftest_domain_spec("qemu", name="vac-selftest-42", uuid=UUID, image=image,
+                                       console_log="/var/lib/vac/tmp/vac-selftest-42.console",
+                                       emulator="/usr/libexec/qemu-kvm")
+    xml = domxml.domain_xml(spec)
+    golden.check(xml, f"domxml/{name}.xml")
+    defined = accept(xml)
+    assert defined.findtext("memory") == str(128 * 1024)          # KiB
+    assert [d.get("device") for d in defined.iter("disk")] == ([] if image is None else
+                                                               ["cdrom"])
+    assert "<emulator>" not in xml and "filterref" not in xml and "graphics" not in xml

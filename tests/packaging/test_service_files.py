@@ -26,7 +26,7 @@ def test_unit_runs_vacd_in_the_foreground_after_libvirtd():
     assert "network-online.target" in u["Unit"]["After"].split()
     assert "network-online.target" in u["Unit"]["Wants"].split()
     assert u["Service"]["ExecStart"] == "/usr/sbin/vacd --foreground"
-    assert u["Service"]["Type"] == "simple"
+    assert u["Service"]["Type"] == "notify"        # vacd sends READY=1 and STATUS=
     assert u["Service"]["Restart"] == "on-failure"
     assert u["Service"]["ExecReload"] == "/bin/kill -HUP $MAINPID"
     assert u["Install"]["WantedBy"] == "multi-user.target"

@@ -1,9 +1,11 @@
-"""Facts about the host this factory runs on: host name and processor count (more added later)."""
+"""Facts about the host this factory runs on: host name, processor count, memory, free
+space, and whether KVM can run guests here."""
 
 from __future__ import annotations
 
 import os
 import re
+from typing import Tuple
 
 from vac.model import HostFacts
 from vac.paths import Paths
@@ -51,6 +53,27 @@ def _free_bytes(path: str) -> int:
     except OSError:
         return 0
     return st.f_bavail * st.f_frsize
+
+
+def choose_domain_type(dev_kvm: str = "/dev/kvm", cpuinfo: str = "/proc/cpuinfo",
+                       sys_module: str = "/sys/module") -> Tuple[str, str]:
+    """(``kvm`` or ``qemu``, why): kvm only when KVM can really run guests here."""
+    if not os.path.exists(dev_kvm):
+        return "qemu", f"qemu (TCG): {dev_kvm} does not exist"
+    if os.path.isdir(os.path.join(sys_module, "kvm_pvm")):
+        return "qemu", (f"qemu (TCG): {dev_kvm} is kvm_pvm (software nested "
+                        "virtualisation) and cannot run stock guests")
+    try:
+        with open(cpuinfo) as f:
+            flags = set()
+            for line in f:
+                if line.startswith("flags"):
+                    flags.update(line.split(":", 1)[1].split())
+    except OSError:
+        flags = set()
+    if not flags & {"vmx", "svm"}:
+        return "qemu", "qemu (TCG): the CPU has no vmx/svm flag"
+    return "kvm", f"kvm: {dev_kvm} exists and the CPU has hardware virtualisation"
 
 
 def host_facts(paths: Paths) -> HostFacts:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Iterator, List, Optional
+from typing import FrozenSet, Iterator, List, Optional
 
 import libvirt
 
@@ -87,6 +88,17 @@ class Hypervisor:
         if dom is None:
             return None
         return self._call(dom.XMLDesc, 0, what=f"read XML of domain {name}")
+
+    def guest_domain_types(self, arch: str = "x86_64") -> FrozenSet[str]:
+        """Domain types (kvm, qemu, ...) libvirt can run ``arch`` guests with."""
+        caps = self._call(self._conn.getCapabilities, what=f"read capabilities of {self.uri}")
+        try:
+            root = ET.fromstring(caps)
+        except ET.ParseError as e:
+            raise HypervisorError(f"cannot parse the capabilities of {self.uri}: {e}") from e
+        return frozenset(d.get("type", "") for guest in root.iter("guest")
+                         for a in guest.iter("arch") if a.get("name") == arch
+                         for d in a.iter("domain"))
 
     def create_domain(self, xml: str) -> DomainInfo:
         """Create and start a transient domain from ``xml``."""

@@ -7,12 +7,14 @@ import sys
 from typing import List, Optional
 
 from vac import __version__
-from vac.cli import (apel_cmd, config_cmd, misc_cmd, plan_cmd, proxy_cmd, squid_cmd,
-                     status_cmd)
+from vac.cli import (apel_cmd, config_cmd, misc_cmd, plan_cmd, proxy_cmd, selftest_cmd,
+                     squid_cmd, status_cmd)
+from vac.cli.common import usage_error
 
 # Explicit registry: each module exposes register(subparsers) and sets ``func`` on its
 # sub-parsers; func(args) -> exit status.
-COMMAND_MODULES = (config_cmd, status_cmd, squid_cmd, plan_cmd, proxy_cmd, apel_cmd, misc_cmd)
+COMMAND_MODULES = (config_cmd, status_cmd, squid_cmd, plan_cmd, proxy_cmd, apel_cmd,
+                   selftest_cmd, misc_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,19 +28,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-J", "--json", action="store_true", help="JSON output")
     parser.add_argument("-H", "--include-hs06", action="store_true",
                         help=argparse.SUPPRESS)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
     for module in COMMAND_MODULES:
         module.register(sub)
+    for command in sub.choices.values():
+        # also accepted after the command; SUPPRESS keeps a value given before it
+        command.add_argument("-J", "--json", action="store_true", default=argparse.SUPPRESS,
+                             help="JSON output (also accepted before the command)")
+        command.add_argument("--root", metavar="DIR", default=argparse.SUPPRESS,
+                             help="as --root before the command")
     return parser
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    """The exit status of one ``vac`` command (vac(1): 0 ok, 1 failure, 2 usage error)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(argv)          # argparse exits 2 on a usage error
     if not getattr(args, "func", None):
-        print("Must give a recognised command argument to vac!", file=sys.stderr)
         parser.print_usage(sys.stderr)
-        return 1
+        return usage_error("Must give a recognised command argument to vac!")
     return int(args.func(args) or 0)
 
 

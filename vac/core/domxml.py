@@ -46,7 +46,7 @@ class DomainSpec:
     disks: Tuple[DiskSpec, ...]
     mac: str
     console_log: str
-    vnc_port: int
+    vnc_port: Optional[int]     # None: no graphics device
     network: str = NAT_NETWORK_NAME
     emulator: Optional[str] = None
     host_passthrough: bool = False
@@ -101,6 +101,27 @@ def vm_domain_spec(model: str, domain_type: str, *, name: str, uuid: str, ordina
         disks=disks, mac=naming.machine_mac(ordinal), console_log=console_log,
         vnc_port=naming.vnc_port(ordinal), emulator=emulator if kvm else None,
         host_passthrough=kvm, nwfilter=nwfilter)
+
+
+SELFTEST_MEMORY_MIB = 128
+SELFTEST_MAC = "56:4D:00:00:00:01"        # outside the 56:4D:A9:FE slot MACs: no DHCP lease
+
+
+def selftest_domain_spec(domain_type: str, *, name: str, uuid: str, image: Optional[str],
+                         console_log: str, emulator: Optional[str] = None) -> DomainSpec:
+    """``vac selftest``'s tiny machine: one processor, 128 MiB, the ISO ``image`` as its
+    cdrom (None: no disk at all, the firmware runs and waits), on the NAT network, and no
+    graphics (a VNC port could collide with a slot's fixed one)."""
+    if domain_type not in DOMAIN_TYPES:
+        raise ValueError(f"domain_type must be one of {', '.join(DOMAIN_TYPES)}")
+    disks = () if image is None else (DiskSpec(image, CDROM_TARGET, device="cdrom",
+                                               readonly=True),)
+    kvm = domain_type == "kvm"
+    return DomainSpec(domain_type=domain_type, name=name, uuid=uuid,
+                      memory_mib=SELFTEST_MEMORY_MIB, vcpus=1, boot_device="cdrom",
+                      disks=disks, mac=SELFTEST_MAC, console_log=console_log,
+                      vnc_port=None, emulator=emulator if kvm else None,
+                      host_passthrough=kvm, nwfilter=None)
 
 
 def domain_xml(spec: DomainSpec) -> str:
@@ -163,8 +184,9 @@ def _devices(spec: DomainSpec) -> ET.Element:
     serial = ET.SubElement(devices, "serial", type="file")
     ET.SubElement(serial, "source", path=spec.console_log)
     ET.SubElement(serial, "target", port=str(spec.serial_port))
-    ET.SubElement(devices, "graphics", type="vnc", port=str(spec.vnc_port),
-                  keymap="en-gb", listen="127.0.0.1")
+    if spec.vnc_port is not None:
+        ET.SubElement(devices, "graphics", type="vnc", port=str(spec.vnc_port),
+                      keymap="en-gb", listen="127.0.0.1")
     video = ET.SubElement(devices, "video")
     ET.SubElement(video, "model", type="vga", vram="9216", heads="1")
     _pci(video, slot=2)

@@ -11,7 +11,7 @@ import contextlib
 import uuid as uuidlib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
-from typing import Dict, Iterator, List, Optional
+from typing import Dict, FrozenSet, Iterator, List, Optional
 
 from vac.errors import HypervisorError
 from vac.model import DomainInfo, DomainState
@@ -51,6 +51,7 @@ class FakeHypervisor:
         self.networks: Dict[str, FakeNetworkInfo] = {}
         self.fail: Dict[str, Exception] = {}
         self.nwfilters = {"clean-traffic"}
+        self.domain_types = {"test"}
         self.calls: List[str] = []
         self.closed = False
 
@@ -74,6 +75,10 @@ class FakeHypervisor:
         self._enter("domain_xml")
         dom = self.domains.get(name)
         return None if dom is None else dom.xml
+
+    def guest_domain_types(self, arch: str = "x86_64") -> FrozenSet[str]:
+        self._enter("guest_domain_types")
+        return frozenset(self.domain_types) if arch == "x86_64" else frozenset()
 
     def create_domain(self, xml: str) -> DomainInfo:
         self._enter("create_domain")
