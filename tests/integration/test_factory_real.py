@@ -75,6 +75,7 @@ def factory_root(real_env, tmp_path):
     """A --root with vac.conf, a 2-processor cpuinfo and the guest ISO; libvirt cleaned."""
     paths = Paths(root=str(tmp_path / "root"))
     os.makedirs(os.path.dirname(paths.etc_vac_conf))
+    os.makedirs(paths.state_dir)                   # made by the package; vacd needs it
     with open(paths.etc_vac_conf, "w") as f:
         f.write(CONF.format(factory=FACTORY, uri=real_env.libvirt_uri,
                             vg=real_env.volume_group, iso=real_env.guest_iso))
