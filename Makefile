@@ -12,7 +12,8 @@ DEMO_DURATION ?=
 PYTEST_ARGS ?=
 export TESTENV_DIR
 
-.PHONY: all test demo demo-clean deps venv testenv testenv-stop unit bench plot rpm clean
+.PHONY: all test demo demo-clean deps venv testenv testenv-stop py39env unit bench plot \
+        rpm rpm-el9 srpm clean
 
 all: test
 
@@ -34,7 +35,12 @@ testenv: deps
 testenv-stop:
 	bash tools/testenv.sh stop
 
-test: venv testenv
+# Python 3.9 with EL9's oldest library versions (cached below $(TESTENV_DIR)/py39): the
+# unit tests run there too (tests/packaging/test_python39.py) and rpm-el9 builds with it
+py39env: deps
+	bash tools/py39env.sh >/dev/null
+
+test: venv testenv py39env
 	VAC_REQUIRE_TESTENV=1 $(VPY) -m pytest $(PYTEST_ARGS)
 
 unit: venv
@@ -48,8 +54,16 @@ demo: venv testenv
 demo-clean:
 	[ ! -x $(VPY) ] || $(VPY) -m vac.demo clean --root $(DEMO_ROOT)
 
-rpm:
+# the source RPM (the release artefact), in build/rpm/SRPMS
+srpm:
+	bash tools/build-rpm.sh --srpm
+
+# the source RPM and the binary RPMs for EL9 rebuilt from it (on this Debian host too:
+# EL9's rpm macros from tools/rpm-el9.macros, Python 3.9), checked with rpmlint
+rpm-el9: deps
 	bash tools/build-rpm.sh
+
+rpm: rpm-el9
 
 bench: venv
 	$(VPY) -m bench.run_all

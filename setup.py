@@ -16,17 +16,20 @@ setup(
     packages=find_packages(include=["vac", "vac.*"]),
     include_package_data=True,
     package_data={"vac": ["data/*", "data/**/*"]},
+    # Minimum versions: those of EL9/EPEL 9 (tools/el9-requirements.txt, vac.spec).
     install_requires=[
-        "libvirt-python",
-        "dnspython",
-        "psutil",
-        "python-daemon",
-        "cryptography",
-        "dirq",
-        "setproctitle",
+        "libvirt-python>=8.0.0",
+        "dnspython>=2.1.0",
+        "psutil>=5.8.0",
+        "cryptography>=36.0.1",
+        "dirq>=1.8",
     ],
+    # Optional imports (vac.spec: Recommends): python-daemon only for vacd without
+    # --foreground (systemd runs it in the foreground), setproctitle only for ps output.
     extras_require={
-        "test": ["pytest", "hypothesis"],
+        "daemon": ["python-daemon>=2.3.0"],
+        "proctitle": ["setproctitle>=1.2.2"],
+        "test": ["pytest", "hypothesis", "python-daemon>=2.3.0", "setproctitle>=1.2.2"],
     },
     entry_points={
         "console_scripts": [

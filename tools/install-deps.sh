@@ -14,13 +14,14 @@ DEB_PKGS=(
   lvm2 psmisc                                                # logical volumes, fuser
   genisoimage xorriso busybox-static isolinux syslinux-common lz4  # context ISO + test guest
   rpm mandoc puppet cloud-init                               # packaging, man pages, puppet module
+  rpmlint python3-packaging puppet-lint                      # rpm checks + dep generator, puppet lint
 )
 # EL9 names; some live in EPEL (mandoc, busybox) and puppet comes from Puppet's own repo.
 EL_PKGS=(
   python3-devel gcc pkgconf-pkg-config libvirt-devel
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-client libvirt-daemon-config-nwfilter
   qemu-kvm qemu-img dnsmasq iptables-nft iproute lvm2 psmisc
-  xorriso busybox syslinux lz4 rpm-build mandoc cloud-init
+  xorriso busybox syslinux lz4 rpm-build rpmlint python3-rpm-macros mandoc cloud-init
 )
 
 if [ "$(id -u)" != 0 ]; then echo "install-deps.sh: must run as root" >&2; exit 1; fi

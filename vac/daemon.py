@@ -259,14 +259,24 @@ def supervise(sup: Supervisor, flags: Flags, wake_fd: int, paths: Optional[Paths
     sup.stop(grace_seconds)
 
 
-def daemonise(streams: List, lock: IO) -> None:
+def python_daemon():
+    """The python-daemon module. It is optional (vac.spec only Recommends python3-daemon):
+    systemd runs vacd with ``--foreground``, which never needs it."""
+    try:
+        import daemon  # python-daemon
+    except ImportError as e:
+        raise ValueError("python-daemon is not installed: run vacd --foreground (as the "
+                         "systemd unit does) or install python3-daemon") from e
+    return daemon
+
+
+def daemonise(daemon_module, streams: List, lock: IO) -> None:
     """Classic daemonisation through python-daemon (not used under systemd).
 
     ``streams``: the open log streams; stray stderr output (a library's warning, a
     crash) goes to the first one, or stays on stderr when logging to journald.
     """
-    import daemon  # python-daemon
-    ctx = daemon.DaemonContext(
+    ctx = daemon_module.DaemonContext(
         working_directory="/", umask=0o022, detach_process=True, signal_map={},
         files_preserve=streams + [lock], stderr=streams[0] if streams else sys.stderr)
     ctx.open()
@@ -275,10 +285,11 @@ def daemonise(streams: List, lock: IO) -> None:
 def run_daemon(args: argparse.Namespace, paths: Paths, roles: Sequence[str],
                registry: Mapping[str, str], destination: str,
                problems: Sequence[str] = ()) -> int:
+    daemon_module = None if args.foreground else python_daemon()
     lock = acquire_pidfile(paths.vacd_pidfile)
     streams = setup_role_logging(paths, SUPERVISOR_LOG, destination)
-    if not args.foreground:
-        daemonise(streams, lock)
+    if daemon_module is not None:
+        daemonise(daemon_module, streams, lock)
     os.umask(0o022)
     set_process_name("vacd")
     write_pid(lock)

@@ -8,7 +8,7 @@ import os
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from vac.adapters import credentials
@@ -50,9 +50,27 @@ def _write_user_cert(directory, lifetime_days: float = 30, key_mode: int = 0o600
 
 
 def _parse(pem: str):
-    certs = x509.load_pem_x509_certificates(pem.encode())
+    certs = credentials.load_pem_certificates(pem.encode())
     key = serialization.load_pem_private_key(pem.encode(), password=None)
     return certs, key
+
+
+# Checks written with the API of cryptography 36 (EL9): verify_directly_issued_by needs 40,
+# not_valid_*_utc needs 42.
+
+def _verify_issued(cert: x509.Certificate, issuer: x509.Certificate) -> None:
+    """Raise unless ``issuer``'s RSA key signed ``cert``."""
+    assert cert.issuer == issuer.subject
+    issuer.public_key().verify(cert.signature, cert.tbs_certificate_bytes,
+                               padding.PKCS1v15(), cert.signature_hash_algorithm)
+
+
+def _validity(cert: x509.Certificate):
+    """(not_valid_before, not_valid_after) as aware UTC datetimes."""
+    if hasattr(cert, "not_valid_after_utc"):
+        return cert.not_valid_before_utc, cert.not_valid_after_utc
+    return (cert.not_valid_before.replace(tzinfo=UTC),
+            cert.not_valid_after.replace(tzinfo=UTC))
 
 
 def test_rfc_proxy_verifies_as_a_chain(tmp_path):
@@ -62,15 +80,16 @@ def test_rfc_proxy_verifies_as_a_chain(tmp_path):
                                  cn="lhcb-prod")
     (proxy, user), key = _parse(pem)
     assert pem.index("BEGIN CERTIFICATE") < pem.index("BEGIN RSA PRIVATE KEY")
-    proxy.verify_directly_issued_by(user)
-    user.verify_directly_issued_by(ca)
+    _verify_issued(proxy, user)
+    _verify_issued(user, ca)
     assert proxy.issuer == user.subject
     assert list(proxy.subject)[:-1] == list(user.subject)
     assert proxy.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[-1].value == "lhcb-prod"
-    assert proxy.not_valid_after_utc == datetime.datetime.fromtimestamp(expires, UTC)
-    assert proxy.not_valid_before_utc == datetime.datetime.fromtimestamp(NOW, UTC)
+    assert _validity(proxy) == (datetime.datetime.fromtimestamp(NOW, UTC),
+                                datetime.datetime.fromtimestamp(expires, UTC))
     assert proxy.serial_number == NOW * 100
-    assert key.key_size == 2048 and key.public_key() == proxy.public_key()
+    assert key.key_size == 2048
+    assert key.public_key().public_numbers() == proxy.public_key().public_numbers()
     ku = proxy.extensions.get_extension_for_oid(ExtensionOID.KEY_USAGE)
     assert ku.critical and ku.value.digital_signature and ku.value.key_encipherment \
         and ku.value.key_agreement and not ku.value.key_cert_sign
@@ -89,7 +108,7 @@ def test_proxy_init_style_cn_is_the_serial_and_legacy_proxy(tmp_path):
     (legacy, user), _ = _parse(credentials.make_proxy(cert_file, key_file,
                                                       expires=NOW + 43200, now=NOW,
                                                       cn="ignored", legacy=True))
-    legacy.verify_directly_issued_by(user)
+    _verify_issued(legacy, user)
     assert legacy.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[-1].value == \
         "limited proxy"
     oids = [e.oid for e in legacy.extensions]
@@ -153,7 +172,8 @@ def test_vac_proxy_init_prints_a_12_hour_proxy(tmp_path, capsys):
     args = argparse.Namespace(cert=cert_file, key=key_file, legacy_proxy=False)
     assert proxy_cmd.proxy_init(args) == 0
     (proxy, _), _ = _parse(capsys.readouterr().out)
-    lifetime = proxy.not_valid_after_utc - proxy.not_valid_before_utc
+    before, after = _validity(proxy)
+    lifetime = after - before
     assert lifetime == datetime.timedelta(seconds=43200)
     assert proxy_cmd.proxy_init(argparse.Namespace(cert=None, key=key_file,
                                                    legacy_proxy=False)) == 2

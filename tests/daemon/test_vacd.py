@@ -179,6 +179,21 @@ def test_daemonises_without_foreground(root):
     assert "vacd stopped" in log_text(root, "supervisor")
 
 
+def test_without_python_daemon_only_foreground_starts(root, tmp_path):
+    """python-daemon is optional (vac.spec Recommends): without it vacd says so and
+    exits 1 instead of crashing; --foreground, as under systemd, does not need it."""
+    hide = tmp_path / "hide"
+    hide.mkdir()
+    (hide / "daemon.py").write_text("raise ImportError('python-daemon hidden by the test')\n")
+    env = run_env()
+    env["PYTHONPATH"] = f"{hide}{os.pathsep}{env['PYTHONPATH']}"
+    res = subprocess.run(vacd_argv(root), cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=30)
+    assert res.returncode == 1
+    assert "python-daemon is not installed: run vacd --foreground" in res.stderr
+    assert not os.path.exists(root.vacd_pidfile)
+
+
 INVALID_CONF = ("[settings]\nvac_space = vac01.example.com\n"
                 "factory_hostname = factory1.example.com\ntotal_processors = many\n")
 

@@ -24,6 +24,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
 from cryptography.x509.oid import NameOID
 
+from vac.adapters.credentials import load_pem_certificates
+
 log = logging.getLogger(__name__)
 
 BLOCK = 32 * 1024
@@ -80,9 +82,6 @@ def _image_digest(path: str, length: int) -> bytes:
     return h.digest()
 
 
-_PEM_BLOCK = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
-
-
 def _utc(cert: x509.Certificate, which: str) -> datetime.datetime:
     """not_valid_before/after as aware UTC (cryptography < 42 has only naive values)."""
     value = getattr(cert, which + "_utc", None)
@@ -119,8 +118,7 @@ def _load_ca_certs(ca_dir: str) -> List[x509.Certificate]:
         try:
             with open(path, "rb") as f:
                 data = f.read()
-            for block in _PEM_BLOCK.findall(data):
-                certs.append(x509.load_pem_x509_certificate(block))
+            certs += load_pem_certificates(data)
         except (OSError, ValueError):
             continue
     return certs

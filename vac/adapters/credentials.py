@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import stat
 from typing import List, Optional
 
@@ -27,6 +28,7 @@ LIMITED_PROXY_POLICY = "1.3.6.1.4.1.3536.1.1.1.9"                # Globus limite
 LEGACY_CN = "limited proxy"
 KEY_BITS = 2048
 MAX_PEM_BYTES = 1024 * 1024
+_PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
 
 # --- DER for ProxyCertInfo ::= SEQUENCE { pCPathLenConstraint INTEGER OPTIONAL,
@@ -84,9 +86,15 @@ def _read(path: str) -> bytes:
         raise CredentialError(f"cannot read {path}: {e.strerror}") from e
 
 
+def load_pem_certificates(pem: bytes) -> List[x509.Certificate]:
+    """Every certificate in ``pem``, in file order. One block at a time, because
+    ``x509.load_pem_x509_certificates`` needs cryptography 39 and EL9 ships 36."""
+    return [x509.load_pem_x509_certificate(block) for block in _PEM_CERTIFICATE.findall(pem)]
+
+
 def load_chain(pem: bytes, where: str) -> List[x509.Certificate]:
     try:
-        chain = x509.load_pem_x509_certificates(pem)
+        chain = load_pem_certificates(pem)
     except ValueError as e:
         raise CredentialError(f"no usable certificate in {where}: {e}") from e
     if not chain:
