@@ -29,7 +29,8 @@ class vac::host {
     }
     # merging across NUMA nodes has made some kernels unstable: keep KSM per node
     exec { 'vac-ksm-merge-across-nodes':
-      command  => '/usr/bin/systemctl stop ksm && echo 2 > /sys/kernel/mm/ksm/run && echo 0 > /sys/kernel/mm/ksm/merge_across_nodes && /usr/bin/systemctl start ksm',
+      command  => join(['/usr/bin/systemctl stop ksm', 'echo 2 > /sys/kernel/mm/ksm/run',
+        'echo 0 > /sys/kernel/mm/ksm/merge_across_nodes', '/usr/bin/systemctl start ksm'], ' && '),
       provider => shell,
       onlyif   => '/usr/bin/test -w /sys/kernel/mm/ksm/merge_across_nodes',
       unless   => '/usr/bin/test "$(cat /sys/kernel/mm/ksm/merge_across_nodes)" = 0',
@@ -37,9 +38,25 @@ class vac::host {
     }
   }
 
-  # vac copies root's public key into machines (root_public_key)
+  # vac gives root's public key to the machines: 00-puppet.conf sets root_public_key to
+  # the same file that is generated here
+  $key = $vac::root_public_key
+  $key_type = $key ? {
+    /id_rsa\.pub\z/   => 'rsa',
+    /id_ecdsa\.pub\z/ => 'ecdsa',
+    default           => 'ed25519',
+  }
+  $private_key = regsubst($key, '\.pub\z', '')
+  $key_dir = regsubst($key, '/[^/]+\z', '')
+  file { $key_dir:                     # a fresh EL9 host has no /root/.ssh
+    ensure => directory,
+    owner  => 'root',
+    group  => 'root',
+    mode   => '0700',
+  }
   exec { 'vac-root-ssh-key':
-    command => "/usr/bin/ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/id_ed25519",
-    creates => '/root/.ssh/id_ed25519.pub',
+    command => "/usr/bin/ssh-keygen -q -t ${key_type} -N '' -f ${private_key}",
+    creates => $key,
+    require => File[$key_dir],
   }
 }

@@ -4,9 +4,12 @@
 #
 # @param source_path  file-server path holding one directory per layer
 # @param layers       layer names, most specific first
+# @param mode         mode of every file (undef: new files get 0644 and existing files
+#                     keep the mode they have, so private keys can stay private)
 define vac::layered_dir (
-  String        $source_path,
-  Array[String] $layers,
+  String           $source_path,
+  Array[String]    $layers,
+  Optional[String] $mode = undef,
 ) {
   file { $title:
     ensure       => directory,
@@ -15,8 +18,10 @@ define vac::layered_dir (
     force        => true,
     owner        => 'root',
     group        => 'root',
-    mode         => '0644',
+    mode         => $mode,
     sourceselect => 'all',
-    source       => $layers.map |$l| { "puppet:///${source_path}/${l}" },
+    # source_path is the original's etc_path/machinetypes_path, which starts with
+    # modules/ (e.g. modules/site/vac.d): puppet-lint cannot see that
+    source       => $layers.map |$l| { "puppet:///${source_path}/${l}" }, # lint:ignore:puppet_url_without_modules
   }
 }

@@ -139,10 +139,11 @@ def test_installed_entry_point_runs(tree):
 
 @pytest.mark.parametrize("parts", [("vac.conf",), ("vac.d",), ("vac.conf", "vac.d")])
 def test_shipped_examples_are_valid(tmp_path, capsys, parts):
+    """etc/vac.d as it is, and etc/example.vac.conf installed as /etc/vac.conf."""
     import shutil
     os.makedirs(tmp_path / "etc")
     for part in parts:
-        source = os.path.join(REPO, "etc", part)
+        source = os.path.join(REPO, "etc", "example.vac.conf" if part == "vac.conf" else part)
         copy = shutil.copytree if os.path.isdir(source) else shutil.copy
         copy(source, tmp_path / "etc" / part)
     make_tree(tmp_path, {"var/run/vac.conf": "[settings]\nfactory_hostname = factory1."

@@ -35,6 +35,19 @@ def test_squid_conf_writes_once(paths, monkeypatch, tmp_path, capsys):
     assert os.stat(out).st_mtime == 1000
 
 
+def test_squid_conf_check_writes_nothing_and_says_if_it_would(paths, monkeypatch, tmp_path):
+    """The Puppet module's `unless`: Squid restarts only when the file would change."""
+    setup(paths, monkeypatch)
+    out = tmp_path / "squid.conf"
+    assert cli.main(["--root", paths.root, "squid-conf", "--check", TEMPLATE, str(out)]) == 1
+    assert not out.exists()
+    assert cli.main(["--root", paths.root, "squid-conf", TEMPLATE, str(out)]) == 0
+    assert cli.main(["--root", paths.root, "squid-conf", "--check", TEMPLATE, str(out)]) == 0
+    monkeypatch.setitem(ADDRESSES, "f2.example.com", "10.0.0.3")      # a peer moved
+    assert cli.main(["--root", paths.root, "squid-conf", "--check", TEMPLATE, str(out)]) == 1
+    assert "10.0.0.3" not in out.read_text()
+
+
 def test_squid_conf_errors(paths, monkeypatch, tmp_path, capsys):
     setup(paths, monkeypatch)
     out = str(tmp_path / "squid.conf")

@@ -4,6 +4,9 @@ Appends to the template one ``acl localnet`` line per factory of the space and o
 ``cache_peer`` sibling line per *other* factory; OUTPUT is rewritten (atomically) only if
 the result differs from its current content. Exit: 0 written or unchanged; 1 on an
 unreadable template (B15), a configuration error or a failed write; 2 without both files.
+With ``--check`` nothing is written: exit 0 if OUTPUT is up to date, 1 otherwise (the
+Puppet module's ``unless``, so that Squid is restarted only when its configuration
+really changes).
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ def register(subparsers) -> None:
                                           "of the space to INPUT and write OUTPUT if it "
                                           "changes.")
     p.add_argument("files", nargs="*", metavar="INPUT OUTPUT")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 0 if OUTPUT is up to date, else 1")
     p.set_defaults(func=_squid_conf)
 
 
@@ -65,6 +70,8 @@ def _squid_conf(args: argparse.Namespace) -> int:
     text = render(template, factory_lines(s.factories, s.factory_hostname, dns.resolve_ipv4))
     if read_text(target) == text:
         return 0
+    if args.check:
+        return 1
     try:
         write_atomic(target, text)
     except VacError as e:
