@@ -3,9 +3,10 @@ versions vac supports, those of EL9/EPEL 9 (tools/el9-requirements.txt: cryptogr
 psutil 5.8, dnspython 2.1, python-daemon 2.3, dirq 1.8, libvirt-python 9.0), in the
 virtualenv of tools/py39env.sh (made by make test, cached below the test environment).
 
-Left out there: integration tests (they need the shared real environment and run once,
-under make test), tests marked slow, and tests/packaging (they check the packaging tools,
-not vac's code, and include this test)."""
+Left out there, to keep this run short: integration tests (they need the shared real
+environment and run once, under make test), tests marked slow, the fuzz tests (pure
+input-robustness loops over code the other tests cover) and tests/packaging (they check
+the packaging tools, not vac's code, and include this test)."""
 
 from __future__ import annotations
 
@@ -52,11 +53,12 @@ def test_unit_tests_pass_on_python_39_with_the_oldest_libraries(python39, tmp_pa
     env = dict(os.environ, PYTHONPATH=REPO, PYTHONDONTWRITEBYTECODE="1")
     env.pop("VAC_REQUIRE_TESTENV", None)
     res = subprocess.run([python39, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                          "-m", "not integration and not slow", "--ignore=tests/packaging",
+                          "-m", "not integration and not slow", "-k", "not fuzz",
+                          "--ignore=tests/packaging",
                           "--basetemp", str(tmp_path / "t"), "tests"],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
     tail = "\n".join(res.stdout.splitlines()[-40:]) + res.stderr[-2000:]
     assert res.returncode == 0, tail
     summary = res.stdout.strip().splitlines()[-1]
     passed = int(re.search(r"(\d+) passed", summary).group(1))
-    assert passed > 900 and "failed" not in summary and "error" not in summary, summary
+    assert passed > 850 and "failed" not in summary and "error" not in summary, summary
