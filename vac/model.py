@@ -39,6 +39,30 @@ class DomainInfo:
 
 
 @dataclass(frozen=True)
+class AccountingInputs:
+    """What a machine's APEL record needs besides its own times, fixed when it is created.
+
+    Written to ``accounting.json`` in the machine directory at creation, so the record no
+    longer depends on the configuration of the day the machine finishes (SPEC §9).
+    ``from_config`` is True only for a machine directory made by an older vac, whose
+    inputs were rebuilt from today's configuration (never written to disk).
+    """
+
+    site: str
+    submit_host: str                     # <space>/vac-<factory hostname>
+    local_user_id: str                   # factory hostname
+    global_user_name: str                # DN built from the space name
+    fqan: Optional[str]
+    hs06_per_processor: Optional[float]  # None: record archived but not sent
+    hepscore23_per_processor: Optional[float]
+    message_version: str                 # "0.3" or "0.4"
+    publish: bool                        # queue for ssmsend (gocdb_sitename was set)
+    fizzle_seconds: int                  # a machine that ran less gets no record
+    memory_kb: int                       # allocated memory, if max_rss_bytes is absent
+    from_config: bool = False
+
+
+@dataclass(frozen=True)
 class SlotRecord:
     """Everything the state directory says about one slot (read-only snapshot).
 
@@ -68,6 +92,8 @@ class SlotRecord:
     heartbeat_file_mtime: Optional[float] = None   # mtime of joboutputs/<heartbeat_file>
     shutdown_message: Optional[str] = None     # stripped joboutputs/shutdown_message
     shutdown_message_time: Optional[float] = None  # its ctime
+    accounting: Optional[AccountingInputs] = None  # accounting.json (None if absent)
+    record_frozen: bool = False                # apel-record/ holds the frozen APEL record
 
     @property
     def is_used(self) -> bool:

@@ -11,7 +11,9 @@ heartbeat age, default 600; ``-w`` the warning age, default the critical one.
   first line is reported);
 * WARNING (new here): a heartbeat is older than the warning age, the metadata or MJF
   heartbeat is missing, or machinetypes are disabled (``machinetypes-disabled``) -
-  running machines are unaffected;
+  running machines are unaffected; or "N APEL records pending": machines whose record is
+  owed but not yet frozen, or frozen but not yet archived and queued (e.g. a full disk;
+  the factory retries every cycle);
 * UNKNOWN: vac is not installed (no state directory), the state directory is unreadable,
   the arguments are wrong, or the plugin itself failed.
 
@@ -19,7 +21,7 @@ Heartbeat age = now - the file's mtime (the roles rewrite the file; tests back-d
 Performance data: running machines, running processors, running HS06 (from ``counts``)
 and each role's heartbeat age in seconds (``U`` when missing), every heartbeat as
 ``ROLE_heartbeat_age=AGEs;WARN;CRIT;0`` (CRIT empty for the metadata and MJF roles,
-which are never critical).
+which are never critical), then ``apel_records_pending=N;1;;0``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from vac import __version__
+from vac.adapters.apelspool import pending_dirs
 from vac.adapters.atomicfile import file_mtime
 from vac.adapters.statefs import read_config_report, read_counts
 from vac.paths import Paths
@@ -61,6 +64,7 @@ class Findings:
     factory_error: Optional[str] = None
     config_error: Optional[str] = None
     disabled: Optional[str] = None
+    pending_records: int = 0            # machines whose APEL record is pending
 
 
 def parse_seconds(text: Optional[str]) -> int:
@@ -88,8 +92,12 @@ def heartbeat_problem(role: str, age: Optional[float], seconds: int) -> Optional
     return None
 
 
+def pending_text(pending: int) -> str:
+    return f"{pending} APEL record{'' if pending == 1 else 's'} pending"
+
+
 def perfdata(ages: Dict[str, Optional[float]], counts: Optional[Counts],
-             limits: Thresholds) -> str:
+             limits: Thresholds, pending: Optional[int] = None) -> str:
     """Monitoring Plugins performance data: 'label'=value[UOM];warn;crit;min;max, every
     heartbeat with the same fields in the same order."""
     items: List[str] = []
@@ -101,6 +109,8 @@ def perfdata(ages: Dict[str, Optional[float]], counts: Optional[Counts],
         value = "U" if age is None else f"{int(age)}s"
         critical = limits.critical if role in CRITICAL_ROLES else ""
         items.append(f"{role}_heartbeat_age={value};{limits.warning};{critical};0")
+    if pending is not None:
+        items.append(f"apel_records_pending={pending};1;;0")
     return " ".join(items)
 
 
@@ -117,6 +127,8 @@ def evaluate(ages: Dict[str, Optional[float]], found: Findings, counts: Optional
                            for r in CRITICAL_ROLES + WARNING_ROLES if not stale.get(r)) if p]
     if found.disabled:
         warning.append(found.disabled)
+    if found.pending_records > 0:
+        warning.append(pending_text(found.pending_records))
     suffix = counts_suffix(counts)
     if critical:
         return CRITICAL, "; ".join(critical + warning) + suffix
@@ -161,9 +173,10 @@ def check(paths: Paths, limits: Thresholds, now: float) -> Tuple[int, str]:
             for role in CRITICAL_ROLES + WARNING_ROLES}
     counts = read_counts(paths)
     invalid, disabled = read_config_report(paths)
-    found = Findings(read_factory_error(paths.factory_error), invalid, disabled)
+    pending = len(pending_dirs(paths.machines_dir))
+    found = Findings(read_factory_error(paths.factory_error), invalid, disabled, pending)
     code, text = evaluate(ages, found, counts, limits)
-    return code, format_line(code, text, perfdata(ages, counts, limits))
+    return code, format_line(code, text, perfdata(ages, counts, limits, pending))
 
 
 class _Parser(argparse.ArgumentParser):

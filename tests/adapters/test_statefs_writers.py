@@ -58,7 +58,8 @@ def test_machine_dir_ages_and_removal(paths):
     bare = statefs.make_machine_dir(paths, 2, "lhcb", NAME)
     statefs.write_heartbeat(mdir, 1, None)
     os.utime(os.path.join(mdir, "heartbeat"), (500, 500))
-    assert statefs.machine_dir_ages(paths) == [(mdir, "lhcb", 500.0), (bare, "lhcb", None)]
+    assert statefs.machine_dir_ages(paths) == [(mdir, "lhcb", 500.0, False),
+                                              (bare, "lhcb", None, False)]
     statefs.remove_machine_dir(paths, mdir)
     assert not os.path.exists(mdir)
     with pytest.raises(ValueError):

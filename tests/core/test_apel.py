@@ -35,8 +35,15 @@ def make_slot(**fields) -> SlotRecord:
     return SlotRecord(**base)
 
 
+def record_input(cfg: Config, slot: SlotRecord) -> apel.JobRecordInput:
+    """The record input of ``slot`` with accounting inputs rebuilt from ``cfg`` (as for a
+    machine directory made by an older vac)."""
+    return apel.job_record_input(
+        dataclasses.replace(slot, accounting=apel.inputs_from_config(cfg, slot)))
+
+
 def test_v03_record_golden(golden, now):
-    text = apel.render_job_record(apel.job_record_input(make_cfg(), make_slot()))
+    text = apel.render_job_record(record_input(make_cfg(), make_slot()))
     golden.check(text, "apel/job-v0.3.txt")
     assert apel.check_job_record(text, now) == []
 
@@ -44,7 +51,7 @@ def test_v03_record_golden(golden, now):
 def test_v03_record_without_fqan_hs06_or_rss(golden, now):
     slot = make_slot(machinetype="atlas", hs06=None, max_rss_bytes=None, processors=4)
     cfg = make_cfg(gocdb_sitename=None, mb_per_processor=3000)
-    rec = apel.job_record_input(cfg, slot)
+    rec = record_input(cfg, slot)
     assert rec.site == "example.com" and rec.fqan is None
     assert rec.memory_kb == 3000 * 4 * 1024
     text = apel.render_job_record(dataclasses.replace(rec, hepscore23_per_processor=None))
@@ -55,7 +62,7 @@ def test_v03_record_without_fqan_hs06_or_rss(golden, now):
 
 def test_v04_record_golden(golden, now):
     slot = make_slot(machinetype="atlas", processors=8, hs06=84.0, accounting_fqan="/atlas")
-    text = apel.render_job_record(apel.job_record_input(make_cfg(), slot), "0.4")
+    text = apel.render_job_record(record_input(make_cfg(), slot), "0.4")
     golden.check(text, "apel/job-v0.4.txt")
     assert "ServiceLevel: {hepspec: 10.5, HEPscore23: 12.0}\n" in text
     assert "ServiceLevelType" not in text
@@ -63,14 +70,14 @@ def test_v04_record_golden(golden, now):
 
 
 def test_v04_without_hepscore_has_hepspec_only(now):
-    text = apel.render_job_record(apel.job_record_input(make_cfg(), make_slot()), "0.4")
+    text = apel.render_job_record(record_input(make_cfg(), make_slot()), "0.4")
     assert "ServiceLevel: {hepspec: 10.5}\n" in text
     assert apel.check_job_record(text, now) == []
 
 
 def test_unknown_version_is_refused():
     with pytest.raises(ValueError):
-        apel.render_job_record(apel.job_record_input(make_cfg(), make_slot()), "0.5")
+        apel.render_job_record(record_input(make_cfg(), make_slot()), "0.5")
 
 
 def test_sync_record_golden(golden):
@@ -93,7 +100,7 @@ def test_identities_from_space(space, gocdb, site, dn):
 
 
 def test_hs06_is_per_processor_and_times_are_integers():
-    rec = apel.job_record_input(make_cfg(), make_slot(processors=4, hs06=42.0))
+    rec = record_input(make_cfg(), make_slot(processors=4, hs06=42.0))
     assert rec.hs06_per_processor == 10.5
     assert (rec.start_time, rec.end_time, rec.wall_seconds) == (START, START + 86100, 86100)
     assert rec.cpu_seconds == 83000 and rec.memory_kb == 2 * 1024 * 1024
@@ -129,7 +136,7 @@ def test_header_values_takes_first_values():
 # --- the loader's rules: one broken variant of a good record per row ----------------
 
 def _good(version="0.3"):
-    return apel.render_job_record(apel.job_record_input(make_cfg(), make_slot()), version)
+    return apel.render_job_record(record_input(make_cfg(), make_slot()), version)
 
 
 def _sub(old, new, version="0.3"):
@@ -180,7 +187,7 @@ def test_loader_rules(text, problem):
 
 def test_v03_falls_back_to_hepscore23_without_hs06(now):
     slot = make_slot(machinetype="atlas", hs06=None)
-    text = apel.render_job_record(apel.job_record_input(make_cfg(), slot))
+    text = apel.render_job_record(record_input(make_cfg(), slot))
     assert "ServiceLevelType: HEPscore23\nServiceLevel: 12.0\n" in text
     assert apel.check_job_record(text, now) == []
 
@@ -203,6 +210,6 @@ def test_rendered_records_pass_the_loader_rules(space, start, wall, cpu, process
     slot = make_slot(started_time=float(start), heartbeat_time=float(start + wall),
                      cpu_seconds=cpu, processors=processors, hs06=hs06, max_rss_bytes=rss,
                      machinetype=machinetype)
-    text = apel.render_job_record(apel.job_record_input(make_cfg(vac_space=space), slot),
+    text = apel.render_job_record(record_input(make_cfg(vac_space=space), slot),
                                   version)
     assert apel.check_job_record(text, start + wall) == []

@@ -194,3 +194,38 @@ def test_logical_volumes_without_live_machine_are_zombies():
     plan = planner.plan(inp, NOW, random.Random(1))
     zombies = [a.name for a in plan.actions if isinstance(a, Destroy) and "logical" in a.reason]
     assert zombies == [name(2), name(7)]     # slot 1 is already destroyed as shut down
+
+
+# --- a machine owing its APEL record keeps its slot until the record is frozen ----------
+
+def _inputs(fizzle_seconds: int = 600):
+    from vac.core import apel
+    return apel.accounting_inputs(config().settings,
+                                  Machinetype("lhcb", fizzle_seconds=fizzle_seconds), 1)
+
+
+def test_machine_owing_its_record_is_accounted_but_not_finalised_nor_replaced():
+    plan = _plan(config(), [running(0, accounting=_inputs()), empty(1)])
+    assert _kinds(plan, 0, creates=True) == ["Destroy", "Account"]
+    assert plan.states[name(0)] == STATE_SHUTDOWN
+    assert [c.ordinal for c in plan.creates] == [1]          # slot 0 stays held
+
+
+def test_frozen_record_lets_the_machine_be_finalised_and_its_slot_reused():
+    slot = running(0, accounting=_inputs(), record_frozen=True)
+    plan = _plan(config(), [slot, running(1)], [domain(1)])
+    assert _kinds(plan, 0, creates=True) == ["Destroy", "Account", "Finalise", "Create"]
+
+
+@pytest.mark.parametrize("fields", [dict(accounting=_inputs(fizzle_seconds=7200)),
+                                    dict(accounting=None), dict(heartbeat_time=None)])
+def test_machine_owing_no_record_is_finalised_at_once(fields):
+    plan = _plan(config(), [running(0, **fields), running(1)], [domain(1)])
+    assert _kinds(plan, 0, creates=True) == ["Destroy", "Account", "Finalise", "Create"]
+
+
+def test_directory_with_a_pending_record_never_expires():
+    dirs = [MachineDirInfo("/m/a", "lhcb", NOW - 9 * 86400, record_pending=True),
+            MachineDirInfo("/m/b", "lhcb", NOW - 9 * 86400)]
+    plan = _plan(config(draining=True), [empty(0)], machine_dirs=dirs)
+    assert [a.path for a in plan.actions if isinstance(a, ExpireMachineDir)] == ["/m/b"]

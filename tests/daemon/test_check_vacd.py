@@ -174,3 +174,35 @@ def test_every_heartbeat_has_the_same_perfdata_fields():
     beats = [item for item in perf.split() if "_heartbeat_age=" in item]
     assert [b.split("=")[0] for b in beats] == [f"{r}_heartbeat_age" for r in ROLES]
     assert all(re.fullmatch(r"[a-z]+_heartbeat_age=1s;30;(60)?;0", b) for b in beats), beats
+
+
+def _machine_dir(paths, name, *files):
+    mdir = os.path.join(paths.machines_dir, f"1700000000_lhcb_{name}")
+    for rel in files:
+        os.makedirs(os.path.dirname(os.path.join(mdir, rel)), exist_ok=True)
+        open(os.path.join(mdir, rel), "w").close()
+    os.makedirs(mdir, exist_ok=True)
+    return mdir
+
+
+def test_warning_while_apel_records_are_pending(healthy, capsys):
+    _machine_dir(healthy, "f1-00.example.com", "apel-owed")                 # not frozen
+    _machine_dir(healthy, "f1-01.example.com", "apel-record/record",        # not archived
+                 "apel-record/name")
+    _machine_dir(healthy, "f1-02.example.com", "apel-record.tmp/record")    # interrupted
+    _machine_dir(healthy, "f1-03.example.com", "apel-record/record", "apel-record/name",
+                 "apel-record/archived")                                    # complete
+    _machine_dir(healthy, "f1-04.example.com", "started", "heartbeat")      # owes nothing
+    code, line = run(healthy, capsys)
+    assert code == WARNING
+    assert line.startswith("VACD WARNING - Factory + responder ok but 3 APEL records "
+                           "pending (3/8 6/8) | ")
+    assert line.endswith("mjf_heartbeat_age=5s;600;;0 apel_records_pending=3;1;;0")
+    beat(healthy, "factory", 1800)
+    code, line = run(healthy, capsys)
+    assert code == CRITICAL and "hours; 3 APEL records pending (3/8" in line
+
+
+def test_ok_reports_no_pending_records(healthy, capsys):
+    code, line = run(healthy, capsys)
+    assert code == OK and line.endswith(" apel_records_pending=0;1;;0")

@@ -242,10 +242,13 @@ def test_finished_machine_gets_its_apel_record_from_the_cycle(paths):
     with open(os.path.join(first.machine_dir, "joboutputs", "shutdown_message"), "w") as f:
         f.write("200 Success\n")
     rig.hv.power_off(S0)
-    rig.cycle(now=time.time() + 800)
-    assert os.path.exists(os.path.join(first.machine_dir, "finished"))
+    rig.cycle(now=time.time() + 800)      # the record is frozen, archived and queued
     records = [f for _d, _s, files in os.walk(paths.apel_archive) for f in files]
     assert len(records) == 1
+    assert not os.path.exists(os.path.join(first.machine_dir, "finished"))
+    rig.cycle(now=time.time() + 805)      # then the machine is finalised
+    assert os.path.exists(os.path.join(first.machine_dir, "finished"))
+    assert len([f for _d, _s, files in os.walk(paths.apel_archive) for f in files]) == 1
 
 
 def _hb_rig(paths):

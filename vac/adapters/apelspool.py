@@ -5,24 +5,30 @@
   ssmsend reads and empties. Job records enter it by an atomic rename of a file staged in
   the machine directory, so the staged file vanishes the instant the element appears.
 * ``<machine dir>/apel-record/``: the frozen record of one machine (``record``, ``name``,
-  optional ``outgoing`` staged copy, ``archived`` marker), created by a directory rename.
+  optional ``outgoing`` staged copy, ``archived`` marker), created by a directory rename
+  of ``apel-record.tmp``.
+* ``<machine dir>/apel-owed``: empty marker, there while a record is owed but could not be
+  frozen yet (e.g. a full disk: an empty file needs no data block). Together with an
+  incomplete ``apel-record/`` or a leftover ``apel-record.tmp`` it makes the machine
+  count as "APEL record pending" (``pending_state``, read by check-vacd).
 
 No decisions here: the accounting service says what to write and when.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Tuple
-
-from dirq.QueueSimple import QueueSimple
+from typing import List, Optional, Tuple
 
 from vac.adapters.atomicfile import read_text, write_atomic
 from vac.errors import StateError
 
 FROZEN_DIR = "apel-record"
+FROZEN_TMP = FROZEN_DIR + ".tmp"
+OWED_MARKER = "apel-owed"
 _RECORD, _NAME, _OUTGOING, _ARCHIVED = "record", "name", "outgoing", "archived"
 _PUBLISH_TRIES = 5
 HEAD_BYTES = 1024                     # enough for the Site and SubmitHost lines
@@ -59,19 +65,67 @@ def load_frozen(machine_dir: str) -> Optional[FrozenRecord]:
                         outgoing_pending=os.path.exists(os.path.join(directory, _OUTGOING)))
 
 
-def pending_frozen(machines_dir: str) -> Iterator[Tuple[str, FrozenRecord]]:
-    """(machine dir, frozen record) of every record whose archive or outgoing copy is missing."""
+def is_frozen(machine_dir: str) -> bool:
+    """True if the machine's record is frozen (its text and name are in ``apel-record/``)."""
+    directory = _frozen_dir(machine_dir)
+    return all(os.path.isfile(os.path.join(directory, n)) for n in (_RECORD, _NAME))
+
+
+def mark_owed(machine_dir: str) -> None:
+    """Create the empty ``apel-owed`` marker (best effort: a failure only goes unseen by
+    check-vacd, the factory still retries and logs)."""
+    try:
+        os.close(os.open(os.path.join(machine_dir, OWED_MARKER),
+                         os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+    except OSError:
+        pass
+
+
+def clear_owed(machine_dir: str) -> None:
+    """Remove the ``apel-owed`` marker (no record is owed after all)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(os.path.join(machine_dir, OWED_MARKER))
+
+
+PENDING_OWED, PENDING_INTERRUPTED, PENDING_INCOMPLETE = "owed", "interrupted", "incomplete"
+
+
+def pending_state(machine_dir: str) -> Optional[str]:
+    """Why the machine's record is pending, or None (none owed, or complete).
+
+    ``incomplete``: frozen, but the archive copy or the outgoing move is missing;
+    ``interrupted``: only a leftover ``apel-record.tmp`` (a freeze that was killed);
+    ``owed``: the ``apel-owed`` marker (the record could not be frozen yet).
+    One directory listing, plus two stats for a frozen record.
+    """
+    try:
+        names = set(os.listdir(machine_dir))
+    except OSError:
+        return None
+    if FROZEN_DIR in names:
+        directory = _frozen_dir(machine_dir)
+        if not os.path.exists(os.path.join(directory, _ARCHIVED)) or \
+                os.path.exists(os.path.join(directory, _OUTGOING)):
+            return PENDING_INCOMPLETE
+        return None
+    if FROZEN_TMP in names:
+        return PENDING_INTERRUPTED
+    return PENDING_OWED if OWED_MARKER in names else None
+
+
+def pending_dirs(machines_dir: str) -> List[Tuple[str, str]]:
+    """(machine dir, ``pending_state``) of every machine directory with a pending record."""
     try:
         with os.scandir(machines_dir) as it:
-            dirs = [e.path for e in it if e.is_dir()]
+            dirs = sorted(e.path for e in it if e.is_dir())
     except OSError:
-        return
-    for machine_dir in sorted(dirs):
-        if not os.path.isdir(_frozen_dir(machine_dir)):
-            continue
-        frozen = load_frozen(machine_dir)
-        if frozen is not None and (not frozen.archived or frozen.outgoing_pending):
-            yield machine_dir, frozen
+        return []
+    found = []
+    for machine_dir in dirs:
+        state = pending_state(machine_dir)
+        if state is not None:
+            found.append((machine_dir, state))
+    return found
 
 
 def freeze(machine_dir: str, text: str, relname: str, outgoing: bool) -> FrozenRecord:
@@ -82,7 +136,7 @@ def freeze(machine_dir: str, text: str, relname: str, outgoing: bool) -> FrozenR
     call) or the complete frozen record.
     """
     final = _frozen_dir(machine_dir)
-    tmp = final + ".tmp"
+    tmp = os.path.join(machine_dir, FROZEN_TMP)
     try:
         if os.path.isdir(tmp):
             shutil.rmtree(tmp)
@@ -93,8 +147,10 @@ def freeze(machine_dir: str, text: str, relname: str, outgoing: bool) -> FrozenR
             write_atomic(os.path.join(tmp, _OUTGOING), text)
         os.rename(tmp, final)
         _fsync_dir(machine_dir)         # the frozen name must survive a power cut too
-    except OSError as e:
+    except (OSError, StateError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)     # nothing half-made is left behind
         raise StateError(f"cannot freeze APEL record in {machine_dir}: {e}") from e
+    clear_owed(machine_dir)
     return FrozenRecord(directory=final, text=text, relname=relname, archived=False,
                         outgoing_pending=outgoing)
 
@@ -149,6 +205,7 @@ def publish_staged(outgoing_dir: str, frozen: FrozenRecord) -> str:
 
 def queue_add(outgoing_dir: str, text: str) -> str:
     """Add one message to the outgoing dirq queue (e.g. a sync record); returns its path."""
+    from dirq.QueueSimple import QueueSimple   # not at the top: check-vacd needs stdlib only
     try:
         os.makedirs(outgoing_dir, mode=0o755, exist_ok=True)
         queue = QueueSimple(outgoing_dir, umask=0o022)

@@ -8,15 +8,24 @@ directory). Times read back are file ctimes, as in the original (SPEC App. A.2).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
 import shutil
 import tempfile
-from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
+from vac.adapters import apelspool
 from vac.adapters.atomicfile import file_ctime, file_mtime, read_text, write_atomic
 from vac.core import naming
-from vac.model import SlotRecord
+from vac.errors import StateError
+from vac.model import AccountingInputs, SlotRecord
 from vac.paths import Paths
+
+ACCOUNTING_FILE = "accounting.json"     # AccountingInputs captured at creation
+ACCOUNTING_FORMAT = 1
+_ACCOUNTING_FIELDS = tuple(f.name for f in dataclasses.fields(AccountingInputs)
+                           if f.name != "from_config")
 
 
 # --- small readers -----------------------------------------------------------
@@ -128,7 +137,61 @@ def _read_machine_dir(ordinal: int, name: str, created: int, machinetype: str, m
         heartbeat_file_mtime=hb_file_mtime,
         shutdown_message=_read_stripped(j("joboutputs", "shutdown_message")),
         shutdown_message_time=file_ctime(j("joboutputs", "shutdown_message")),
+        accounting=read_accounting(mdir),
+        record_frozen=apelspool.is_frozen(mdir),
     )
+
+
+def read_machine_dir(path: str) -> Optional[SlotRecord]:
+    """Snapshot of one ``machines/CREATED_MT_NAME`` directory by its path (ordinal -1)."""
+    parts = os.path.basename(os.path.normpath(path)).split("_")
+    if len(parts) != 3 or not parts[0].isdigit() or not os.path.isdir(path):
+        return None
+    return _read_machine_dir(-1, parts[2], int(parts[0]), parts[1], "", path, None)
+
+
+# --- accounting.json ---------------------------------------------------------------
+
+def write_accounting(machine_dir: str, inputs: AccountingInputs) -> None:
+    """``accounting.json``: the machine's accounting inputs, written once at creation."""
+    data: Dict[str, Any] = {"format": ACCOUNTING_FORMAT}
+    data.update({name: getattr(inputs, name) for name in _ACCOUNTING_FIELDS})
+    write_atomic(os.path.join(machine_dir, ACCOUNTING_FILE),
+                 json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def _checked(name: str, value: Any) -> Any:
+    """``value`` of field ``name`` if its JSON type fits (numbers as float/int), else raise."""
+    if name in ("hs06_per_processor", "hepscore23_per_processor", "fqan") and value is None:
+        return None
+    if name in ("hs06_per_processor", "hepscore23_per_processor"):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif name in ("fizzle_seconds", "memory_kb"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif name == "publish":
+        if isinstance(value, bool):
+            return value
+    elif isinstance(value, str):
+        return value
+    raise ValueError(f"{name} = {value!r}")
+
+
+def read_accounting(machine_dir: str) -> Optional[AccountingInputs]:
+    """The machine's ``accounting.json``; None if absent (made by an older vac) or unusable
+    (the accounting service then says so when it falls back to the configuration)."""
+    text = read_text(os.path.join(machine_dir, ACCOUNTING_FILE))
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("format") != ACCOUNTING_FORMAT:
+            return None
+        return AccountingInputs(**{name: _checked(name, data.get(name))
+                                   for name in _ACCOUNTING_FIELDS})
+    except ValueError:                    # json.JSONDecodeError is a ValueError
+        return None
 
 
 def read_slots(paths: Paths, factory: str, slot_count: int,
@@ -196,9 +259,19 @@ def read_counts(paths: Paths) -> Optional[Tuple[int, int, int, int, float]]:
 # --- writers (factory only) ----------------------------------------------------
 
 def ensure_state_dirs(paths: Paths) -> None:
-    """Create the state directory tree (mode 0755) if missing."""
+    """Create the state directory tree (mode 0755) if missing.
+
+    Tries every directory; raises StateError naming those that cannot be made (e.g. a
+    file where ``apel-archive`` should be), so the others are still there.
+    """
+    problems = []
     for directory in (paths.state_dir,) + paths.state_subdirs():
-        os.makedirs(directory, mode=0o755, exist_ok=True)
+        try:
+            os.makedirs(directory, mode=0o755, exist_ok=True)
+        except OSError as e:
+            problems.append(f"{directory}: {e.strerror or e}")
+    if problems:
+        raise StateError("cannot create " + "; ".join(problems))
 
 
 def write_slot_file(paths: Paths, machine_name: str, created: int, machinetype: str,
@@ -297,9 +370,11 @@ def update_finishes(paths: Paths, machinetype: str) -> Optional[str]:
     return newest
 
 
-def machine_dir_ages(paths: Paths) -> List[Tuple[str, str, Optional[float]]]:
-    """(path, machinetype, mtime of its ``heartbeat`` or None) for every machine directory."""
-    return [(path, mt, file_mtime(os.path.join(path, "heartbeat")))
+def machine_dir_ages(paths: Paths) -> List[Tuple[str, str, Optional[float], bool]]:
+    """(path, machinetype, mtime of its ``heartbeat`` or None, APEL record pending) for
+    every machine directory."""
+    return [(path, mt, file_mtime(os.path.join(path, "heartbeat")),
+             apelspool.pending_state(path) is not None)
             for path, _created, mt, _name in iter_machine_dirs(paths)]
 
 

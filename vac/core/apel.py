@@ -7,16 +7,17 @@ to every record it receives. Times are Unix epoch seconds, durations seconds, me
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Dict, List, Optional, Tuple
 
-from vac.core.configtypes import Config
+from vac.core.configtypes import Config, Machinetype, Settings
 from vac.core.mjf import memory_bytes
 from vac.core.slotstate import slot_processors
-from vac.model import SlotRecord
+from vac.model import AccountingInputs, SlotRecord
 
 JOB_HEADER_V03 = "APEL-individual-job-message: v0.3"
 JOB_HEADER_V04 = "APEL-individual-job-message: v0.4"
@@ -95,36 +96,66 @@ def global_user_name(vac_space: str) -> str:
 
 # --- building the record input ----------------------------------------------------------
 
-def job_record_input(cfg: Config, slot: SlotRecord) -> JobRecordInput:
-    """The record input of a finished machine; ``slot`` must have start/heartbeat times."""
-    s = cfg.settings
+def accounting_inputs(settings: Settings, mt: Machinetype, processors: int) -> AccountingInputs:
+    """The accounting inputs of a machine created now (frozen in its ``accounting.json``)."""
+    hs06 = settings.hs06_per_processor
+    return AccountingInputs(
+        site=site_name(settings.vac_space, settings.gocdb_sitename),
+        submit_host=submit_host(settings.vac_space, settings.factory_hostname),
+        local_user_id=settings.factory_hostname,
+        global_user_name=global_user_name(settings.vac_space),
+        fqan=mt.accounting_fqan or None,
+        hs06_per_processor=float(hs06) if hs06 is not None else None,
+        hepscore23_per_processor=mt.hepscore23_per_processor,
+        message_version=settings.apel_message_version,
+        publish=bool(settings.gocdb_sitename),
+        fizzle_seconds=int(mt.fizzle_seconds),
+        memory_kb=memory_bytes(settings, processors) // 1024)
+
+
+def inputs_from_config(cfg: Config, slot: SlotRecord) -> Optional[AccountingInputs]:
+    """Inputs rebuilt from today's configuration for a machine directory made by an older
+    vac (no ``accounting.json``); None if its machinetype is no longer configured.
+
+    HS06 comes from the machine's own ``machinefeatures/hs06`` as before."""
     mt = cfg.machinetypes.get(slot.machinetype or "")
-    if slot.started_time is None or slot.heartbeat_time is None:
-        raise ValueError(f"{slot.name}: no start or heartbeat time")
+    if mt is None:
+        return None
     processors = slot_processors(slot)
-    if slot.max_rss_bytes:
-        memory_kb = int(slot.max_rss_bytes) // 1024
-    else:
-        memory_kb = memory_bytes(s, processors) // 1024    # as allocated at creation
+    made = accounting_inputs(cfg.settings, mt, processors)
+    return dataclasses.replace(
+        made, fqan=slot.accounting_fqan or made.fqan,
+        hs06_per_processor=(slot.hs06 / processors) if slot.hs06 else None,
+        from_config=True)
+
+
+def job_record_input(slot: SlotRecord) -> JobRecordInput:
+    """The record input of a finished machine, from its own directory alone.
+
+    ``slot`` must have start/heartbeat times and accounting inputs (else ValueError)."""
+    acc = slot.accounting
+    if acc is None or slot.started_time is None or slot.heartbeat_time is None:
+        raise ValueError(f"{slot.name}: no accounting inputs, start or heartbeat time")
+    processors = slot_processors(slot)
+    memory_kb = int(slot.max_rss_bytes) // 1024 if slot.max_rss_bytes else acc.memory_kb
     start, end = int(slot.started_time), int(slot.heartbeat_time)
-    fqan = slot.accounting_fqan or (mt.accounting_fqan if mt else None)
     return JobRecordInput(
-        site=site_name(s.vac_space, s.gocdb_sitename),
-        submit_host=submit_host(s.vac_space, s.factory_hostname),
+        site=acc.site,
+        submit_host=acc.submit_host,
         machine_name=slot.name,
         queue=slot.machinetype or "",
         local_job_id=slot.uuid or "",
-        local_user_id=s.factory_hostname,
-        global_user_name=global_user_name(s.vac_space),
-        fqan=fqan or None,
+        local_user_id=acc.local_user_id,
+        global_user_name=acc.global_user_name,
+        fqan=acc.fqan or None,
         wall_seconds=end - start,
         cpu_seconds=int(slot.cpu_seconds or 0),
         processors=processors,
         start_time=start,
         end_time=end,
         memory_kb=memory_kb,
-        hs06_per_processor=(slot.hs06 / processors) if slot.hs06 else None,
-        hepscore23_per_processor=mt.hepscore23_per_processor if mt else None)
+        hs06_per_processor=acc.hs06_per_processor,
+        hepscore23_per_processor=acc.hepscore23_per_processor)
 
 
 # --- rendering --------------------------------------------------------------------------

@@ -138,7 +138,7 @@ def _capacity(inp: CycleInputs, outcomes: Sequence[SlotOutcome]) -> _Capacity:
         processor_count=host.processor_count,
         superslots=superslot_map([o.shutdown_time for o in running],
                                  [o.processors for o in running]),
-        free_ordinals=[o.slot.ordinal for o in outcomes if o.state == STATE_SHUTDOWN],
+        free_ordinals=[o.slot.ordinal for o in outcomes if o.free],
         mem_available=host.mem_available_bytes if host.mem_total_bytes > 0 else None)
 
 

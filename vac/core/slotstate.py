@@ -25,11 +25,13 @@ SECONDS_PER_DAY = 86400
 
 @dataclass(frozen=True)
 class MachineDirInfo:
-    """One ``machines/`` entry: path, machinetype and heartbeat mtime (None if absent)."""
+    """One ``machines/`` entry: path, machinetype, heartbeat mtime (None if absent) and
+    whether its APEL record is pending (such a directory never expires)."""
 
     path: str
     machinetype: str
     heartbeat_mtime: Optional[float]
+    record_pending: bool = False
 
 
 @dataclass
@@ -40,6 +42,12 @@ class SlotOutcome:
     state: str
     actions: List[Action] = field(default_factory=list)
     shutdown_time: Optional[int] = None   # effective (possibly lowered) shutdown time
+    record_owed: bool = False             # shut down, its APEL record not yet frozen
+
+    @property
+    def free(self) -> bool:
+        """The slot can take a new machine (one owing its record keeps the slot)."""
+        return self.state == STATE_SHUTDOWN and not self.record_owed
 
     @property
     def running(self) -> bool:
@@ -155,8 +163,39 @@ def _running_actions(out: SlotOutcome, cfg: Config, domain: DomainInfo, now: flo
         out.state = STATE_SHUTDOWN
 
 
+def why_no_record(slot: SlotRecord) -> Optional[str]:
+    """Why a finished machine gets no APEL record (SPEC §9.1), or None if it gets one.
+
+    Decided from the machine directory alone: its times and the accounting inputs
+    captured at its creation (``slot.accounting``), never today's configuration.
+    """
+    if not slot.machine_dir:
+        return "no machine directory"
+    if slot.started_time is None:
+        return "never started"
+    if slot.heartbeat_time is None:
+        return "no heartbeat time"
+    if slot.accounting is None:
+        return (f"machinetype {slot.machinetype} is no longer configured and the machine "
+                "directory has no accounting.json")
+    ran = slot.heartbeat_time - slot.started_time
+    if ran < slot.accounting.fizzle_seconds:
+        return f"ran {int(ran)}s, less than fizzle_seconds {slot.accounting.fizzle_seconds}"
+    return None
+
+
+def record_owed(slot: SlotRecord) -> bool:
+    """The machine gets an APEL record that is not yet frozen in its directory."""
+    return not slot.record_frozen and why_no_record(slot) is None
+
+
 def _finalise_actions(out: SlotOutcome) -> None:
-    """Clean-up destroy, accounting and ``finished`` for a shut-down, unfinished machine."""
+    """Clean-up destroy, accounting and ``finished`` for a shut-down, unfinished machine.
+
+    A machine whose record is owed is not finalised (its slot is not freed) until a
+    later cycle finds the record frozen in its directory: a record that cannot be
+    written (full disk) is retried every cycle instead of being lost.
+    """
     slot = out.slot
     if not slot.is_used or slot.finished_time is not None:
         return
@@ -166,6 +205,9 @@ def _finalise_actions(out: SlotOutcome) -> None:
     started = slot.started_time is not None
     if started:
         out.actions.append(Account(slot, "started machine finished"))
+    out.record_owed = record_owed(slot)
+    if out.record_owed:
+        return
     out.actions.append(Finalise(slot, started, "machine has shut down" if started
                                 else "only-starting machine cleaned up"))
 
@@ -228,7 +270,7 @@ def expired_dirs(entries: Sequence[MachineDirInfo], machinetypes: Mapping[str, M
     for entry in entries:
         mt = machinetypes.get(entry.machinetype)
         days = mt.machines_dir_days if mt is not None else DEFAULT_MACHINES_DIR_DAYS
-        if days <= 0 or entry.heartbeat_mtime is None:
+        if days <= 0 or entry.heartbeat_mtime is None or entry.record_pending:
             continue
         if entry.heartbeat_mtime < now - days * SECONDS_PER_DAY:
             actions.append(ExpireMachineDir(entry.path, f"heartbeat older than {days:g} days"))

@@ -1,69 +1,63 @@
 """APEL accounting (SPEC §9): one job record per finished machine, exactly once; apel-sync.
 
-``account_machine`` is what the factory calls when it finalises a machine. Its record is
-first frozen in the machine directory (text, spool name, a staged outgoing copy), then
-copied to ``apel-archive`` (atomic overwrite under the frozen name) and moved into the
+``account_machine`` is what the factory calls for a machine that has shut down. It needs
+no configuration: everything the record says comes from the machine directory, including
+the accounting inputs captured at creation (``accounting.json``). The record is first
+frozen in the machine directory (text, spool name, a staged outgoing copy), then copied
+to ``apel-archive`` (atomic overwrite under the frozen name) and moved into the
 ``apel-outgoing`` dirq queue by a single rename of the staged copy. A crash at any point
 leaves a state from which the next call finishes the job without losing or duplicating
-the record: the archive copy is rewritten under the same name, and the outgoing copy is
-either still staged (moved now) or already in the queue (nothing to do).
-``complete_pending`` does the same for every machine directory, for records whose
-machine was finalised although its record could not be finished (e.g. a full disk).
+the record. The planner does not finalise a machine before its record is frozen, so a
+record that cannot be written (full disk) is retried every cycle.
+``settle_pending`` completes every record left incomplete, once per cycle, and logs ONE
+line while any record is pending.
 
 ``sync_months`` builds ``APEL-sync-message: v0.1`` records from the archive (SPEC §9.3).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
-from typing import Callable, Dict, Iterable, List, Optional, Tuple
+import shutil
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from vac.adapters import apelspool
+from vac.adapters import apelspool, statefs
 from vac.core import apel
-from vac.core.configtypes import Config
+from vac.core.slotstate import why_no_record
 from vac.errors import StateError
-from vac.model import SlotRecord
+from vac.model import AccountingInputs, SlotRecord
 from vac.paths import Paths
 
 log = logging.getLogger(__name__)
 
 Emit = Callable[[str], None]
+# accounting inputs for a machine directory without accounting.json (an older vac's)
+Fallback = Callable[[SlotRecord], Optional[AccountingInputs]]
 
 
-def why_no_record(cfg: Config, slot: SlotRecord) -> Optional[str]:
-    """The reason a finished machine gets no record (SPEC §9.1), or None if it gets one."""
-    if not slot.machine_dir:
-        return "no machine directory"
-    if slot.started_time is None:
-        return "never started"
-    if slot.heartbeat_time is None:
-        return "no heartbeat time"
-    mt = cfg.machinetypes.get(slot.machinetype or "")
-    if mt is None:
-        return f"machinetype {slot.machinetype} is no longer configured"
-    ran = slot.heartbeat_time - slot.started_time
-    if ran < mt.fizzle_seconds:
-        return f"ran {int(ran)}s, less than fizzle_seconds {mt.fizzle_seconds}"
-    return None
-
-
-def account_machine(cfg: Config, paths: Paths, slot: SlotRecord, *,
-                    now: float) -> Optional[str]:
-    """Write the APEL record of a finished machine; returns its archive path or None.
+def account_machine(paths: Paths, slot: SlotRecord, *, now: float) -> Optional[str]:
+    """Write the APEL record of a shut-down machine; returns its archive path or None.
 
     Safe to call again after a crash or on every later cycle: it completes what is
-    missing and never writes a second copy. Raises StateError if the disk refuses.
+    missing and never writes a second copy. Raises StateError if the disk refuses
+    (the ``apel-owed`` marker then stays for check-vacd).
     """
     if not slot.machine_dir:
         return None
     frozen = apelspool.load_frozen(slot.machine_dir)
     if frozen is None:
-        reason = why_no_record(cfg, slot)
+        reason = why_no_record(slot)
         if reason:
             log.info("%s: no APEL record: %s", slot.name, reason)
             return None
-        frozen = _freeze(cfg, slot, now)
+        if slot.accounting is not None and slot.accounting.from_config:
+            log.warning("%s: no usable %s in %s (made by an older vac): APEL record from "
+                        "today's configuration", slot.name, statefs.ACCOUNTING_FILE,
+                        slot.machine_dir)
+        apelspool.mark_owed(slot.machine_dir)
+        frozen = _freeze(slot, now)
     return _complete(paths, slot.name, frozen)
 
 
@@ -79,39 +73,83 @@ def _complete(paths: Paths, name: str, frozen: apelspool.FrozenRecord) -> str:
     return path
 
 
-def complete_pending(paths: Paths) -> int:
-    """Finish every frozen record left incomplete in ``machines/`` (e.g. by a full disk).
-
-    Cheap enough for every factory cycle (one directory listing and a stat per machine).
-    Returns how many records were completed; a failing one is logged and retried later.
-    """
-    done = 0
-    for machine_dir, frozen in apelspool.pending_frozen(paths.machines_dir):
-        name = os.path.basename(machine_dir)
-        try:
-            _complete(paths, name, frozen)
-            done += 1
-        except StateError as e:
-            log.error("%s: APEL record still incomplete: %s", name, e)
-    return done
-
-
-def _freeze(cfg: Config, slot: SlotRecord, now: float) -> apelspool.FrozenRecord:
+def _freeze(slot: SlotRecord, now: float) -> apelspool.FrozenRecord:
     """Render, check and freeze the record of ``slot`` in its machine directory."""
-    settings = cfg.settings
-    version = settings.apel_message_version
+    acc = slot.accounting
+    assert acc is not None and slot.machine_dir        # checked by why_no_record
+    version = acc.message_version
     if version not in apel.JOB_HEADERS:
         log.warning("%s: apel_message_version %r unknown, using 0.3", slot.name, version)
         version = "0.3"
-    text = apel.render_job_record(apel.job_record_input(cfg, slot), version)
+    text = apel.render_job_record(apel.job_record_input(slot), version)
     problems = apel.check_job_record(text, now)
-    outgoing = bool(settings.gocdb_sitename) and slot.hs06 is not None
+    outgoing = acc.publish and acc.hs06_per_processor is not None
     if problems:
         log.error("%s: APEL record would be rejected (%s); archived but not sent",
                   slot.name, "; ".join(problems))
         outgoing = False
     day, name = apel.record_name(now, os.path.basename(os.path.normpath(slot.machine_dir)))
     return apelspool.freeze(slot.machine_dir, text, f"{day}/{name}", outgoing)
+
+
+def complete_pending(paths: Paths, now: float,
+                     fallback: Optional[Fallback] = None) -> Tuple[int, List[str]]:
+    """Finish the pending records of finalised machines (one listing of ``machines/``).
+
+    Completes frozen records whose archive or outgoing copy is missing, and redoes the
+    record of a finalised machine whose freeze an older vac left half-done
+    (``apel-record.tmp``): it is rendered again from the machine directory, with
+    ``fallback`` inputs if the directory has no ``accounting.json``. Unfinished machines
+    are left to the factory's lifecycle. Returns (records completed, errors).
+    """
+    done, errors = 0, []
+    for machine_dir, state in apelspool.pending_dirs(paths.machines_dir):
+        name = os.path.basename(machine_dir)
+        try:
+            if state == apelspool.PENDING_INCOMPLETE:
+                frozen = apelspool.load_frozen(machine_dir)
+                if frozen is not None:
+                    _complete(paths, name, frozen)
+                    done += 1
+            elif _redo_finished(paths, machine_dir, now, fallback):
+                done += 1
+        except StateError as e:
+            errors.append(f"{name}: {e}")
+    return done, errors
+
+
+def _redo_finished(paths: Paths, machine_dir: str, now: float,
+                   fallback: Optional[Fallback]) -> bool:
+    """Account a finalised machine whose record was never frozen; True if one was made."""
+    slot = statefs.read_machine_dir(machine_dir)
+    if slot is None or slot.finished_time is None:
+        return False
+    if slot.accounting is None:
+        if fallback is None:
+            return False        # no configuration this cycle: try again on a later one
+        slot = dataclasses.replace(slot, accounting=fallback(slot))
+    if account_machine(paths, slot, now=now) is not None:
+        return True
+    log.info("%s: dropping the leftover APEL record marker", slot.name)
+    shutil.rmtree(os.path.join(machine_dir, apelspool.FROZEN_TMP), ignore_errors=True)
+    apelspool.clear_owed(machine_dir)
+    return False
+
+
+def settle_pending(paths: Paths, now: float, failures: Sequence[str] = (),
+                   fallback: Optional[Fallback] = None) -> int:
+    """Once per factory cycle: complete what is pending, then log ONE line if any record
+    is still pending ("N APEL records pending: <first error>"); returns N.
+
+    ``failures``: this cycle's errors from ``account_machine`` (one per machine).
+    """
+    _done, errors = complete_pending(paths, now, fallback)
+    errors = list(failures) + errors
+    pending = len(apelspool.pending_dirs(paths.machines_dir))
+    if pending:
+        log.error("%d APEL record%s pending: %s", pending, "" if pending == 1 else "s",
+                  errors[0] if errors else "retried next cycle")
+    return pending
 
 
 # --- vac apel-sync --------------------------------------------------------------------
@@ -174,8 +212,3 @@ def sync_months(paths: Paths, months: Iterable[Tuple[int, int]], emit: Emit) -> 
             emit(f"Created {path}")
             created.append(path)
     return created
-
-
-def complete_pending_step(cfg: Config, paths: Paths, now: float) -> int:
-    """Factory side step: ``complete_pending`` with the side-step signature (cfg, paths, now)."""
-    return complete_pending(paths)

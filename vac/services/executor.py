@@ -7,18 +7,19 @@ next cycle). Machine creation failures are also written to ``factory-error``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import uuid as uuidlib
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from vac.adapters import statefs
 from vac.adapters.atomicfile import read_text
-from vac.core import mjf, naming
+from vac.core import apel, mjf, naming
 from vac.core.actions import (Account, Action, Create, Destroy, ExpireMachineDir, Finalise,
                               LowerShutdownTime, WriteCounts, WriteHeartbeat, describe)
 from vac.core.configtypes import Config
-from vac.errors import VacError
+from vac.errors import StateError, VacError
 from vac.model import SlotRecord
 from vac.paths import Paths
 from vac.services import accounting, configdrive, userdata, vacmon
@@ -34,6 +35,7 @@ class Executor:
         self.vm = vm_module            # vac.services.vm, or the cycle's injected double
         self.created = 0
         self.failed = 0
+        self.record_failures: List[str] = []   # "NAME: error" of records not written
         self._handlers: Dict[type, Callable[[Any], None]] = {
             WriteHeartbeat: self._heartbeat, LowerShutdownTime: self._lower,
             Destroy: self._destroy, Account: self._account, Finalise: self._finalise,
@@ -71,10 +73,21 @@ class Executor:
         mt = self.cfg.machinetypes.get(slot.machinetype or "")
         fresh = statefs.read_slot(self.paths, self.cfg.settings.factory_hostname,
                                   slot.ordinal, mt.heartbeat_file if mt else None)
-        return fresh if fresh.machine_dir == slot.machine_dir else slot
+        if fresh.machine_dir != slot.machine_dir:
+            return slot
+        if fresh.accounting is None:             # keep the gathered fallback inputs
+            fresh = dataclasses.replace(fresh, accounting=slot.accounting)
+        return fresh
 
     def _account(self, a: Account) -> None:
-        accounting.account_machine(self.cfg, self.paths, self._fresh(a.slot), now=self.now)
+        """Write the record; a refusal is collected for the cycle's one summary line
+        (the machine is not finalised, so the next cycle retries)."""
+        slot = self._fresh(a.slot)
+        try:
+            accounting.account_machine(self.paths, slot, now=self.now)
+        except StateError as e:
+            self.record_failures.append(f"{slot.name}: {e}")
+            self.failed += 1
 
     def _finalise(self, a: Finalise) -> None:
         slot = a.slot
@@ -119,9 +132,10 @@ class Executor:
         # after it a Starting machine the next cycle cleans up; never an orphan directory
         statefs.write_slot_file(self.paths, a.name, created, mt.name, mt.machine_model)
         mdir = statefs.make_machine_dir(self.paths, created, mt.name, a.name)
+        s = self.cfg.settings
+        statefs.write_accounting(mdir, apel.accounting_inputs(s, mt, a.processors))
         if mt.accounting_fqan:
             statefs.write_machine_file(mdir, "accounting_fqan", mt.accounting_fqan)
-        s = self.cfg.settings
         statefs.write_features(mdir, "machinefeatures",
                                mjf.machinefeatures(s, a.processors, a.shutdown_time))
         statefs.write_features(mdir, "jobfeatures",
@@ -156,6 +170,5 @@ class Executor:
 
 
 def ensure_dirs(paths: Paths) -> None:
-    """The state tree the executor writes into."""
+    """The state tree the executor writes into; StateError names what cannot be made."""
     statefs.ensure_state_dirs(paths)
-    os.makedirs(paths.finishes_dir, mode=0o755, exist_ok=True)

@@ -25,11 +25,11 @@ from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple
 from vac.adapters import host as hostfacts
 from vac.adapters import statefs
 from vac.adapters.atomicfile import file_mtime, read_text, write_atomic
-from vac.core import planner
+from vac.core import apel, planner
 from vac.core.actions import describe
 from vac.core.configtypes import Config
 from vac.core.slotstate import MachineDirInfo
-from vac.errors import HypervisorError, VacError
+from vac.errors import HypervisorError, StateError, VacError
 from vac.model import DomainInfo, DomainState, HostFacts, SlotRecord
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
@@ -57,6 +57,8 @@ class CycleResult:
     created: int = 0
     failed: int = 0
     problems: List[str] = field(default_factory=list)   # configuration / hypervisor problems
+    record_failures: List[str] = field(default_factory=list)   # APEL records not written
+    pending_records: int = 0            # machines whose APEL record is still pending
 
 
 def load_factory_config(paths: Paths, pipes: str = "refresh") -> Config:
@@ -109,15 +111,20 @@ def gather(cfg: Config, paths: Paths, hv: Any, facts: HostFacts, vacd_start: flo
     """Slots, domains, LVs and machine directories for the planner (reports come later)."""
     slots = read_slots(cfg, paths, facts)
     domains = hv.list_domains() if hv is not None else domains_from_files(slots)
-    dirs = [MachineDirInfo(p, mt, age) for p, mt, age in statefs.machine_dir_ages(paths)]
+    dirs = [MachineDirInfo(*entry) for entry in statefs.machine_dir_ages(paths)]
     return planner.CycleInputs(cfg, slots, domains, facts, {}, vacd_start, dirs,
                                volumes=(volumes or volume_names)(cfg, paths))
 
 
 def read_slots(cfg: Config, paths: Paths, facts: HostFacts) -> List[SlotRecord]:
+    """Slot snapshots; an unfinished machine made by an older vac (no accounting.json)
+    gets its accounting inputs from today's configuration."""
     hb_files = {name: mt.heartbeat_file for name, mt in cfg.machinetypes.items()}
-    return statefs.read_slots(paths, cfg.settings.factory_hostname, facts.processor_count,
-                              hb_files)
+    slots = statefs.read_slots(paths, cfg.settings.factory_hostname, facts.processor_count,
+                               hb_files)
+    return [dataclasses.replace(s, accounting=apel.inputs_from_config(cfg, s))
+            if s.machine_dir and s.accounting is None and s.finished_time is None else s
+            for s in slots]
 
 
 def gather_reports(cfg: Config, paths: Paths, facts: HostFacts,
@@ -176,12 +183,10 @@ def _network_ready(hv: Any, cfg: Config, paths: Paths, vm_module: Any) -> bool:
 
 
 def _side_steps(cfg: Config, paths: Paths, now: float, valid: bool) -> None:
-    """Version logger (SPEC §3.1 step 6), space census (step 7, hourly), APEL records left
-    half-done; each guarded so it never stops the cycle. With an invalid configuration
-    only the APEL records are completed."""
-    steps = (("version logger", vacmon.maybe_log_version), ("census", census.maybe_update),
-             ("pending APEL records", accounting.complete_pending_step))
-    for what, step in steps[0 if valid else 2:]:
+    """Version logger (SPEC §3.1 step 6) and space census (step 7, hourly), only with a
+    valid configuration; each guarded so it never stops the cycle."""
+    steps = (("version logger", vacmon.maybe_log_version), ("census", census.maybe_update))
+    for what, step in steps if valid else ():
         try:
             step(cfg, paths, now)
         except Exception:  # one side step's boundary
@@ -209,14 +214,18 @@ def run_cycle(paths: Paths, *, now: Optional[float] = None, config: Optional[Con
     opts = Seams(**seams)
     result = CycleResult(now)
     log.info("=============== Start cycle ===============")
-    ensure_dirs(paths)
-    statefs.write_role_heartbeat(paths, "factory", now)
+    try:                            # a full disk or a broken tree: the cycle still runs
+        ensure_dirs(paths)
+        statefs.write_role_heartbeat(paths, "factory", now)
+    except StateError as e:
+        log.error("state directory: %s", e)
     vm.remove_leftover_disks(paths, now)        # of a create killed mid-way (SIGKILL)
     read = read_config(paths, load_factory_config, memory or FactoryMemory(), config)
     result.config, result.problems = read.lifecycle, list(read.problems)
     cfg = read.lifecycle
     if cfg is None:
         log.info("No machines destroyed or created this cycle (no usable configuration)")
+        _settle_records(paths, now, result, None)
         return result
     if opts.vm_module is None:
         opts.vm_module = vm
@@ -227,6 +236,7 @@ def run_cycle(paths: Paths, *, now: Optional[float] = None, config: Optional[Con
         log.error("libvirt: %s (this cycle stops here)", e)
         result.problems.append(f"hypervisor: {e}")
     _side_steps(cfg, paths, now, read.creation is not None)
+    _settle_records(paths, now, result, cfg)
     if read.creation is not None and cfg.settings.vacmon_hostport:
         with contextlib.suppress(OSError):
             vacmon.send_cycle_status(cfg, paths, now)
@@ -247,6 +257,7 @@ def _cycle_with_hv(cfg: Config, paths: Paths, hv: Any, now: float, result: Cycle
     log_slots(plan, list(inputs.slots))
     executor = Executor(cfg, paths, hv, now, opts.vm_module)
     _apply(executor, plan.actions)
+    result.record_failures = executor.record_failures
     blockers = () if _network_ready(hv, cfg, paths, opts.vm_module) else \
         ("the NAT network is not ready",)
     if creation is None:
@@ -263,6 +274,18 @@ def _cycle_with_hv(cfg: Config, paths: Paths, hv: Any, now: float, result: Cycle
     log_plan(plan)
     _apply(executor, plan.actions[done:])
     result.created, result.failed = executor.created, executor.failed
+
+
+def _settle_records(paths: Paths, now: float, result: CycleResult,
+                    cfg: Optional[Config]) -> None:
+    """Complete pending APEL records (needs no configuration: records are made from the
+    machine directories) and log one summary line while any is pending."""
+    fallback = (lambda slot: apel.inputs_from_config(cfg, slot)) if cfg else None
+    try:
+        result.pending_records = accounting.settle_pending(
+            paths, now, result.record_failures, fallback)
+    except Exception:  # one side step's boundary
+        log.exception("completing pending APEL records failed")
 
 
 def heartbeat_grace_start(paths: Paths, now: float, daemon_start: Optional[float]) -> float:
@@ -284,7 +307,8 @@ def heartbeat_grace_start(paths: Paths, now: float, daemon_start: Optional[float
     try:
         up_since = float(read_text(marker) or "")
     except ValueError:              # missing or unreadable: the MJF server is up from now
-        write_atomic(marker, f"{int(now)}\n")
+        with contextlib.suppress(StateError):     # a full disk: retried next cycle
+            write_atomic(marker, f"{int(now)}\n")
         up_since = now
     return up_since if daemon_start is None else max(up_since, daemon_start)
 
