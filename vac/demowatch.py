@@ -135,10 +135,9 @@ class Watcher:
             text = _read(j("joboutputs", "shutdown_message"))
             self._event(m, "shutdown_message", message_time, f'shutdown_message "{text}"')
         finished = file_ctime(j("finished"))
+        self._accounting(mdir, m, finished is not None)     # the record comes first
         if finished is not None and "finalised" not in m.events:
             self._event(m, "finalised", finished, "finalised by the factory")
-        if finished is not None:
-            self._accounting(mdir, m)
 
     def _heartbeat(self, path: str, m: MachineSeen) -> None:
         mtime = file_mtime(path)
@@ -149,7 +148,7 @@ class Watcher:
         kind = "heartbeat" if m.heartbeats == 1 else "heartbeat-again"
         self._event(m, kind, mtime, f"heartbeat #{m.heartbeats}: {_read(path, 200)}")
 
-    def _accounting(self, mdir: str, m: MachineSeen) -> None:
+    def _accounting(self, mdir: str, m: MachineSeen, finished: bool) -> None:
         archive = apel_archive_file(self.paths, mdir)
         if archive is not None:
             text = _read(archive)
@@ -157,8 +156,10 @@ class Watcher:
                         f"APEL record {os.path.relpath(archive, self.paths.state_dir)} "
                         f"(WallDuration {record_field(text, 'WallDuration')} s)")
             return
+        if not finished:
+            return
         m.finished_polls += 1
-        if m.finished_polls >= 3:         # accounting runs in the same cycle as finalising
+        if m.finished_polls >= 3:         # a record is made before the machine is finalised
             fizzle = self.fizzle.get(m.machinetype)
             why = f"ran less than fizzle_seconds {fizzle}" if fizzle is not None else "fizzled"
             self._event(m, "no-apel", m.events.get("finalised", 0.0),
@@ -255,5 +256,5 @@ def timeline_text(rows: List[dict]) -> str:
         lines.append("%-22s %-6s %-19s %8s %10s %9s %10s %6s  %s" % (
             r["machine"], r["machinetype"], created, *rel, r["message"] or "-"))
     lines.append("(seconds after creation: created -> running -> first heartbeat -> "
-                 "shutdown_message -> finalised -> APEL record; '-' = did not happen)")
+                 "shutdown_message -> finalised; APEL record; '-' = did not happen)")
     return "\n".join(lines)

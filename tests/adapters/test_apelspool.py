@@ -109,3 +109,38 @@ def test_disk_refusal_is_a_state_error(paths):
     from vac.errors import StateError
     with pytest.raises(StateError):
         apelspool.freeze(os.path.join(paths.root, "no", "such", "dir"), "x", "a/b", True)
+
+
+def test_interrupted_archive_write_is_reused_not_left_behind(paths):
+    (frozen,) = _frozen_records(paths, 1)
+    day = os.path.join(paths.apel_archive, "20231114")
+    os.makedirs(day)
+    with open(os.path.join(day, ".2213000123abcd.tmp"), "w") as f:
+        f.write("half a rec")                     # a write killed before its rename
+    path = apelspool.write_archive(paths.apel_archive, frozen)
+    assert sorted(os.listdir(day)) == ["2213000123abcd"]
+    assert open(path).read() == _record(0)
+    with open(os.path.join(frozen.directory, ".tmp-marker"), "w"):
+        pass                                      # an interrupted `archived` marker
+    apelspool.write_archive(paths.apel_archive, frozen)
+    assert sorted(os.listdir(frozen.directory)) == ["archived", "name", "outgoing", "record"]
+
+
+def test_pending_states(paths):
+    states = {}
+    for i, files in enumerate([(), ("apel-owed",), ("apel-record.tmp/record",),
+                               ("apel-owed", "apel-record/record", "apel-record/name"),
+                               ("apel-record/record", "apel-record/name",
+                                "apel-record/archived"),
+                               ("apel-record/record", "apel-record/name",
+                                "apel-record/archived", "apel-record/outgoing")]):
+        mdir = paths.machine_dir(1000 + i, "mt", f"f-{i:02d}.example.com")
+        for rel in files:
+            os.makedirs(os.path.dirname(os.path.join(mdir, rel)), exist_ok=True)
+            open(os.path.join(mdir, rel), "w").close()
+        os.makedirs(mdir, exist_ok=True)
+        states[i] = apelspool.pending_state(mdir)
+    assert states == {0: None, 1: "owed", 2: "interrupted", 3: "incomplete", 4: None,
+                      5: "incomplete"}
+    assert [s for _d, s in apelspool.pending_dirs(paths.machines_dir)] == [
+        "owed", "interrupted", "incomplete", "incomplete"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -74,3 +75,30 @@ def test_factory_error_and_heartbeat(paths):
     statefs.clear_factory_error(paths)
     statefs.clear_factory_error(paths)
     assert not os.path.exists(paths.factory_error)
+
+
+def _touch(path, age=0.0):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    open(path, "w").close()
+    t = time.time() - age
+    os.utime(path, (t, t))
+
+
+def test_temporaries_of_interrupted_writes_are_removed(paths):
+    statefs.ensure_state_dirs(paths)
+    mdir = statefs.make_machine_dir(paths, 1, "lhcb", NAME)
+    left = [os.path.join(mdir, ".tmp-a"), os.path.join(mdir, "jobfeatures", ".tmp-b"),
+            os.path.join(mdir, "apel-record", ".tmp-c")]
+    for path in left:
+        _touch(path)
+    _touch(os.path.join(mdir, "joboutputs", "keep.tmp-not"))
+    assert sorted(statefs.clean_machine_dir(mdir)) == sorted(left)
+    assert os.path.exists(os.path.join(mdir, "joboutputs", "keep.tmp-not"))
+    now = time.time()
+    _touch(os.path.join(paths.slots_dir, ".tmp-s"))
+    _touch(os.path.join(paths.finishes_dir, ".tmp-f"))
+    _touch(os.path.join(paths.state_dir, ".tmp-old"), age=120)
+    _touch(os.path.join(paths.state_dir, ".tmp-new"))        # a role's write, maybe live
+    removed = statefs.remove_interrupted_writes(paths, now)
+    assert sorted(os.path.basename(p) for p in removed) == [".tmp-f", ".tmp-old", ".tmp-s"]
+    assert os.path.exists(os.path.join(paths.state_dir, ".tmp-new"))

@@ -17,9 +17,9 @@ import time
 
 import pytest
 
-from tests.integration.vmsite import link_guest_dir, remove_network
+from tests.integration import vmsite
 from tests.realenv import wait_for
-from vac.adapters import hypervisor, statefs
+from vac.adapters import statefs
 from vac.adapters.atomicfile import read_text
 from vac.paths import Paths
 
@@ -29,33 +29,8 @@ FACTORY = "vactest.example.com"
 NAMES = [f"vactest-0{i}.example.com" for i in range(2)]
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONVERGE_SECONDS = 240
-CONF = """[settings]
-vac_space = space.example.com
-factory_hostname = {factory}
-total_processors = 2
-overload_per_processor = 1000
-domain_type = qemu
-libvirt_uri = {uri}
-volume_group = {vg}
-mb_per_processor = 256
-disk_gb_per_processor = 1
-shutdown_grace_seconds = 5
-version_logger = 0
-
-[machinetype vactest]
-target_share = 1
-root_image = {iso}
-fizzle_seconds = 0
-backoff_seconds = 0
-max_wallclock_seconds = 3600
-
-[machinetype probe]
-target_share = 1
-root_image = {iso}
-fizzle_seconds = 0
-backoff_seconds = 0
-max_wallclock_seconds = 3600
-"""
+CONF = (vmsite.ROOT_SETTINGS + vmsite.GUEST_MACHINETYPE.format(name="vactest")
+        + vmsite.GUEST_MACHINETYPE.format(name="probe"))
 USER_DATA = "#!/bin/sh\necho VACTEST factory user_data\n"
 
 
@@ -63,33 +38,10 @@ def _lvs(real_env) -> list:
     return [n for n in real_env.lv_names() if n in NAMES]
 
 
-def _cleanup(real_env, hv) -> None:
-    for name in NAMES:
-        hv.destroy_domain(name)
-        real_env.remove_lv(name)
-    remove_network(hv)
-
-
 @pytest.fixture
 def factory_root(real_env, tmp_path):
     """A --root with vac.conf, a 2-processor cpuinfo and the guest ISO; libvirt cleaned."""
-    paths = Paths(root=str(tmp_path / "root"))
-    os.makedirs(os.path.dirname(paths.etc_vac_conf))
-    os.makedirs(paths.state_dir)                   # made by the package; vacd needs it
-    with open(paths.etc_vac_conf, "w") as f:
-        f.write(CONF.format(factory=FACTORY, uri=real_env.libvirt_uri,
-                            vg=real_env.volume_group, iso=real_env.guest_iso))
-    cpuinfo = paths.under_root("/proc/cpuinfo")
-    os.makedirs(os.path.dirname(cpuinfo))
-    with open(cpuinfo, "w") as f:
-        f.write("processor\t: 0\n\nprocessor\t: 1\n\n")
-    link_guest_dir(real_env, paths)
-    stack = hypervisor.connect(real_env.libvirt_uri)
-    hv = stack.__enter__()
-    _cleanup(real_env, hv)
-    real_env.add_cleanup(lambda: stack.__exit__(None, None, None))
-    real_env.add_cleanup(lambda: _cleanup(real_env, hv))
-    return paths, hv
+    return vmsite.factory_root(real_env, tmp_path, CONF, NAMES, factory=FACTORY)
 
 
 def _vacd_argv(paths: Paths) -> list:

@@ -18,6 +18,28 @@ from vac.services.hostops import default_host
 
 FACTORY = "vactest.example.com"
 BOOT_TIMEOUT = 120     # seconds for a TCG test guest to boot, report back and power off
+# vac.conf of a 2-slot factory root (``factory_root``) running the test guest
+ROOT_SETTINGS = """[settings]
+vac_space = space.example.com
+factory_hostname = {factory}
+total_processors = 2
+overload_per_processor = 1000
+domain_type = qemu
+libvirt_uri = {uri}
+volume_group = {vg}
+mb_per_processor = 256
+disk_gb_per_processor = 1
+shutdown_grace_seconds = 5
+version_logger = 0
+"""
+GUEST_MACHINETYPE = """
+[machinetype {name}]
+target_share = 1
+root_image = {{iso}}
+fizzle_seconds = 0
+backoff_seconds = 0
+max_wallclock_seconds = 3600
+"""
 
 
 def make_cfg(real_env, **settings) -> Config:
@@ -67,3 +89,34 @@ def open_site(real_env, tmp_path) -> dict:
     cfg = make_cfg(real_env)
     assert vm.ensure_network(hv, cfg, paths, host=host)
     return dict(paths=paths, host=host, hv=hv, cfg=cfg)
+
+
+def remove_machines(real_env, hv, names) -> None:
+    """Destroy the domains and remove the logical volumes ``names``, then vac's network."""
+    for name in names:
+        hv.destroy_domain(name)
+        real_env.remove_lv(name)
+    remove_network(hv)
+
+
+def factory_root(real_env, tmp_path, conf: str, names, **fields):
+    """(paths, hv): a --root whose vac.conf is ``conf`` formatted with ``fields`` and the
+    test environment's uri, vg and (guest) iso, with a 2-processor cpuinfo and the guest
+    ISO; the domains and LVs ``names`` are removed now and at the end."""
+    paths = Paths(root=str(tmp_path / "root"))
+    os.makedirs(os.path.dirname(paths.etc_vac_conf))
+    os.makedirs(paths.state_dir)                   # made by the package; vacd needs it
+    with open(paths.etc_vac_conf, "w") as f:
+        f.write(conf.format(uri=real_env.libvirt_uri, vg=real_env.volume_group,
+                            iso=real_env.guest_iso, **fields))
+    cpuinfo = paths.under_root("/proc/cpuinfo")
+    os.makedirs(os.path.dirname(cpuinfo))
+    with open(cpuinfo, "w") as f:
+        f.write("processor\t: 0\n\nprocessor\t: 1\n\n")
+    link_guest_dir(real_env, paths)
+    stack = hypervisor.connect(real_env.libvirt_uri)
+    hv = stack.__enter__()
+    remove_machines(real_env, hv, names)
+    real_env.add_cleanup(lambda: stack.__exit__(None, None, None))
+    real_env.add_cleanup(lambda: remove_machines(real_env, hv, names))
+    return paths, hv

@@ -11,7 +11,7 @@ from typing import Optional
 import pytest
 from dirq.QueueSimple import QueueSimple
 
-from vac.adapters import apelspool, statefs
+from vac.adapters import apelspool
 from vac.adapters.atomicfile import read_text
 from vac.core import apel
 from vac.core.configtypes import Config, Machinetype, Settings
@@ -132,11 +132,11 @@ def test_record_comes_from_the_machine_directory_not_todays_configuration(paths,
                      name="lhcb-prod", fizzle_seconds=600, hepscore23_per_processor=12.5,
                      accounting_fqan="/lhcb/Role=pilot")}))
     slot = make_slot(paths, cfg=cfg)
-    statefs.write_accounting(slot.machine_dir, slot.accounting)
-    golden.check(read_text(os.path.join(slot.machine_dir, statefs.ACCOUNTING_FILE)),
+    apelspool.write_accounting(slot.machine_dir, slot.accounting)
+    golden.check(read_text(os.path.join(slot.machine_dir, apelspool.ACCOUNTING_FILE)),
                  "apel/accounting.json")
     # what the factory reads back later, whatever the configuration says by then
-    read_back = statefs.read_accounting(slot.machine_dir)
+    read_back = apelspool.read_accounting(slot.machine_dir)
     assert read_back == slot.accounting
     path = accounting.account_machine(paths, dataclasses.replace(slot, accounting=read_back),
                                       now=NOW)
@@ -152,9 +152,9 @@ def test_record_comes_from_the_machine_directory_not_todays_configuration(paths,
                                   '{"format": 1, "site": 3}'])
 def test_unusable_accounting_json_reads_as_absent(paths, text):
     mdir = make_slot(paths).machine_dir
-    with open(os.path.join(mdir, statefs.ACCOUNTING_FILE), "w") as f:
+    with open(os.path.join(mdir, apelspool.ACCOUNTING_FILE), "w") as f:
         f.write(text)
-    assert statefs.read_accounting(mdir) is None
+    assert apelspool.read_accounting(mdir) is None
 
 
 def test_older_machine_directory_falls_back_to_todays_configuration(paths, caplog):

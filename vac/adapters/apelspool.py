@@ -12,20 +12,30 @@
   incomplete ``apel-record/`` or a leftover ``apel-record.tmp`` it makes the machine
   count as "APEL record pending" (``pending_state``, read by check-vacd).
 
+* ``<machine dir>/accounting.json``: the accounting inputs fixed when the machine was
+  created (``AccountingInputs``), written by the factory then, read back at accounting.
+
 No decisions here: the accounting service says what to write and when.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
 import shutil
 from dataclasses import dataclass
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
-from vac.adapters.atomicfile import read_text, write_atomic
+from vac.adapters.atomicfile import read_text, remove_temporaries, write_atomic
 from vac.errors import StateError
+from vac.model import AccountingInputs
 
+ACCOUNTING_FILE = "accounting.json"     # AccountingInputs captured at creation
+ACCOUNTING_FORMAT = 1
+_ACCOUNTING_FIELDS = tuple(f.name for f in dataclasses.fields(AccountingInputs)
+                           if f.name != "from_config")
 FROZEN_DIR = "apel-record"
 FROZEN_TMP = FROZEN_DIR + ".tmp"
 OWED_MARKER = "apel-owed"
@@ -48,6 +58,52 @@ class FrozenRecord:
     def staged_path(self) -> str:
         return os.path.join(self.directory, _OUTGOING)
 
+
+# --- accounting.json ---------------------------------------------------------------
+
+def write_accounting(machine_dir: str, inputs: AccountingInputs) -> None:
+    """``accounting.json``: the machine's accounting inputs, written once at creation."""
+    data: Dict[str, Any] = {"format": ACCOUNTING_FORMAT}
+    data.update({name: getattr(inputs, name) for name in _ACCOUNTING_FIELDS})
+    write_atomic(os.path.join(machine_dir, ACCOUNTING_FILE),
+                 json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def _checked(name: str, value: Any) -> Any:
+    """``value`` of field ``name`` if its JSON type fits (numbers as float/int), else raise."""
+    if name in ("hs06_per_processor", "hepscore23_per_processor", "fqan") and value is None:
+        return None
+    if name in ("hs06_per_processor", "hepscore23_per_processor"):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif name in ("fizzle_seconds", "memory_kb"):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif name == "publish":
+        if isinstance(value, bool):
+            return value
+    elif isinstance(value, str):
+        return value
+    raise ValueError(f"{name} = {value!r}")
+
+
+def read_accounting(machine_dir: str) -> Optional[AccountingInputs]:
+    """The machine's ``accounting.json``; None if absent (made by an older vac) or unusable
+    (the accounting service then says so when it falls back to the configuration)."""
+    text = read_text(os.path.join(machine_dir, ACCOUNTING_FILE))
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+        if not isinstance(data, dict) or data.get("format") != ACCOUNTING_FORMAT:
+            return None
+        return AccountingInputs(**{name: _checked(name, data.get(name))
+                                   for name in _ACCOUNTING_FIELDS})
+    except ValueError:                    # json.JSONDecodeError is a ValueError
+        return None
+
+
+# --- the frozen record ------------------------------------------------------------------
 
 def _frozen_dir(machine_dir: str) -> str:
     return os.path.join(machine_dir, FROZEN_DIR)
@@ -173,12 +229,23 @@ def write_archive(archive_dir: str, frozen: FrozenRecord) -> str:
     The name is fixed by the frozen record, so a repeated call overwrites, never adds.
     """
     path = archive_path(archive_dir, frozen.relname)
+    day_dir, name = os.path.split(path)
+    temp = os.path.join(day_dir, f".{name}.tmp")   # fixed: a retry reuses, never adds
     try:
-        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        os.makedirs(day_dir, mode=0o755, exist_ok=True)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        with os.fdopen(fd, "wb") as f:
+            f.write(frozen.text.encode())
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
     except OSError as e:
-        raise StateError(f"cannot create {os.path.dirname(path)}: {e}") from e
-    write_atomic(path, frozen.text, mode=0o644)
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise StateError(f"cannot write {path}: {e}") from e
     write_atomic(os.path.join(frozen.directory, _ARCHIVED), "", fsync=False)
+    remove_temporaries(frozen.directory)            # of an earlier, interrupted marker
     return path
 
 

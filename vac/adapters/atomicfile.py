@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from typing import BinaryIO, Iterator, Optional, Union
+from typing import BinaryIO, Iterator, List, Optional, Union
 
 from vac.errors import StateError
+
+TEMP_PREFIX = ".tmp-"      # name prefix of the temporary files of atomic writes
 
 
 @contextlib.contextmanager
@@ -20,7 +22,7 @@ def atomic_writer(path: str, mode: int = 0o644, tmp_dir: Optional[str] = None,
     new content, never a mix. On any exception the temporary file is removed and the
     exception (e.g. OSError) propagates unchanged: callers wrap it in their error type.
     """
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=tmp_dir or os.path.dirname(path) or ".")
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=tmp_dir or os.path.dirname(path) or ".")
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -73,3 +75,28 @@ def file_mtime(path: str) -> Optional[float]:
 def touch(path: str, content: Optional[str] = None, tmp_dir: Optional[str] = None) -> None:
     """Refresh ``path``'s ctime/mtime, atomically rewriting it with ``content`` if given."""
     write_atomic(path, content if content is not None else "", tmp_dir=tmp_dir, fsync=False)
+
+
+def remove_temporaries(directory: str, recursive: bool = False,
+                       older_than: Optional[float] = None) -> List[str]:
+    """Remove the temporary files that atomic writes killed mid-way left in ``directory``
+    (and below it with ``recursive``); only those last modified before ``older_than``
+    (Unix seconds) if given. Returns the removed paths; a missing directory is fine.
+
+    Only for directories whose writers are known to be idle (e.g. the factory's own,
+    between cycles, or a finalised machine's).
+    """
+    removed: List[str] = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        if recursive and entry.is_dir(follow_symlinks=False):
+            removed += remove_temporaries(entry.path, True, older_than)
+        elif entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
+            with contextlib.suppress(OSError):
+                if older_than is None or entry.stat(follow_symlinks=False).st_mtime < older_than:
+                    os.unlink(entry.path)
+                    removed.append(entry.path)
+    return removed

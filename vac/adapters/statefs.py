@@ -8,24 +8,19 @@ directory). Times read back are file ctimes, as in the original (SPEC App. A.2).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import os
 import shutil
 import tempfile
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from vac.adapters import apelspool
-from vac.adapters.atomicfile import file_ctime, file_mtime, read_text, write_atomic
+from vac.adapters.atomicfile import (file_ctime, file_mtime, read_text, remove_temporaries,
+                                    write_atomic)
 from vac.core import naming
 from vac.errors import StateError
-from vac.model import AccountingInputs, SlotRecord
+from vac.model import SlotRecord
 from vac.paths import Paths
 
-ACCOUNTING_FILE = "accounting.json"     # AccountingInputs captured at creation
-ACCOUNTING_FORMAT = 1
-_ACCOUNTING_FIELDS = tuple(f.name for f in dataclasses.fields(AccountingInputs)
-                           if f.name != "from_config")
 
 
 # --- small readers -----------------------------------------------------------
@@ -137,7 +132,7 @@ def _read_machine_dir(ordinal: int, name: str, created: int, machinetype: str, m
         heartbeat_file_mtime=hb_file_mtime,
         shutdown_message=_read_stripped(j("joboutputs", "shutdown_message")),
         shutdown_message_time=file_ctime(j("joboutputs", "shutdown_message")),
-        accounting=read_accounting(mdir),
+        accounting=apelspool.read_accounting(mdir),
         record_frozen=apelspool.is_frozen(mdir),
     )
 
@@ -148,50 +143,6 @@ def read_machine_dir(path: str) -> Optional[SlotRecord]:
     if len(parts) != 3 or not parts[0].isdigit() or not os.path.isdir(path):
         return None
     return _read_machine_dir(-1, parts[2], int(parts[0]), parts[1], "", path, None)
-
-
-# --- accounting.json ---------------------------------------------------------------
-
-def write_accounting(machine_dir: str, inputs: AccountingInputs) -> None:
-    """``accounting.json``: the machine's accounting inputs, written once at creation."""
-    data: Dict[str, Any] = {"format": ACCOUNTING_FORMAT}
-    data.update({name: getattr(inputs, name) for name in _ACCOUNTING_FIELDS})
-    write_atomic(os.path.join(machine_dir, ACCOUNTING_FILE),
-                 json.dumps(data, indent=1, sort_keys=True) + "\n")
-
-
-def _checked(name: str, value: Any) -> Any:
-    """``value`` of field ``name`` if its JSON type fits (numbers as float/int), else raise."""
-    if name in ("hs06_per_processor", "hepscore23_per_processor", "fqan") and value is None:
-        return None
-    if name in ("hs06_per_processor", "hepscore23_per_processor"):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-    elif name in ("fizzle_seconds", "memory_kb"):
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif name == "publish":
-        if isinstance(value, bool):
-            return value
-    elif isinstance(value, str):
-        return value
-    raise ValueError(f"{name} = {value!r}")
-
-
-def read_accounting(machine_dir: str) -> Optional[AccountingInputs]:
-    """The machine's ``accounting.json``; None if absent (made by an older vac) or unusable
-    (the accounting service then says so when it falls back to the configuration)."""
-    text = read_text(os.path.join(machine_dir, ACCOUNTING_FILE))
-    if text is None:
-        return None
-    try:
-        data = json.loads(text)
-        if not isinstance(data, dict) or data.get("format") != ACCOUNTING_FORMAT:
-            return None
-        return AccountingInputs(**{name: _checked(name, data.get(name))
-                                   for name in _ACCOUNTING_FIELDS})
-    except ValueError:                    # json.JSONDecodeError is a ValueError
-        return None
 
 
 def read_slots(paths: Paths, factory: str, slot_count: int,
@@ -383,6 +334,24 @@ def remove_machine_dir(paths: Paths, path: str) -> None:
     if os.path.dirname(os.path.abspath(path)) != os.path.abspath(paths.machines_dir):
         raise ValueError(f"{path} is not a machine directory")
     shutil.rmtree(path, ignore_errors=True)
+
+
+def clean_machine_dir(machine_dir: str) -> List[str]:
+    """Remove the temporary files of interrupted writes anywhere in a finalised machine's
+    directory (nothing writes there any more); returns their paths."""
+    return remove_temporaries(machine_dir, recursive=True)
+
+
+SHARED_TEMP_SECONDS = 60     # older temporary files in the state directory are leftovers
+
+
+def remove_interrupted_writes(paths: Paths, now: float) -> List[str]:
+    """Temporary files a killed factory cycle left in its own directories: ``slots/`` and
+    ``finishes/`` (only the factory writes there, one cycle at a time) and the state
+    directory itself (shared with the roles' heartbeats: only files older than
+    SHARED_TEMP_SECONDS). Returns the removed paths."""
+    return (remove_temporaries(paths.slots_dir) + remove_temporaries(paths.finishes_dir)
+            + remove_temporaries(paths.state_dir, older_than=now - SHARED_TEMP_SECONDS))
 
 
 def write_role_heartbeat(paths: Paths, role: str, now: float) -> None:

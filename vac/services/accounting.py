@@ -54,7 +54,7 @@ def account_machine(paths: Paths, slot: SlotRecord, *, now: float) -> Optional[s
             return None
         if slot.accounting is not None and slot.accounting.from_config:
             log.warning("%s: no usable %s in %s (made by an older vac): APEL record from "
-                        "today's configuration", slot.name, statefs.ACCOUNTING_FILE,
+                        "today's configuration", slot.name, apelspool.ACCOUNTING_FILE,
                         slot.machine_dir)
         apelspool.mark_owed(slot.machine_dir)
         frozen = _freeze(slot, now)

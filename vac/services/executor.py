@@ -13,7 +13,7 @@ import os
 import uuid as uuidlib
 from typing import Any, Callable, Dict, List, Optional
 
-from vac.adapters import statefs
+from vac.adapters import apelspool, statefs
 from vac.adapters.atomicfile import read_text
 from vac.core import apel, mjf, naming
 from vac.core.actions import (Account, Action, Create, Destroy, ExpireMachineDir, Finalise,
@@ -93,6 +93,8 @@ class Executor:
         slot = a.slot
         if not slot.machine_dir:
             return
+        for path in statefs.clean_machine_dir(slot.machine_dir):    # before `finished`:
+            log.info("%s: removed %s, left by an interrupted write", slot.name, path)
         log.info("%s: create finished file (%s)", slot.name, a.reason)
         statefs.write_finished(slot.machine_dir)
         if slot.machinetype:
@@ -133,7 +135,7 @@ class Executor:
         statefs.write_slot_file(self.paths, a.name, created, mt.name, mt.machine_model)
         mdir = statefs.make_machine_dir(self.paths, created, mt.name, a.name)
         s = self.cfg.settings
-        statefs.write_accounting(mdir, apel.accounting_inputs(s, mt, a.processors))
+        apelspool.write_accounting(mdir, apel.accounting_inputs(s, mt, a.processors))
         if mt.accounting_fqan:
             statefs.write_machine_file(mdir, "accounting_fqan", mt.accounting_fqan)
         statefs.write_features(mdir, "machinefeatures",

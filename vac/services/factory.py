@@ -220,6 +220,8 @@ def run_cycle(paths: Paths, *, now: Optional[float] = None, config: Optional[Con
     except StateError as e:
         log.error("state directory: %s", e)
     vm.remove_leftover_disks(paths, now)        # of a create killed mid-way (SIGKILL)
+    for path in statefs.remove_interrupted_writes(paths, now):
+        log.info("Removed %s, left by an interrupted write", path)
     read = read_config(paths, load_factory_config, memory or FactoryMemory(), config)
     result.config, result.problems = read.lifecycle, list(read.problems)
     cfg = read.lifecycle
