@@ -76,7 +76,8 @@ def _complete(paths: Paths, name: str, frozen: apelspool.FrozenRecord) -> str:
 def _freeze(slot: SlotRecord, now: float) -> apelspool.FrozenRecord:
     """Render, check and freeze the record of ``slot`` in its machine directory."""
     acc = slot.accounting
-    assert acc is not None and slot.machine_dir        # checked by why_no_record
+    if acc is None or not slot.machine_dir:            # excluded by why_no_record
+        raise ValueError(f"{slot.name}: no accounting inputs or machine directory")
     version = acc.message_version
     if version not in apel.JOB_HEADERS:
         log.warning("%s: apel_message_version %r unknown, using 0.3", slot.name, version)
@@ -92,9 +93,11 @@ def _freeze(slot: SlotRecord, now: float) -> apelspool.FrozenRecord:
     return apelspool.freeze(slot.machine_dir, text, f"{day}/{name}", outgoing)
 
 
-def complete_pending(paths: Paths, now: float,
-                     fallback: Optional[Fallback] = None) -> Tuple[int, List[str]]:
-    """Finish the pending records of finalised machines (one listing of ``machines/``).
+def complete_pending(paths: Paths, now: float, fallback: Optional[Fallback] = None,
+                     pending: Optional[List[Tuple[str, str]]] = None
+                     ) -> Tuple[int, List[str]]:
+    """Finish the pending records of finalised machines (``pending``: the machine
+    directories ``apelspool.pending_dirs`` lists, found now if not given).
 
     Completes frozen records whose archive or outgoing copy is missing, and redoes the
     record of a finalised machine whose freeze an older vac left half-done
@@ -103,7 +106,9 @@ def complete_pending(paths: Paths, now: float,
     are left to the factory's lifecycle. Returns (records completed, errors).
     """
     done, errors = 0, []
-    for machine_dir, state in apelspool.pending_dirs(paths.machines_dir):
+    if pending is None:
+        pending = apelspool.pending_dirs(paths.machines_dir)
+    for machine_dir, state in pending:
         name = os.path.basename(machine_dir)
         try:
             if state == apelspool.PENDING_INCOMPLETE:
@@ -143,9 +148,10 @@ def settle_pending(paths: Paths, now: float, failures: Sequence[str] = (),
 
     ``failures``: this cycle's errors from ``account_machine`` (one per machine).
     """
-    _done, errors = complete_pending(paths, now, fallback)
+    found = apelspool.pending_dirs(paths.machines_dir)
+    _done, errors = complete_pending(paths, now, fallback, found)
     errors = list(failures) + errors
-    pending = len(apelspool.pending_dirs(paths.machines_dir))
+    pending = sum(1 for machine_dir, _state in found if apelspool.pending_state(machine_dir))
     if pending:
         log.error("%d APEL record%s pending: %s", pending, "" if pending == 1 else "s",
                   errors[0] if errors else "retried next cycle")

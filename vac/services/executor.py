@@ -46,10 +46,12 @@ class Executor:
         try:
             self._handlers[type(action)](action)
             return True
+        except StateError as e:        # e.g. a full disk: one line, no traceback
+            log.error("failed: %s: %s", describe(action), e)
         except Exception:  # one action's boundary: log and carry on with the cycle
             log.exception("failed: %s", describe(action))
-            self.failed += 1
-            return False
+        self.failed += 1
+        return False
 
     # --- lifecycle -----------------------------------------------------------------
     def _heartbeat(self, a: WriteHeartbeat) -> None:
