@@ -37,6 +37,8 @@ MACHINE_MODELS = VM_MODELS + CONTAINER_MODELS
 ABORT_CODE_MIN = 300
 HEARTBEAT_NOT_CREATED = "700 Heartbeat file not created"
 HEARTBEAT_NOT_UPDATED = "700 Heartbeat file not updated"
+# Vacuum convention code 100 (a success: never backs off); vac adds whom it made room for
+PREEMPTED_MESSAGE = "100 Shutdown as requested by the VM's host/hypervisor (preempted for {for_machinetype})"
 
 # Timing constants (seconds)
 CENSUS_INTERVAL_SECONDS = 3600

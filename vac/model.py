@@ -94,6 +94,8 @@ class SlotRecord:
     shutdown_message_time: Optional[float] = None  # its ctime
     accounting: Optional[AccountingInputs] = None  # accounting.json (None if absent)
     record_frozen: bool = False                # apel-record/ holds the frozen APEL record
+    preempted_until: Optional[int] = None      # ``preempted``: end of the preemption grace
+    preempted_for: Optional[str] = None        # ``preempted``: machinetype it makes room for
 
     @property
     def is_used(self) -> bool:

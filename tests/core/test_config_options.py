@@ -26,6 +26,7 @@ BAD_SETTINGS = {
     "mb_per_processor": "2GB", "shutdown_time": "tomorrow", "draining": "maybe",
     "hs06_per_processor": "0", "factory_hostname": "shortname", "libvirt_uri": "system",
     "domain_type": "xen", "cycle_seconds": "0", "max_creations_per_cycle": "0",
+    "share_half_life_seconds": "-1", "fast_cycle_seconds": "x",
     "apel_message_version": "0.5", "log_destination": "syslog", "vacquery_port": "0",
     "responder_bind_address": "localhost", "metadata_bind_address": "1.2.3",
     "metadata_port": "65536", "mjf_bind_address": "x", "mjf_port": "-1",
@@ -42,6 +43,7 @@ BAD_MACHINETYPE = {
     "scratch_device": "vd_b", "image_signing_dn": "(", "container_command": "",
     "tmp_binds": "relative", "cvmfs_repositories": "a/b", "machinetype_path": "relative",
     "hepscore23_per_processor": "0", "config_drive": "maybe",
+    "priority": "high", "preemptible": "maybe", "preemption_grace_seconds": "-5",
 }
 BAD_VACUUM_PIPE = {"vacuum_pipe_url": "ftp://example.org/x", "target_share": "-1"}
 FREE_TEXT = {"description"}   # any text is valid

@@ -16,10 +16,13 @@ from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 from vac.adapters import apelspool
 from vac.adapters.atomicfile import (file_ctime, file_mtime, read_text, remove_temporaries,
                                     write_atomic)
-from vac.core import naming
+from vac.core import naming, usage
 from vac.errors import StateError
 from vac.model import SlotRecord
 from vac.paths import Paths
+
+PREEMPTED_FILE = "preempted"            # in a machine directory (vac.core.preemption)
+SHARE_USAGE_FILE = "share-usage"        # in the state directory (vac.core.usage)
 
 
 
@@ -134,6 +137,7 @@ def _read_machine_dir(ordinal: int, name: str, created: int, machinetype: str, m
         shutdown_message_time=file_ctime(j("joboutputs", "shutdown_message")),
         accounting=apelspool.read_accounting(mdir),
         record_frozen=apelspool.is_frozen(mdir),
+        **_read_preempted(j(PREEMPTED_FILE)),
     )
 
 
@@ -143,6 +147,16 @@ def read_machine_dir(path: str) -> Optional[SlotRecord]:
     if len(parts) != 3 or not parts[0].isdigit() or not os.path.isdir(path):
         return None
     return _read_machine_dir(-1, parts[2], int(parts[0]), parts[1], "", path, None)
+
+
+def _read_preempted(path: str) -> dict:
+    """preempted_until and preempted_for from ``preempted`` (``UNTIL MACHINETYPE``)."""
+    words = (read_text(path) or "").split()
+    try:
+        return {"preempted_until": int(words[0]),
+                "preempted_for": words[1] if len(words) > 1 else None}
+    except (IndexError, ValueError):
+        return {}
 
 
 def read_slots(paths: Paths, factory: str, slot_count: int,
@@ -274,6 +288,25 @@ def write_heartbeat(machine_dir: str, cpu_seconds: float,
     text = f"{cpu_seconds:.0f}" if cpu_percentage is None else \
         f"{cpu_seconds:.0f} {cpu_percentage:.1f}"
     write_atomic(os.path.join(machine_dir, "heartbeat"), text + "\n", fsync=False)
+
+
+def write_preempted(machine_dir: str, grace_until: int, for_machinetype: str) -> None:
+    """``preempted``: the machine is being preempted for ``for_machinetype`` and is shut
+    down at ``grace_until`` (Unix seconds); later cycles read it back into the slot."""
+    write_atomic(os.path.join(machine_dir, PREEMPTED_FILE),
+                 f"{int(grace_until)} {for_machinetype}\n")
+
+
+def read_share_usage(paths: Paths) -> usage.Usage:
+    """Decayed usage per machinetype (``share-usage``; empty if absent or unreadable)."""
+    return usage.parse(read_text(paths.state(SHARE_USAGE_FILE)))
+
+
+def add_share_usage(paths: Paths, machinetype: str, hs06_seconds: float, now: float,
+                    half_life: float) -> None:
+    """Decay ``share-usage`` to ``now`` and add a finished machine's HS06 seconds."""
+    updated = usage.add(read_share_usage(paths), machinetype, hs06_seconds, now, half_life)
+    write_atomic(paths.state(SHARE_USAGE_FILE), usage.render(updated))
 
 
 def write_finished(machine_dir: str) -> None:

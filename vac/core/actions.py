@@ -86,6 +86,33 @@ class WriteCounts:
 
 
 @dataclass(frozen=True)
+class Preempt:
+    """Preempt a running machine to make room for ``for_machinetype``.
+
+    The executor lowers ``machinefeatures/shutdowntime`` and ``jobfeatures/shutdowntime_job``
+    to ``grace_until`` (the guest sees it at once through MJF) and writes the ``preempted``
+    marker, so later cycles shut it down when the grace ends (code 100 shutdown message).
+    """
+
+    name: str
+    machine_dir: str
+    machinetype: str
+    for_machinetype: str
+    processors: int
+    grace_until: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RecordUsage:
+    """Add a finished machine's HS06 x wall seconds to its machinetype's decayed usage."""
+
+    machinetype: str
+    hs06_seconds: float
+    reason: str = "machine finished (share_half_life_seconds)"
+
+
+@dataclass(frozen=True)
 class Create:
     """Create a machine of ``machinetype`` in slot ``ordinal`` (``name``)."""
 
@@ -98,7 +125,7 @@ class Create:
 
 
 Action = Union[WriteHeartbeat, LowerShutdownTime, Destroy, Account, Finalise,
-               ExpireMachineDir, WriteCounts, Create]
+               ExpireMachineDir, WriteCounts, Preempt, RecordUsage, Create]
 
 
 def describe(action: Action) -> str:
@@ -121,5 +148,12 @@ def describe(action: Action) -> str:
         return (f"counts: {action.running_machines} machines, {action.slots} slots, "
                 f"{action.running_processors}/{action.max_processors} processors, "
                 f"{action.running_hs06:.2f} HS06")
+    if isinstance(action, Preempt):
+        return (f"{action.name}: preempt {action.machinetype} ({action.processors} "
+                f"processor(s)) for {action.for_machinetype}, shutdown time lowered to "
+                f"{action.grace_until} ({action.reason})")
+    if isinstance(action, RecordUsage):
+        return (f"usage of {action.machinetype}: add {action.hs06_seconds:.0f} HS06 s "
+                f"({action.reason})")
     return (f"{action.name}: create {action.machinetype} with {action.processors} "
             f"processor(s) finishing at {action.shutdown_time} ({action.reason})")

@@ -82,6 +82,8 @@ class Settings:
     joboutputs_max_total_bytes: int = 1024 * 1024 * 1024
     shutdown_grace_seconds: int = 30               # ACPI shutdown before hard destroy
     check_iptables: bool = True
+    share_half_life_seconds: int = 0               # 0: shares by running HS06 only
+    fast_cycle_seconds: int = 5                    # pause after a creation whose guests run
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,9 @@ class Machinetype:
     hepscore23_per_processor: Optional[float] = None
     config_drive: bool = False                     # attach a config-2 ISO as cdrom
     pipe_prefix: Optional[str] = None              # set for pipe-generated machinetypes
+    priority: int = 0                              # tier: higher is created (and preempts) first
+    preemptible: bool = False                      # may be preempted for a higher priority
+    preemption_grace_seconds: int = 300            # warning before a preempted machine stops
 
     @property
     def effective_min_wallclock_seconds(self) -> int:

@@ -13,17 +13,17 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from vac.constants import MIB, MIN_STATE_FREE_BYTES, STATE_SHUTDOWN
 from vac.core import naming
-from vac.core.actions import Action, Create, Destroy, WriteCounts
+from vac.core.actions import Action, Create, Destroy, Preempt, WriteCounts
 from vac.core.configtypes import Config
 from vac.core.mjf import memory_bytes
-from vac.core.shares import Reports, Rng, Standing, rank, standings
+from vac.core.preemption import Room, plan_preemption
+from vac.core.shares import Reports, Rng, Standing, Totals, cycle_totals, rank, standings
 from vac.core.slotstate import (MachineDirInfo, SlotOutcome, configured_hs06, expired_dirs,
                                 slot_outcome, zombie_destroys)
 from vac.core.status import total_processors
 from vac.core.superslots import Choice, choose, superslot_map
 from vac.model import DomainInfo, HostFacts, SlotRecord
 
-PLANNED = "(planned this cycle)"   # pseudo-factory holding this cycle's own creations
 
 
 @dataclass(frozen=True)
@@ -51,10 +51,15 @@ class Plan:
     standings: List[Standing] = field(default_factory=list)
     ranked: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
+    room_bound: bool = False        # the last creation attempt failed for lack of room only
 
     @property
     def creates(self) -> List[Create]:
         return [a for a in self.actions if isinstance(a, Create)]
+
+    @property
+    def preemptions(self) -> List[Preempt]:
+        return [a for a in self.actions if isinstance(a, Preempt)]
 
 
 @dataclass
@@ -67,10 +72,16 @@ class _Capacity:
     superslots: Dict[int, int]
     free_ordinals: List[int]
     mem_available: Optional[int]           # bytes, None if unknown
+    outcomes: List[SlotOutcome] = field(default_factory=list)
 
 
 def vetoes(cfg: Config, host: HostFacts, cap: _Capacity, now: float) -> List[str]:
     """Every reason not to create a machine now, in the order of SPEC §6.1 (+memory, disk)."""
+    return host_vetoes(cfg, host, cap, now) + room_vetoes(cap)
+
+
+def host_vetoes(cfg: Config, host: HostFacts, cap: _Capacity, now: float) -> List[str]:
+    """Load, memory, disk, shutdown_time and draining vetoes (not about free room)."""
     s, load, running = cfg.settings, host.load_average, cap.running_processors
     found = []
     if running > 4 and load > s.overload_per_processor * running:
@@ -89,7 +100,13 @@ def vetoes(cfg: Config, host: HostFacts, cap: _Capacity, now: float) -> List[str
         found.append(f"shutdown_time = {s.shutdown_time} has already passed")
     if s.draining:
         found.append("in draining mode")
-    if running >= cap.max_processors:
+    return found
+
+
+def room_vetoes(cap: _Capacity) -> List[str]:
+    """No processors or no slot left (the vetoes preemption may answer)."""
+    found = []
+    if cap.running_processors >= cap.max_processors:
         found.append(f"total_processors or /proc/cpuinfo limit ({cap.max_processors}) reached")
     if not cap.free_ordinals:
         found.append("no free slot")
@@ -139,7 +156,8 @@ def _capacity(inp: CycleInputs, outcomes: Sequence[SlotOutcome]) -> _Capacity:
         superslots=superslot_map([o.shutdown_time for o in running],
                                  [o.processors for o in running]),
         free_ordinals=[o.slot.ordinal for o in outcomes if o.free],
-        mem_available=host.mem_available_bytes if host.mem_total_bytes > 0 else None)
+        mem_available=host.mem_available_bytes if host.mem_total_bytes > 0 else None,
+        outcomes=list(outcomes))
 
 
 def _counts(inp: CycleInputs, outcomes: Sequence[SlotOutcome], cap: _Capacity) -> WriteCounts:
@@ -148,18 +166,19 @@ def _counts(inp: CycleInputs, outcomes: Sequence[SlotOutcome], cap: _Capacity) -
                        cap.max_processors, sum(o.hs06 for o in running))
 
 
-def _with_planned(reports: Reports, planned: Mapping[str, Dict[str, Any]]) -> Reports:
-    merged: Dict[str, Mapping[str, Mapping[str, Any]]] = dict(reports)
-    merged[PLANNED] = planned
-    return merged
-
-
 def _create_one(inp: CycleInputs, cap: _Capacity, planned: Dict[str, Dict[str, Any]],
-                now: int, rng: Rng, result: Plan) -> Optional[Create]:
-    """Vetoes, ranking and superslot choice for one machine; updates ``cap`` and ``planned``."""
+                totals: Mapping[str, Totals], now: int, rng: Rng,
+                result: Plan) -> Optional[Create]:
+    """Vetoes, ranking and superslot choice for one machine; updates ``cap`` and ``planned``.
+
+    ``totals`` are the space's per-machinetype sums, walked once per cycle; ``planned``
+    adds this cycle's own creations (the "(planned this cycle)" pseudo-factory).
+    """
     cfg = inp.config
-    found = list(inp.blockers) + vetoes(cfg, inp.host, cap, now)
-    result.standings = standings(cfg, _with_planned(inp.reports, planned), now)
+    blocked = list(inp.blockers) + host_vetoes(cfg, inp.host, cap, now)
+    found = blocked + room_vetoes(cap)
+    result.standings = standings(cfg, inp.reports, now, planned, totals)
+    result.room_bound = not blocked
     if found:               # standings still explain the machinetypes (vac plan, the log)
         result.vetoes = found
         return None
@@ -175,6 +194,7 @@ def _create_one(inp: CycleInputs, cap: _Capacity, planned: Dict[str, Dict[str, A
     if choice is None:
         result.notes.append("No machinetype suitable for creation in this cycle")
         return None
+    result.room_bound = False
     needed = memory_bytes(cfg.settings, choice.processors)
     if cap.mem_available is not None and cap.mem_available < needed:
         result.vetoes = [f"free memory ({cap.mem_available // MIB} MiB) does not cover "
@@ -217,13 +237,29 @@ def plan_lifecycle(inp: CycleInputs, now: float) -> Tuple[Plan, _Capacity]:
 
 def plan_creation(inp: CycleInputs, cap: _Capacity, now: float, rng: Rng,
                   result: Plan) -> None:
-    """Second half: up to ``max_creations_per_cycle`` Create actions appended to ``result``."""
+    """Second half: up to ``max_creations_per_cycle`` Create actions appended to
+    ``result``; if none could be made for lack of room, at most one preemption round."""
     planned: Dict[str, Dict[str, Any]] = {}
+    totals = cycle_totals(inp.config, inp.reports)
+    created = 0
     for _ in range(max(0, inp.config.settings.max_creations_per_cycle)):
-        create = _create_one(inp, cap, planned, int(now), rng, result)
+        create = _create_one(inp, cap, planned, totals, int(now), rng, result)
         if create is None:
             break
         result.actions.append(create)
+        created += 1
+    if created == 0 and result.room_bound:
+        _preempt(inp, cap, now, result)
+
+
+def _preempt(inp: CycleInputs, cap: _Capacity, now: float, result: Plan) -> None:
+    """One preemption round (vac.core.preemption) appended to ``result``."""
+    room = Room(cap.max_processors - cap.running_processors, bool(cap.free_ordinals),
+                inp.config.settings.processors_per_superslot)
+    actions, notes = plan_preemption(inp.config, cap.outcomes, result.standings, inp.reports,
+                                     room, now)
+    result.notes.extend(notes)
+    result.actions.extend(actions)
 
 
 def plan(inp: CycleInputs, now: float, rng: Rng) -> Plan:

@@ -159,6 +159,12 @@ SETTINGS_OPTIONS: Tuple[Option, ...] = (
          "request and the hard destroy", unit=_SECONDS),
     _opt("check_iptables", o.boolean, True, _BOOL, "check the NAT iptables rules each "
          "cycle and log what is missing"),
+    _opt("share_half_life_seconds", o.integer(0), 0, _INT, "fair share with a memory: "
+         "finished machines' HS06 x seconds count, decayed with this half-life; 0: shares "
+         "by running HS06 only", unit=_SECONDS),
+    _opt("fast_cycle_seconds", o.integer(0), 5, _INT, "pause before the next cycle when "
+         "the last one created machines and their guests are running; 0: always "
+         "cycle_seconds", unit=_SECONDS),
 )
 
 MACHINETYPE_OPTIONS: Tuple[Option, ...] = (
@@ -222,6 +228,13 @@ MACHINETYPE_OPTIONS: Tuple[Option, ...] = (
          "HEPscore23 per processor for accounting", unit="HEPscore23"),
     _opt("config_drive", o.boolean, False, _BOOL, "attach a config-2 ISO with the "
          "metadata as a cdrom"),
+    _opt("priority", o.integer(), 0, _INT, "priority tier: eligible machinetypes of a "
+         "higher priority are created first and may preempt preemptible lower ones"),
+    _opt("preemptible", o.boolean, False, _BOOL, "machines of this type may be preempted "
+         "to make room for a higher-priority machinetype"),
+    _opt("preemption_grace_seconds", o.integer(0), 300, _INT, "how long a preempted "
+         "machine of this type is warned (MJF shutdowntime) before it is shut down",
+         unit=_SECONDS),
 )
 
 VACUUM_PIPE_OPTIONS: Tuple[Option, ...] = (

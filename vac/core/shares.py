@@ -1,15 +1,28 @@
-"""Fair shares and back-off across the space (SPEC §6.2, §6.3, §6.5).
+"""Fair shares, priority tiers and back-off across the space (SPEC §6.2, §6.3, §6.5).
 
 Input: machinetype_status reports keyed factory -> machinetype -> dict (fields of SPEC §7.4:
-running_hs06, num_before_fizzle, shutdown_message, shutdown_time). Output: the eligible
-machinetypes ranked by (machinegroup score, machinetype score, random tie-breaker), where a
-score is running HS06 / target_share summed over the responding factories.
+running_hs06, num_before_fizzle, shutdown_message, shutdown_time; and the optional fields
+of this implementation, ``decayed_hs06_seconds`` and ``preempted_for_processors``, which
+original factories neither send nor read). Output: the eligible machinetypes ranked by
+(priority, machinegroup score, machinetype score, random tie-breaker), highest priority
+first, then most starved, where a score is running HS06 / target_share summed over the
+responding factories.
+
+With ``share_half_life_seconds`` > 0 a machinetype's score also counts its past usage:
+(running HS06 + decayed HS06·s × ln 2 / half-life) / target_share. The decayed HS06·s
+divided by the mean life (half-life / ln 2) is an HS06 rate, so a machinetype that has
+run R HS06 for a long time scores 2R / share, and one that was starved scores less and
+catches up. With half-life 0 the score is exactly today's.
+
+Speed: the reports are walked once per cycle (:func:`space_totals`); each creation of the
+cycle only adds its own machine to the totals (:func:`standings` with ``planned``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+import math
+from dataclasses import dataclass, replace
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
 
 try:
     from typing import Protocol
@@ -20,6 +33,8 @@ from vac.constants import ABORT_CODE_MIN
 from vac.core.configtypes import Config, Machinetype
 
 Reports = Mapping[str, Mapping[str, Mapping[str, Any]]]
+DECAYED_FIELD = "decayed_hs06_seconds"          # optional machinetype_status fields
+PREEMPTED_FOR_FIELD = "preempted_for_processors"
 
 
 class Rng(Protocol):
@@ -29,18 +44,32 @@ class Rng(Protocol):
 
 
 @dataclass(frozen=True)
+class Totals:
+    """One machinetype summed over the space (and this cycle's planned machines)."""
+
+    hs06: float = 0.0             # running + starting HS06
+    nbf: float = 0.0              # machines before fizzle
+    last_abort: float = 0.0       # Unix seconds of the latest abort message, 0 if none
+    usage: float = 0.0            # decayed HS06·seconds of finished machines
+    preempting: float = 0.0       # processors being preempted to make room for it
+
+
+@dataclass(frozen=True)
 class Standing:
     """One machinetype's standing in the space this cycle."""
 
     machinetype: str
     machinegroup: str
-    score: float            # running HS06 / share, summed over factories
+    score: float            # (running HS06 [+ decayed usage rate]) / share, over the space
     group_score: float
     num_before_fizzle: int
     last_abort: float       # Unix seconds, 0 if none
     restart_time: float     # creation allowed once now > restart_time (back-off)
     eligible: bool
     why_not: str = ""       # reason when not eligible
+    priority: int = 0       # machinetype priority tier (higher first)
+    running_hs06: float = 0.0
+    preempting: float = 0.0  # processors being preempted for it across the space
 
 
 def abort_code(message: Optional[str]) -> Optional[int]:
@@ -58,38 +87,105 @@ def _num(value: Any) -> float:
         return 0.0
 
 
-def _totals(reports: Reports, name: str) -> Dict[str, float]:
-    """Sum a machinetype's running HS06 and before-fizzle count; find its latest abort."""
-    hs06 = nbf = last_abort = 0.0
+_PLAIN = (int, float)      # exact types summed as they are (not bool, not str)
+
+
+def _is_abort(message: Any, cache: Dict[Any, bool]) -> bool:
+    """abort_code(message) is not None, remembered per distinct message."""
+    try:
+        return cache[message]
+    except KeyError:
+        cache[message] = abort_code(message) is not None
+    except TypeError:                        # unhashable junk from a peer
+        return isinstance(message, str) and abort_code(message) is not None
+    return cache[message]
+
+
+def space_totals(reports: Reports, names: Iterable[str], *, usage: bool = False,
+                 preempting: bool = False) -> Dict[str, Totals]:
+    """Per machinetype in ``names``: its totals over every report, in one walk.
+
+    ``usage``/``preempting``: also sum the optional fields (only needed when the
+    half-life or preemption is configured).
+    """
+    acc: Dict[str, List[float]] = {name: [0.0, 0.0, 0.0, 0.0, 0.0] for name in names}
+    aborts: Dict[Any, bool] = {}
     for per_mt in reports.values():
-        status = per_mt.get(name)
-        if not status:
-            continue
-        hs06 += _num(status.get("running_hs06"))
-        nbf += _num(status.get("num_before_fizzle"))
-        if abort_code(status.get("shutdown_message")) is not None:
-            last_abort = max(last_abort, _num(status.get("shutdown_time")))
-    return {"hs06": hs06, "nbf": nbf, "last_abort": last_abort}
+        for name, status in per_mt.items():
+            a = acc.get(name)
+            if a is None or not status:
+                continue
+            # the hot loop of a big space: plain numbers skip _num (same sums)
+            value = status.get("running_hs06")
+            a[0] += value if type(value) in _PLAIN else _num(value)
+            value = status.get("num_before_fizzle")
+            a[1] += value if type(value) in _PLAIN else _num(value)
+            message = status.get("shutdown_message")
+            if message and _is_abort(message, aborts):
+                a[2] = max(a[2], _num(status.get("shutdown_time")))
+            if usage:
+                a[3] += _num(status.get(DECAYED_FIELD))
+            if preempting:
+                a[4] += _num(status.get(PREEMPTED_FOR_FIELD))
+    return {name: Totals(*a) for name, a in acc.items()}
 
 
-def standings(cfg: Config, reports: Reports, now: float) -> List[Standing]:
-    """Scores and eligibility of every configured machinetype with target_share > 0."""
-    enabled = [mt for mt in cfg.machinetypes.values() if mt.target_share > 0]
-    totals = {mt.name: _totals(reports, mt.name) for mt in enabled}
-    scores = {mt.name: totals[mt.name]["hs06"] / mt.target_share for mt in enabled}
+def with_planned(totals: Totals, planned: Optional[Mapping[str, Any]]) -> Totals:
+    """``totals`` plus this cycle's planned machines (running_hs06, num_before_fizzle)."""
+    if not planned:
+        return totals
+    return replace(totals, hs06=totals.hs06 + _num(planned.get("running_hs06")),
+                   nbf=totals.nbf + _num(planned.get("num_before_fizzle")))
+
+
+def enabled(cfg: Config) -> List[Machinetype]:
+    """Configured machinetypes with target_share > 0, in configuration order."""
+    return [mt for mt in cfg.machinetypes.values() if mt.target_share > 0]
+
+
+def cycle_totals(cfg: Config, reports: Reports) -> Dict[str, Totals]:
+    """:func:`space_totals` of the enabled machinetypes, with the optional fields the
+    configuration needs."""
+    return space_totals(reports, [mt.name for mt in enabled(cfg)],
+                        usage=cfg.settings.share_half_life_seconds > 0,
+                        preempting=any(mt.preemptible for mt in cfg.machinetypes.values()))
+
+
+def score(cfg: Config, mt: Machinetype, t: Totals) -> float:
+    """(running HS06 [+ decayed usage × ln 2 / half-life]) / target_share."""
+    half_life = cfg.settings.share_half_life_seconds
+    if half_life > 0:
+        return (t.hs06 + t.usage * math.log(2) / half_life) / mt.target_share
+    return t.hs06 / mt.target_share
+
+
+def standings(cfg: Config, reports: Reports, now: float,
+              planned: Optional[Mapping[str, Mapping[str, Any]]] = None,
+              totals: Optional[Mapping[str, Totals]] = None) -> List[Standing]:
+    """Scores and eligibility of every configured machinetype with target_share > 0.
+
+    ``totals`` (from :func:`cycle_totals`) saves walking ``reports`` again; ``planned``
+    holds this cycle's own creations (machinetype -> running_hs06, num_before_fizzle).
+    """
+    mts = enabled(cfg)
+    base = totals if totals is not None else cycle_totals(cfg, reports)
+    planned = planned or {}
+    sums = {mt.name: with_planned(base.get(mt.name, Totals()), planned.get(mt.name))
+            for mt in mts}
+    scores = {mt.name: score(cfg, mt, sums[mt.name]) for mt in mts}
     groups: Dict[str, float] = {}
-    for mt in enabled:
+    for mt in mts:
         groups[mt.effective_machinegroup] = (groups.get(mt.effective_machinegroup, 0.0)
                                              + scores[mt.name])
     result = []
-    for mt in enabled:
-        t = totals[mt.name]
-        restart = t["last_abort"] + mt.backoff_seconds + (mt.fizzle_seconds if t["nbf"] > 0
-                                                          else 0)
-        why = _why_not(cfg, mt, now, t["last_abort"], restart)
+    for mt in mts:
+        t = sums[mt.name]
+        restart = t.last_abort + mt.backoff_seconds + (mt.fizzle_seconds if t.nbf > 0 else 0)
+        why = _why_not(cfg, mt, now, t.last_abort, restart)
         result.append(Standing(mt.name, mt.effective_machinegroup, scores[mt.name],
-                               groups[mt.effective_machinegroup], int(t["nbf"]),
-                               t["last_abort"], restart, not why, why))
+                               groups[mt.effective_machinegroup], int(t.nbf),
+                               t.last_abort, restart, not why, why, mt.priority, t.hs06,
+                               t.preempting))
     return result
 
 
@@ -105,7 +201,9 @@ def _why_not(cfg: Config, mt: Machinetype, now: float, last_abort: float,
 
 
 def rank(stands: Sequence[Standing], rng: Rng) -> List[Standing]:
-    """Eligible machinetypes, most starved machinegroup then machinetype first."""
-    keyed = [(s.group_score, s.score, rng.random(), s) for s in stands if s.eligible]
-    keyed.sort(key=lambda k: (k[0], k[1], k[2]))
-    return [k[3] for k in keyed]
+    """Eligible machinetypes: highest priority tier first, then the most starved
+    machinegroup, then machinetype (SPEC §6.2 when every priority is equal)."""
+    keyed = [(-s.priority, s.group_score, s.score, rng.random(), s)
+             for s in stands if s.eligible]
+    keyed.sort(key=lambda k: (k[0], k[1], k[2], k[3]))
+    return [k[4] for k in keyed]

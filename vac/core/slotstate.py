@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
-from vac.constants import (HEARTBEAT_NOT_CREATED, HEARTBEAT_NOT_UPDATED, STATE_PAUSED,
-                           STATE_RUNNING, STATE_SHUTDOWN, STATE_STARTING, VM_MODELS)
+from vac.constants import (HEARTBEAT_NOT_CREATED, HEARTBEAT_NOT_UPDATED, PREEMPTED_MESSAGE,
+                           STATE_PAUSED, STATE_RUNNING, STATE_SHUTDOWN, STATE_STARTING,
+                           VM_MODELS)
 from vac.core import naming
 from vac.core.actions import (Account, Action, Destroy, ExpireMachineDir, Finalise,
-                              LowerShutdownTime, WriteHeartbeat)
+                              LowerShutdownTime, RecordUsage, WriteHeartbeat)
 from vac.core.configtypes import Config, Machinetype, Settings
 from vac.model import DomainInfo, DomainState, SlotRecord
 
@@ -151,6 +152,13 @@ def _running_actions(out: SlotOutcome, cfg: Config, domain: DomainInfo, now: flo
         out.actions.append(LowerShutdownTime(slot.name, mdir, global_limit,
                                              f"global shutdown_time {global_limit}"))
     out.shutdown_time = limit
+    if slot.preempted_until is not None and now >= slot.preempted_until:
+        out.actions.append(Destroy(slot.name, f"preemption grace for {slot.preempted_for} "
+                                   f"ended at {slot.preempted_until}", mdir,
+                                   preempted_message(slot),
+                                   cfg.settings.shutdown_grace_seconds))
+        out.state = STATE_SHUTDOWN
+        return
     if limit is not None and now > limit:
         out.actions.append(Destroy(slot.name, f"passed shutdowntime {limit} without stopping",
                                    mdir, None, cfg.settings.shutdown_grace_seconds))
@@ -161,6 +169,21 @@ def _running_actions(out: SlotOutcome, cfg: Config, domain: DomainInfo, now: flo
         out.actions.append(Destroy(slot.name, f"{mt.heartbeat_file if mt else ''}: {message}",
                                    mdir, message, cfg.settings.shutdown_grace_seconds))
         out.state = STATE_SHUTDOWN
+
+
+def preempted_message(slot: SlotRecord) -> Optional[str]:
+    """The code-100 shutdown message of a preempted machine (None if not preempted)."""
+    if slot.preempted_until is None:
+        return None
+    return PREEMPTED_MESSAGE.format(for_machinetype=slot.preempted_for or "-")
+
+
+def usage_hs06_seconds(slot: SlotRecord, now: float) -> float:
+    """HS06 x wall seconds of a finished machine (last heartbeat, else now, - start)."""
+    if slot.started_time is None:
+        return 0.0
+    end = slot.heartbeat_time if slot.heartbeat_time is not None else now
+    return slot_hs06(slot) * max(0.0, end - slot.started_time)
 
 
 def why_no_record(slot: SlotRecord) -> Optional[str]:
@@ -189,25 +212,28 @@ def record_owed(slot: SlotRecord) -> bool:
     return not slot.record_frozen and why_no_record(slot) is None
 
 
-def _finalise_actions(out: SlotOutcome) -> None:
+def _finalise_actions(out: SlotOutcome, cfg: Config, now: float) -> None:
     """Clean-up destroy, accounting and ``finished`` for a shut-down, unfinished machine.
 
     A machine whose record is owed is not finalised (its slot is not freed) until a
     later cycle finds the record frozen in its directory: a record that cannot be
-    written (full disk) is retried every cycle instead of being lost.
+    written (full disk) is retried every cycle instead of being lost. A preempted
+    machine that stopped by itself still gets its code-100 message.
     """
     slot = out.slot
     if not slot.is_used or slot.finished_time is not None:
         return
     if not any(isinstance(a, Destroy) for a in out.actions):
         out.actions.append(Destroy(slot.name, "clean up after the machine stopped",
-                                   slot.machine_dir))
+                                   slot.machine_dir, preempted_message(slot)))
     started = slot.started_time is not None
     if started:
         out.actions.append(Account(slot, "started machine finished"))
     out.record_owed = record_owed(slot)
     if out.record_owed:
         return
+    if started and cfg.settings.share_half_life_seconds > 0 and slot.machinetype:
+        out.actions.append(RecordUsage(slot.machinetype, usage_hs06_seconds(slot, now)))
     out.actions.append(Finalise(slot, started, "machine has shut down" if started
                                 else "only-starting machine cleaned up"))
 
@@ -229,7 +255,7 @@ def slot_outcome(slot: SlotRecord, domain: Optional[DomainInfo], cfg: Config, no
                                    slot.machine_dir))
         out.state = STATE_SHUTDOWN
     if out.state == STATE_SHUTDOWN:
-        _finalise_actions(out)
+        _finalise_actions(out, cfg, now)
     return out
 
 

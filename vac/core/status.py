@@ -94,8 +94,31 @@ def finished_outcome(mt: Machinetype, finished: Optional[SlotRecord]
     return None, None, finished.name
 
 
+def scheduling_fields(mt: Machinetype, cfg: Config, slots: Sequence[SlotRecord],
+                      now: float, decayed_hs06_seconds: float) -> Dict[str, Any]:
+    """Optional machinetype_status fields of this implementation (original factories
+    ignore them): ``decayed_hs06_seconds`` with a share half-life,
+    ``preemptible_processors`` for a preemptible machinetype (its running machines past
+    fizzle and not yet preempted), ``preempted_for_processors`` when machines are being
+    preempted to make room for it."""
+    body: Dict[str, Any] = {}
+    if cfg.settings.share_half_life_seconds > 0:
+        body["decayed_hs06_seconds"] = round(decayed_hs06_seconds, 1)
+    if mt.preemptible:
+        body["preemptible_processors"] = sum(
+            slot_processors(s) for s in slots if s.machinetype == mt.name
+            and is_running(s, now) and s.preempted_until is None
+            and s.started_time is not None and now - s.started_time >= mt.fizzle_seconds)
+    preempting = sum(slot_processors(s) for s in slots if s.preempted_for == mt.name
+                     and (is_running(s, now) or is_starting(s, now)))
+    if preempting:
+        body["preempted_for_processors"] = preempting
+    return body
+
+
 def machinetype_status(mt: Machinetype, cfg: Config, slots: Sequence[SlotRecord],
-                       now: float, finished: Optional[SlotRecord]) -> Dict[str, Any]:
+                       now: float, finished: Optional[SlotRecord],
+                       decayed_hs06_seconds: float = 0.0) -> Dict[str, Any]:
     """machinetype_status body of one configured machinetype."""
     running = [s for s in slots if s.machinetype == mt.name and is_running(s, now)]
     starting = [s for s in slots if s.machinetype == mt.name and is_starting(s, now)]
@@ -121,20 +144,24 @@ def machinetype_status(mt: Machinetype, cfg: Config, slots: Sequence[SlotRecord]
         "min_processors": mt.min_processors,
     }
     body.update(_fqan_fields(mt.accounting_fqan))
+    body.update(scheduling_fields(mt, cfg, slots, now, decayed_hs06_seconds))
     return body
 
 
 def machinetype_statuses(cfg: Config, slots: Sequence[SlotRecord], now: float,
-                         finishes: Optional[Mapping[str, SlotRecord]] = None
+                         finishes: Optional[Mapping[str, SlotRecord]] = None,
+                         usage: Optional[Mapping[str, float]] = None
                          ) -> List[Dict[str, Any]]:
     """One body per configured machinetype (sorted by name).
 
     ``finishes`` maps machinetype -> the most recently created finished machine of that
     type (from ``finishes/MT``); without it the newest finished slot still on disk is used.
+    ``usage``: machinetype -> decayed HS06 seconds as of ``now`` (share half-life).
     """
     if finishes is None:
         finishes = latest_finished(slots)
-    return [machinetype_status(mt, cfg, slots, now, finishes.get(name))
+    usage = usage or {}
+    return [machinetype_status(mt, cfg, slots, now, finishes.get(name), usage.get(name, 0.0))
             for name, mt in sorted(cfg.machinetypes.items())]
 
 

@@ -89,6 +89,13 @@ FACTORY_FIELDS: Mapping[str, Tuple[tuple, bool]] = dict(
 # Present only when the machine / machinetype has an accounting FQAN.
 OPTIONAL_FIELDS: Mapping[str, Tuple[tuple, bool]] = {"fqan": (STR, False), "vo": (STR, False)}
 
+# machinetype_status fields of this implementation, present only when the scheduling
+# features that need them are configured (share half-life, preemption); original
+# factories neither send nor read them.
+MACHINETYPE_EXTENSIONS: Mapping[str, Tuple[tuple, bool]] = {
+    "decayed_hs06_seconds": (FLOAT, False), "preemptible_processors": (INT, False),
+    "preempted_for_processors": (INT, False)}
+
 BODY_FIELDS: Mapping[str, Mapping[str, Tuple[tuple, bool]]] = {
     MACHINE_STATUS: MACHINE_FIELDS, MACHINETYPE_STATUS: MACHINETYPE_FIELDS,
     FACTORY_STATUS: FACTORY_FIELDS,
@@ -245,8 +252,11 @@ def validate_response(msg: Mapping[str, Any], strict: bool = True) -> List[str]:
     schema = dict(COMMON_FIELDS)
     schema.update(BODY_FIELDS[mtype])
     schema.update(OPTIONAL_FIELDS)
+    if mtype == MACHINETYPE_STATUS:
+        schema.update(MACHINETYPE_EXTENSIONS)
     required: Iterable[str] = (
-        [k for k in schema if k not in OPTIONAL_FIELDS] if strict else CLIENT_REQUIRED[mtype])
+        [k for k in schema if k not in OPTIONAL_FIELDS and k not in MACHINETYPE_EXTENSIONS]
+        if strict else CLIENT_REQUIRED[mtype])
     problems = [f"missing {k}" for k in required if k not in msg]
     for key, value in msg.items():
         if key in schema and not _type_ok(value, *schema[key]):

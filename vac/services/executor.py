@@ -17,7 +17,8 @@ from vac.adapters import apelspool, statefs
 from vac.adapters.atomicfile import read_text
 from vac.core import apel, mjf, naming
 from vac.core.actions import (Account, Action, Create, Destroy, ExpireMachineDir, Finalise,
-                              LowerShutdownTime, WriteCounts, WriteHeartbeat, describe)
+                              LowerShutdownTime, Preempt, RecordUsage, WriteCounts,
+                              WriteHeartbeat, describe)
 from vac.core.configtypes import Config
 from vac.errors import StateError, VacError
 from vac.model import SlotRecord
@@ -39,7 +40,8 @@ class Executor:
         self._handlers: Dict[type, Callable[[Any], None]] = {
             WriteHeartbeat: self._heartbeat, LowerShutdownTime: self._lower,
             Destroy: self._destroy, Account: self._account, Finalise: self._finalise,
-            ExpireMachineDir: self._expire, WriteCounts: self._counts, Create: self._create}
+            ExpireMachineDir: self._expire, WriteCounts: self._counts, Preempt: self._preempt,
+            RecordUsage: self._usage, Create: self._create}
 
     def apply(self, action: Action) -> bool:
         """Apply one action; True if it succeeded."""
@@ -59,8 +61,24 @@ class Executor:
 
     def _lower(self, a: LowerShutdownTime) -> None:
         log.info("%s: lowering shutdown time to %d (%s)", a.name, a.shutdown_time, a.reason)
-        for (sub, key), value in mjf.lowered_shutdown_time(a.shutdown_time).items():
-            statefs.write_machine_file(a.machine_dir, f"{sub}/{key}", value)
+        self._write_shutdown_time(a.machine_dir, a.shutdown_time)
+
+    @staticmethod
+    def _write_shutdown_time(machine_dir: str, shutdown_time: int) -> None:
+        for (sub, key), value in mjf.lowered_shutdown_time(shutdown_time).items():
+            statefs.write_machine_file(machine_dir, f"{sub}/{key}", value)
+
+    def _preempt(self, a: Preempt) -> None:
+        """MJF shutdown times first (the guest sees them at once), then the marker."""
+        log.info("%s: preempting %s (%d processor(s)) for %s: shutdown time now %d (%s)",
+                 a.name, a.machinetype, a.processors, a.for_machinetype, a.grace_until,
+                 a.reason)
+        self._write_shutdown_time(a.machine_dir, a.grace_until)
+        statefs.write_preempted(a.machine_dir, a.grace_until, a.for_machinetype)
+
+    def _usage(self, a: RecordUsage) -> None:
+        statefs.add_share_usage(self.paths, a.machinetype, a.hs06_seconds, self.now,
+                                self.cfg.settings.share_half_life_seconds)
 
     def _destroy(self, a: Destroy) -> None:
         log.info("%s: destroying: %s", a.name, a.reason)

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from vac import __version__
 from vac.adapters import host, statefs, sysinfo, udp
 from vac.constants import DAEMON_ROLES
-from vac.core import status
+from vac.core import status, usage
 from vac.core import vacquery as vq
 from vac.core.configtypes import Config
 from vac.model import SlotRecord
@@ -71,7 +71,10 @@ def machinetype_bodies(cfg: Config, paths: Paths, slots: List[SlotRecord], now: 
         record = statefs.read_finished(paths, name)
         if record is not None:
             finishes[name] = record
-    return status.machinetype_statuses(cfg, slots, now, finishes)
+    half_life = cfg.settings.share_half_life_seconds
+    decayed = usage.current(statefs.read_share_usage(paths), now, half_life) \
+        if half_life > 0 else None
+    return status.machinetype_statuses(cfg, slots, now, finishes, decayed)
 
 
 def slot_count(paths: Paths) -> int:

@@ -1,0 +1,147 @@
+"""Benchmark: one planner decision at the scale of a big space (issue "Fast and light", row 3).
+
+Run with ``.venv/bin/python -m bench.bench_planner [--repeat N]``.
+
+Inputs: a factory of 256 slots (half running, half free), 100 machinetypes and the
+machinetype_status reports of 500 factories (each reporting all 100 machinetypes, some
+with aborts). Timed: ``vac.core.planner.plan`` (lifecycle + creation) with
+``max_creations_per_cycle`` 1 and 16.
+
+The baseline is the planner of commit ``BASELINE_COMMIT`` (before this change), extracted
+with ``git archive`` into a temporary directory and run side by side in a child process
+with that tree first on ``sys.path``; the same script builds the same inputs through the
+API both versions share (CycleInputs, Config, SlotRecord, DomainInfo, HostFacts). No copy
+of the old algorithm is kept in the repository. Results: ``bench/results/planner.txt``.
+This is a benchmark, not a test: nothing here asserts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from types import MappingProxyType
+from typing import Dict, List
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+RESULTS = os.path.join(HERE, "results", "planner.txt")
+BASELINE_COMMIT = "38e2225"       # main before the scheduling work (issue rows 3 and 4)
+SLOTS, MACHINETYPES, REPORTS = 256, 100, 500
+NOW = 1_700_000_000
+
+
+def build_inputs(creations: int):
+    """CycleInputs of the benchmark (only API common to the baseline and this tree)."""
+    from vac.constants import GB, MIB
+    from vac.core import planner
+    from vac.core.configtypes import Config, Machinetype, Settings
+    from vac.model import DomainInfo, DomainState, HostFacts, SlotRecord
+    rng = random.Random(7)
+    factory = "f0000.example.com"
+    mts = [Machinetype(f"mt{i:03d}", target_share=float(1 + i % 7),
+                       max_wallclock_seconds=86400, backoff_seconds=600, fizzle_seconds=600)
+           for i in range(MACHINETYPES)]
+    cfg = Config(settings=Settings(vac_space="vac01.example.com", factory_hostname=factory,
+                                   max_creations_per_cycle=creations, hs06_per_processor=10.0),
+                 machinetypes=MappingProxyType({m.name: m for m in mts}))
+    slots, domains = [], []
+    for o in range(SLOTS):
+        name = f"f0000-{o:02d}.example.com"
+        if o % 2:
+            slots.append(SlotRecord(ordinal=o, name=name))
+            continue
+        mt = mts[o % MACHINETYPES].name
+        slots.append(SlotRecord(
+            ordinal=o, name=name, created=NOW - 3600, machinetype=mt, machine_model="cernvm3",
+            machine_dir=f"/bench/machines/{NOW - 3600}_{mt}_{name}", started_time=NOW - 3590,
+            heartbeat_time=NOW - 60, heartbeat_mtime=NOW - 60, cpu_seconds=3000.0,
+            shutdown_time_job=NOW + 80000, processors=1, hs06=10.0, uuid=f"u{o}"))
+        domains.append(DomainInfo(name, f"u{o}", DomainState.RUNNING, 3100.0))
+    reports: Dict[str, Dict[str, dict]] = {}
+    for f in range(REPORTS):
+        per_mt = {}
+        for m in mts:
+            abort = rng.random() < 0.05
+            per_mt[m.name] = {
+                "machinetype": m.name, "running_hs06": float(rng.randrange(0, 40)),
+                "num_before_fizzle": rng.randrange(0, 2),
+                "shutdown_message": "300 Nothing to do" if abort else "200 Success",
+                "shutdown_time": NOW - rng.randrange(2000, 90000), "shutdown_machine": "m"}
+        reports[f"f{f:04d}.example.com"] = per_mt
+    host = HostFacts(SLOTS, 0.0, 0.0, 1024 * 1024 * MIB, 512 * 1024 * MIB, 100 * GB)
+    return planner.CycleInputs(cfg, slots, domains, host, reports, NOW - 86400)
+
+
+def measure(repeat: int) -> Dict[str, List[float]]:
+    """Milliseconds per plan() for 1 and 16 creations (inputs built once each)."""
+    from vac.core import planner
+    out: Dict[str, List[float]] = {}
+    for creations in (1, 16):
+        inputs = build_inputs(creations)
+        times = []
+        for i in range(repeat):
+            t0 = time.perf_counter()
+            result = planner.plan(inputs, NOW, random.Random(i))
+            times.append((time.perf_counter() - t0) * 1000.0)
+        out[str(creations)] = times
+        out[f"{creations}-created"] = [float(len(result.creates))]
+    return out
+
+
+def _child(code_dir: str, repeat: int) -> Dict[str, List[float]]:
+    env = dict(os.environ, PYTHONPATH=code_dir + os.pathsep + HERE)
+    res = subprocess.run([sys.executable, "-c",
+                          "import sys, json, bench_planner as b;"
+                          f"print(json.dumps(b.measure({repeat})))"],
+                         cwd=code_dir, env=env, capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def baseline_tree(tmp: str) -> str:
+    """``vac/`` of BASELINE_COMMIT extracted below ``tmp``."""
+    archive = subprocess.run(["git", "-C", REPO, "archive", BASELINE_COMMIT, "vac"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+    return tmp
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="bench_planner")
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        base = _child(baseline_tree(tmp), args.repeat)
+    vac = _child(REPO, args.repeat)
+    lines = [f"# bench_planner on {platform.node()} ({platform.machine()}, {os.cpu_count()} "
+             f"CPUs, Python {platform.python_version()}), "
+             f"{time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime())}",
+             f"# vac.core.planner.plan: {SLOTS} slots (128 running), {MACHINETYPES} "
+             f"machinetypes, {REPORTS} peer reports of {MACHINETYPES} machinetypes each; "
+             f"median (min-max) ms over {args.repeat} runs; baseline = commit "
+             f"{BASELINE_COMMIT} run side by side"]
+    for creations in ("1", "16"):
+        b, v = base[creations], vac[creations]
+        mb, mv = statistics.median(b), statistics.median(v)
+        lines.append(f"{creations:>2} creation(s): baseline {mb:7.1f} ms ({min(b):.1f}-"
+                     f"{max(b):.1f})  vac {mv:6.1f} ms ({min(v):.1f}-{max(v):.1f})  "
+                     f"ratio {mv / mb:.3f} x baseline  (machines planned: baseline "
+                     f"{base[creations + '-created'][0]:.0f}, vac "
+                     f"{vac[creations + '-created'][0]:.0f})")
+    text = "\n".join(lines) + "\n"
+    print(text, end="")
+    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+    with open(RESULTS, "w") as f:
+        f.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
