@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import statistics
 import subprocess
@@ -114,15 +113,14 @@ def baseline_tree(tmp: str) -> str:
 
 
 def main(argv=None) -> int:
+    from bench import machine_line, write_results   # not in the child's sys.path
     parser = argparse.ArgumentParser(prog="bench_planner")
     parser.add_argument("--repeat", type=int, default=15)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         base = _child(baseline_tree(tmp), args.repeat)
     vac = _child(REPO, args.repeat)
-    lines = [f"# bench_planner on {platform.node()} ({platform.machine()}, {os.cpu_count()} "
-             f"CPUs, Python {platform.python_version()}), "
-             f"{time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime())}",
+    lines = [machine_line("bench_planner"),
              f"# vac.core.planner.plan: {SLOTS} slots (128 running), {MACHINETYPES} "
              f"machinetypes, {REPORTS} peer reports of {MACHINETYPES} machinetypes each; "
              f"median (min-max) ms over {args.repeat} runs; baseline = commit "
@@ -135,12 +133,7 @@ def main(argv=None) -> int:
                      f"ratio {mv / mb:.3f} x baseline  (machines planned: baseline "
                      f"{base[creations + '-created'][0]:.0f}, vac "
                      f"{vac[creations + '-created'][0]:.0f})")
-    text = "\n".join(lines) + "\n"
-    print(text, end="")
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w") as f:
-        f.write(text)
-    return 0
+    return write_results(RESULTS, lines)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = ("bench.bench_responder", "bench.bench_apel_sync", "bench.bench_httpd")
+BENCHMARKS = ("bench.bench_responder", "bench.bench_apel_sync", "bench.bench_httpd",
+              "bench.bench_planner", "bench.bench_fill")
 
 
 def main() -> int:

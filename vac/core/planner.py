@@ -254,8 +254,7 @@ def plan_creation(inp: CycleInputs, cap: _Capacity, now: float, rng: Rng,
 
 def _preempt(inp: CycleInputs, cap: _Capacity, now: float, result: Plan) -> None:
     """One preemption round (vac.core.preemption) appended to ``result``."""
-    room = Room(cap.max_processors - cap.running_processors, bool(cap.free_ordinals),
-                inp.config.settings.processors_per_superslot)
+    room = Room(cap.max_processors - cap.running_processors, bool(cap.free_ordinals))
     actions, notes = plan_preemption(inp.config, cap.outcomes, result.standings, inp.reports,
                                      room, now)
     result.notes.extend(notes)

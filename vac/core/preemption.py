@@ -4,7 +4,7 @@ When no machine could be created for lack of room (no free slot or processors) a
 eligible machinetype of a higher ``priority`` is below its target share across the
 space, the factory may preempt running machines of lower priorities whose machinetypes
 are ``preemptible``. At most one round per cycle: one waiting machinetype, and never more
-processors than it needs (its deficit, at most one machine of it) nor a machine that has
+processors than it needs (its deficit against its share) nor a machine that has
 not passed its ``fizzle_seconds``. A preempted machine is told through MJF (its
 ``shutdowntime`` moves to now + its machinetype's ``preemption_grace_seconds``); when the
 grace ends it is shut down with the code-100 message (see vac.core.slotstate).
@@ -38,7 +38,6 @@ class Room:
 
     free_processors: int
     free_slot: bool
-    per_superslot: int
 
 
 def waiting_order(stands: Sequence[Standing]) -> List[Standing]:
@@ -56,7 +55,7 @@ def deficit_processors(cfg: Config, stand: Standing, stands: Sequence[Standing])
     per_processor = configured_hs06(cfg.settings, 1)
     target = mts[stand.machinetype].target_share / shares * total if shares > 0 else 0.0
     missing = target - stand.running_hs06 - stand.preempting * per_processor
-    return max(0, math.ceil(missing / per_processor - 1e-9))
+    return max(0, math.floor(missing / per_processor + 1e-9))   # whole processors missing
 
 
 def candidates(cfg: Config, outcomes: Sequence[SlotOutcome], waiting: Machinetype,
@@ -134,9 +133,8 @@ def _round(cfg: Config, outcomes: Sequence[SlotOutcome], stand: Standing,
     waiting = cfg.machinetypes[stand.machinetype]
     name = waiting.name
     deficit = deficit_processors(cfg, stand, stands)
-    size = min(waiting.max_processors, max(1, room.per_superslot))
-    need = min(deficit, size) - (room.free_processors if room.free_slot else 0)
-    if deficit <= 0 or min(deficit, size) < waiting.min_processors or need <= 0:
+    need = deficit - (room.free_processors if room.free_slot else 0)
+    if deficit < max(1, waiting.min_processors) or need <= 0:
         notes.append(f"Preemption: {name} (priority {waiting.priority}) needs no room: "
                      f"deficit {deficit} processor(s) against its share, counting "
                      f"{stand.preempting:g} already being preempted for it")

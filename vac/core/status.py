@@ -94,13 +94,21 @@ def finished_outcome(mt: Machinetype, finished: Optional[SlotRecord]
     return None, None, finished.name
 
 
+def is_making_room(slot: SlotRecord, now: float) -> bool:
+    """A preempted machine still running, or finished within the counting window and its
+    slot not yet reused (the room it made is not yet taken)."""
+    if slot.finished_time is not None:
+        return slot.finished_time > now - COUNTING_WINDOW_SECONDS
+    return is_running(slot, now) or is_starting(slot, now)
+
+
 def scheduling_fields(mt: Machinetype, cfg: Config, slots: Sequence[SlotRecord],
                       now: float, decayed_hs06_seconds: float) -> Dict[str, Any]:
     """Optional machinetype_status fields of this implementation (original factories
     ignore them): ``decayed_hs06_seconds`` with a share half-life,
     ``preemptible_processors`` for a preemptible machinetype (its running machines past
     fizzle and not yet preempted), ``preempted_for_processors`` when machines are being
-    preempted to make room for it."""
+    preempted to make room for it (until their slots are reused)."""
     body: Dict[str, Any] = {}
     if cfg.settings.share_half_life_seconds > 0:
         body["decayed_hs06_seconds"] = round(decayed_hs06_seconds, 1)
@@ -109,8 +117,8 @@ def scheduling_fields(mt: Machinetype, cfg: Config, slots: Sequence[SlotRecord],
             slot_processors(s) for s in slots if s.machinetype == mt.name
             and is_running(s, now) and s.preempted_until is None
             and s.started_time is not None and now - s.started_time >= mt.fizzle_seconds)
-    preempting = sum(slot_processors(s) for s in slots if s.preempted_for == mt.name
-                     and (is_running(s, now) or is_starting(s, now)))
+    preempting = sum(slot_processors(s) for s in slots
+                     if s.preempted_for == mt.name and is_making_room(s, now))
     if preempting:
         body["preempted_for_processors"] = preempting
     return body

@@ -35,6 +35,7 @@ class Executor:
         self.cfg, self.paths, self.hv, self.now = cfg, paths, hv, now
         self.vm = vm_module            # vac.services.vm, or the cycle's injected double
         self.created = 0
+        self.created_names: List[str] = []
         self.failed = 0
         self.record_failures: List[str] = []   # "NAME: error" of records not written
         self._handlers: Dict[type, Callable[[Any], None]] = {
@@ -142,6 +143,7 @@ class Executor:
             self.failed += 1
             return
         self.created += 1
+        self.created_names.append(a.name)
         log.info("%s: LM created", a.name)
         statefs.write_role_heartbeat(self.paths, "factory", self.now)
         statefs.clear_factory_error(self.paths)

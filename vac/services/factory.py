@@ -25,7 +25,7 @@ from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple
 from vac.adapters import host as hostfacts
 from vac.adapters import statefs
 from vac.adapters.atomicfile import file_mtime, read_text, write_atomic
-from vac.core import apel, planner
+from vac.core import apel, pacing, planner
 from vac.core.actions import describe
 from vac.core.configtypes import Config
 from vac.core.slotstate import MachineDirInfo
@@ -41,6 +41,7 @@ from vac.services.rolekit import write_heartbeat
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 60          # role heartbeat at least this often while waiting
+PACE_POLL_SECONDS = 1.0         # how often the guests of a fast cycle are looked at
 DEFAULT_PAUSE_SECONDS = 60      # between cycles when the configuration could not be read
 _DAEMON_START: Optional[float] = None   # run_role's start (None under vacd --once)
 MJF_UP_MARKER = "mjf-up-since"  # state file: Unix time the MJF server was first seen up
@@ -55,6 +56,7 @@ class CycleResult:
     config: Optional[Config] = None     # the configuration acted on (None: none usable)
     plan: Optional[planner.Plan] = None
     created: int = 0
+    created_names: List[str] = field(default_factory=list)
     failed: int = 0
     problems: List[str] = field(default_factory=list)   # configuration / hypervisor problems
     record_failures: List[str] = field(default_factory=list)   # APEL records not written
@@ -276,6 +278,7 @@ def _cycle_with_hv(cfg: Config, paths: Paths, hv: Any, now: float, result: Cycle
     log_plan(plan)
     _apply(executor, plan.actions[done:])
     result.created, result.failed = executor.created, executor.failed
+    result.created_names = list(executor.created_names)
 
 
 def _settle_records(paths: Paths, now: float, result: CycleResult,
@@ -354,18 +357,41 @@ def run_role(paths: Paths, control: RoleControl) -> None:
     memory = FactoryMemory()
     while not control.should_stop():
         control.take_reload()          # the configuration is re-read every cycle anyway
-        pause = DEFAULT_PAUSE_SECONDS
+        result = None
         try:
             result = run_cycle(paths, memory=memory)
-            if result.config is not None:
-                pause = result.config.settings.cycle_seconds
         except Exception:  # the cycle boundary: log and run the next one
             log.exception("factory cycle failed")
-        deadline = time.time() + pause
-        while not control.should_stop() and time.time() < deadline:
-            if control.wait(min(HEARTBEAT_SECONDS, max(0.0, deadline - time.time()))):
-                break
-            write_heartbeat(paths, "factory")
+        _pause(paths, control, result)
+
+
+def _pause(paths: Paths, control: RoleControl, result: Optional[CycleResult]) -> None:
+    """Wait for the next cycle: ``cycle_seconds``, or sooner once the guests the last
+    cycle created are booting (vac.core.pacing); heartbeat at least every 60 s."""
+    cfg = result.config if result is not None else None
+    pause = cfg.settings.cycle_seconds if cfg is not None else DEFAULT_PAUSE_SECONDS
+    created = result.created_names if result is not None else []
+    probe = PACE_POLL_SECONDS if cfg is not None and created and \
+        cfg.settings.fast_cycle_seconds > 0 else HEARTBEAT_SECONDS
+    start = time.time()
+    while not control.should_stop():
+        waited = time.time() - start
+        if waited >= pause or (probe == PACE_POLL_SECONDS and cfg is not None
+                               and _due(cfg, waited, created)):
+            return
+        if control.wait(min(probe, max(0.0, pause - waited))):
+            return
+        write_heartbeat(paths, "factory")
+
+
+def _due(cfg: Config, waited: float, created: List[str]) -> bool:
+    """pacing.cycle_due with the hypervisor's current view of the created guests."""
+    try:
+        with _connect(cfg, None) as hv:
+            return pacing.cycle_due(cfg, waited, created, hv.domain)
+    except HypervisorError as e:
+        log.warning("cannot look at the new guests (%s); next cycle after cycle_seconds", e)
+        return False
 
 
 def main(argv: Optional[List[str]] = None) -> int:

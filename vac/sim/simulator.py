@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import random
 import sys
 from types import MappingProxyType
 from typing import Callable, Dict, List, Optional, Sequence
 
 from vac.constants import GB, MIB
-from vac.core import planner, status
-from vac.core.actions import Create, Destroy, Finalise, LowerShutdownTime, WriteHeartbeat
+from vac.core import planner, status, usage
+from vac.core.actions import (Create, Destroy, Finalise, LowerShutdownTime, Preempt,
+                              RecordUsage, WriteHeartbeat)
 from vac.core.configtypes import Config, Machinetype, Settings
 from vac.core.naming import machine_name
 from vac.model import HostFacts, SlotRecord
@@ -44,6 +46,7 @@ class SimFactory:
     created: Dict[str, int] = dataclasses.field(default_factory=dict)  # mt -> count
     creation_times: Dict[str, List[float]] = dataclasses.field(default_factory=dict)
     finishes: Dict[str, SlotRecord] = dataclasses.field(default_factory=dict)  # finishes/MT
+    usage: usage.Usage = dataclasses.field(default_factory=dict)         # share-usage
 
     @property
     def name(self) -> str:
@@ -58,6 +61,10 @@ class Result:
     hs06: Dict[str, List[float]]
     created: Dict[str, int]
     creation_times: Dict[str, List[float]] = dataclasses.field(default_factory=dict)  # hours
+    figures: Dict[str, float] = dataclasses.field(default_factory=dict)   # scenario figures
+    compared: Dict[str, List[float]] = dataclasses.field(default_factory=dict)  # plot only
+    preempted_processors: int = 0
+    work_lost_hs06_hours: float = 0.0   # runs of preempted machines that did not finish
 
     def created_between(self, machinetype: str, start_hour: float, end_hour: float) -> int:
         return sum(1 for t in self.creation_times.get(machinetype, ())
@@ -78,6 +85,15 @@ class Simulation:
         self.now = float(START)
         self.factories = [self._factory(i, processors, seed, settings)
                           for i in range(factories)]
+        self.preempted_processors = 0
+        self.work_lost = 0.0                 # HS06 seconds
+
+    def reconfigure(self, machinetypes: Sequence[Machinetype]) -> None:
+        """Every factory gets a new set of machinetypes (e.g. one arriving)."""
+        self.machinetypes = list(machinetypes)
+        mts = MappingProxyType({mt.name: mt for mt in self.machinetypes})
+        for f in self.factories:
+            f.cfg = dataclasses.replace(f.cfg, machinetypes=mts)
 
     def _factory(self, i: int, processors: int, seed: int, settings: dict) -> SimFactory:
         name = f"factory{i}.example.com"
@@ -94,9 +110,10 @@ class Simulation:
         return HostFacts(len(f.slots), 0.0, 0.0, 1024 * 1024 * MIB, 512 * 1024 * MIB, 100 * GB)
 
     def _reports(self) -> Dict[str, Dict[str, dict]]:
-        return {f.name: {b["machinetype"]: b for b in
-                         status.machinetype_statuses(f.cfg, f.slots, self.now, f.finishes)}
-                for f in self.factories}
+        def bodies(f: SimFactory) -> List[dict]:
+            decayed = usage.current(f.usage, self.now, f.cfg.settings.share_half_life_seconds)
+            return status.machinetype_statuses(f.cfg, f.slots, self.now, f.finishes, decayed)
+        return {f.name: {b["machinetype"]: b for b in bodies(f)} for f in self.factories}
 
     def _cycle(self, f: SimFactory) -> None:
         inputs = planner.CycleInputs(f.cfg, f.slots, f.hv.list_domains(), self._facts(f), {},
@@ -124,13 +141,35 @@ class Simulation:
         elif isinstance(action, LowerShutdownTime):
             self._set(f, action.name, shutdown_time_job=action.shutdown_time)
         elif isinstance(action, Destroy):
-            if f.hv.domain(action.name) is not None:
-                f.hv.destroy_domain(action.name)
+            self._destroy(f, action)
         elif isinstance(action, Finalise):
             self._set(f, action.slot.name, finished_time=t)
             self._update_finishes(f, f.slots[action.slot.ordinal])
+        elif isinstance(action, Preempt):
+            self._set(f, action.name, shutdown_time_job=action.grace_until,
+                      preempted_until=action.grace_until,
+                      preempted_for=action.for_machinetype)
+            self.preempted_processors += action.processors
+        elif isinstance(action, RecordUsage):
+            f.usage = usage.add(f.usage, action.machinetype, action.hs06_seconds, t,
+                                f.cfg.settings.share_half_life_seconds)
         elif isinstance(action, Create):
             self._create(f, action)
+
+    def _destroy(self, f: SimFactory, action: Destroy) -> None:
+        """The executor's destroy: the domain goes; vac's message unless the guest's."""
+        slot = next((s for s in f.slots if s.name == action.name), None)
+        if f.hv.domain(action.name) is None:
+            return
+        f.hv.destroy_domain(action.name)
+        f.ends.pop(action.name, None)
+        if slot is None:
+            return
+        if slot.preempted_until is not None and slot.started_time is not None:
+            self.work_lost += (slot.hs06 or 0.0) * (self.now - slot.started_time)
+        if action.shutdown_message and not slot.shutdown_message:
+            self._set(f, action.name, shutdown_message=action.shutdown_message,
+                      shutdown_message_time=self.now)
 
     @staticmethod
     def _update_finishes(f: SimFactory, slot: SlotRecord) -> None:
@@ -175,23 +214,29 @@ class Simulation:
                     totals[slot.machinetype] += slot.hs06 or 0.0
         return totals
 
-    def run(self, hours: float, step: float = 60.0) -> Result:
+    def run(self, hours: float, step: float = 60.0,
+            on_step: Optional[Callable[["Simulation"], None]] = None) -> Result:
+        """Advance ``hours``; ``on_step(self)`` runs before every step (scenario events)."""
         result = Result([], {mt.name: [] for mt in self.machinetypes}, {})
         end = self.now + hours * 3600
         while self.now < end:
+            if on_step is not None:
+                on_step(self)
             for f in self.factories:
                 f.hv.tick(step)
                 self._machines_end(f)
                 self._cycle(f)
             result.times.append((self.now - START) / 3600.0)
             for mt, value in self.running_hs06().items():
-                result.hs06[mt].append(value)
+                result.hs06.setdefault(mt, [0.0] * (len(result.times) - 1)).append(value)
             self.now += step
         for f in self.factories:
             for mt, n in f.created.items():
                 result.created[mt] = result.created.get(mt, 0) + n
             for mt, times in f.creation_times.items():
                 result.creation_times.setdefault(mt, []).extend(sorted(times))
+        result.preempted_processors = self.preempted_processors
+        result.work_lost_hs06_hours = self.work_lost / 3600.0
         return result
 
 
@@ -234,22 +279,46 @@ SCENARIOS: Dict[str, Callable[[], Result]] = {
     "shares": scenario_shares, "backoff": scenario_backoff, "multiproc": scenario_multiproc}
 
 
+def scenarios() -> Dict[str, Callable[[], Result]]:
+    """Every scenario, including those of vac.sim.schedscenarios."""
+    from vac.sim import schedscenarios
+    return dict(SCENARIOS, preemption=schedscenarios.scenario_preemption,
+                halflife=schedscenarios.scenario_halflife)
+
+
+def summary(name: str, result: Result) -> dict:
+    """What ``--json`` writes: final shares of running HS06 and the scenario's figures."""
+    from vac.sim.schedscenarios import final_shares
+    return {"scenario": name, "hours": result.times[-1] if result.times else 0.0,
+            "final_shares": final_shares(result), "created": result.created,
+            "figures": result.figures}
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    every = scenarios()
     parser = argparse.ArgumentParser(prog="python -m vac.sim.simulator",
                                      description="Vac scheduling simulator")
-    parser.add_argument("--scenario", choices=sorted(SCENARIOS), required=True)
+    parser.add_argument("--scenario", choices=sorted(every), required=True)
     parser.add_argument("--plot", metavar="FILE.svg", help="write an SVG of HS06 over time")
+    parser.add_argument("--json", metavar="FILE.json", help="write final shares and figures")
     args = parser.parse_args(argv)
-    result = SCENARIOS[args.scenario]()
+    result = every[args.scenario]()
     for mt, series in result.hs06.items():
         print(f"{mt}: created {result.created.get(mt, 0)}, final running HS06 "
               f"{series[-1]:.0f}, mean over the last half "
               f"{result.mean_hs06(mt, result.times[-1] / 2):.1f}")
+    for key, value in result.figures.items():
+        print(f"{key}: {value:g}")
     if args.plot:
         from vac.sim.plot import write_svg
-        write_svg(args.plot, result.times, result.hs06,
+        write_svg(args.plot, result.times, dict(result.hs06, **result.compared),
                   title=f"Running HS06 per machinetype - scenario {args.scenario}")
         print(f"plot written to {args.plot}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(summary(args.scenario, result), f, indent=1, sort_keys=True)
+            f.write("\n")
+        print(f"figures written to {args.json}")
     return 0
 
 
