@@ -95,6 +95,10 @@ class Rig:
         self.volumes = []
         write_root(paths, **conf)
 
+    def load_config(self):
+        from vac.services.configload import load_config
+        return load_config(self.paths, pipes="cache")
+
     def cycle(self, **kw):
         from vac.services import factory
         kw.setdefault("facts", facts())

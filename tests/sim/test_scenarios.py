@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from vac.sim import simulator
+from vac.sim import schedscenarios, simulator
 from vac.sim.plot import render_svg
 
 
@@ -36,6 +38,24 @@ def test_plot_is_an_svg_with_one_line_per_machinetype(tmp_path):
     result = simulator.scenario_shares(hours=1)
     svg = render_svg(result.times, result.hs06, title="t")
     assert svg.startswith("<svg") and svg.count("<polyline") == 2
-    out = tmp_path / "p.svg"
-    assert simulator.main(["--scenario", "backoff", "--plot", str(out)]) == 0
+    out, js = tmp_path / "p.svg", tmp_path / "p.json"
+    assert simulator.main(["--scenario", "backoff", "--plot", str(out), "--json", str(js)]) == 0
     assert out.read_text().count("<polyline") == 2
+    body = json.loads(js.read_text())
+    assert body["scenario"] == "backoff" and set(body["final_shares"]) == {"idle", "busy"}
+    assert sum(body["final_shares"].values()) == pytest.approx(1.0, abs=0.01)
+
+
+def test_high_priority_arrival_preempts_to_its_share_without_backing_off_low():
+    result = schedscenarios.scenario_preemption(hours=4, arrive_hour=1)
+    f = result.figures
+    assert 0 < f["hours_to_95pct_of_target_share"] <= 1.0     # grace is 15 min
+    assert f["hours_to_95pct_without_preemption"] == -1.0      # low's work outlasts the run
+    assert 0 < f["processors_preempted"] <= 24                 # 3:1 of 32 processors
+    assert result.created["low"] == 32                         # never aborted, never re-created
+
+
+def test_half_life_brings_the_bursty_machinetype_closer_to_its_share():
+    result = schedscenarios.scenario_halflife(hours=36)
+    f = result.figures
+    assert f["bursty_share_error_cumulative_with"] < f["bursty_share_error_cumulative_without"]
