@@ -52,3 +52,21 @@ def test_plan_shows_disabled_machinetypes_and_why():
     assert f"Disabled machinetype cms (nothing of it is created):\n  {problem}\n" in text
     assert "Would create: " in text and "lhcb" in text.split("Would create: ")[1]
     assert json.loads(plan_cmd.as_json(cfg, plan, []))["disabled"] == {"cms": [problem]}
+
+
+def test_plan_shows_each_planned_preemption_and_why(golden):
+    import json
+    low = Machinetype("low", target_share=1, preemptible=True, preemption_grace_seconds=300)
+    high = Machinetype("high", target_share=1, priority=5)
+    cfg = config([low, high])
+    slots = [running(i, "low") for i in range(2)]
+    own = report(low=(2.0, 0, None, None), high=(0.0, 0, None, None))
+    own["low"]["preemptible_processors"] = 2
+    plan = planner.plan(inputs(cfg, slots, [domain(0), domain(1)], host_facts=host(2),
+                               reports={"f1.example.com": own}), NOW, random.Random(7))
+    text = plan_cmd.render(cfg, plan, [])
+    assert text.count("Would preempt:") == 1 and "for high" in text
+    golden.check(text, "cli/plan_preempt.txt")
+    body = json.loads(plan_cmd.as_json(cfg, plan, []))
+    assert body["preemptions"][0]["for_machinetype"] == "high"
+    assert body["preemptions"][0]["grace_until"] == NOW + 300

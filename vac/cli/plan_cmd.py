@@ -6,7 +6,7 @@ import dataclasses
 import json
 from typing import List
 
-from vac.core.actions import Create, WriteHeartbeat, describe
+from vac.core.actions import Create, Preempt, WriteHeartbeat, describe
 from vac.errors import ConfigError
 from vac.paths import Paths
 
@@ -24,14 +24,16 @@ def render(cfg, plan, notes: List[str]) -> str:
     lines += [f"Note: {n}" for n in notes]
     lines.append("Slots:")
     lines += [f"  {name:<40} {state}" for name, state in plan.states.items()]
-    lifecycle = [a for a in plan.actions if not isinstance(a, (WriteHeartbeat, Create))]
+    lifecycle = [a for a in plan.actions
+                 if not isinstance(a, (WriteHeartbeat, Create, Preempt))]
     lines.append("Lifecycle actions:" if lifecycle else "Lifecycle actions: none")
     lines += [f"  {describe(a)}" for a in lifecycle]
     if plan.standings:
         lines.append("Machinetypes (score = running HS06 / target_share over the space):")
     for s in plan.standings:
         verdict = "eligible" if s.eligible else f"not eligible: {s.why_not}"
-        lines.append(f"  {s.machinetype:<20} score {s.score:8.2f}  machinegroup "
+        tier = f"priority {s.priority}  " if s.priority else ""
+        lines.append(f"  {s.machinetype:<20} {tier}score {s.score:8.2f}  machinegroup "
                      f"{s.machinegroup} score {s.group_score:.2f}  before fizzle "
                      f"{s.num_before_fizzle}  {verdict}")
     for name, problems in cfg.disabled.items():
@@ -46,6 +48,7 @@ def render(cfg, plan, notes: List[str]) -> str:
     lines += [f"Would create: {describe(c)}" for c in creates]
     if not creates:
         lines.append("Would create: nothing")
+    lines += [f"Would preempt: {describe(p)}" for p in plan.preemptions]
     return "\n".join(lines) + "\n"
 
 
@@ -57,6 +60,7 @@ def as_json(cfg, plan, notes: List[str]) -> str:
             "actions": [describe(a) for a in plan.actions if not isinstance(a, WriteHeartbeat)],
             "creates": [dataclasses.asdict(c) for c in plan.creates],
             "disabled": {name: list(problems) for name, problems in cfg.disabled.items()},
+            "preemptions": [dataclasses.asdict(p) for p in plan.preemptions],
             "explanation": plan.notes}
     return json.dumps(body, indent=1, sort_keys=True)
 

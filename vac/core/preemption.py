@@ -48,14 +48,16 @@ def waiting_order(stands: Sequence[Standing]) -> List[Standing]:
 
 def deficit_processors(cfg: Config, stand: Standing, stands: Sequence[Standing]) -> int:
     """Processors ``stand`` lacks to reach its target share of the space's running HS06,
-    counting those already being preempted for it."""
+    counting those already being preempted for it, rounded to the nearest whole
+    processor (halves up)."""
     mts = cfg.machinetypes
     shares = sum(mts[s.machinetype].target_share for s in stands)
     total = sum(s.running_hs06 for s in stands)
     per_processor = configured_hs06(cfg.settings, 1)
     target = mts[stand.machinetype].target_share / shares * total if shares > 0 else 0.0
     missing = target - stand.running_hs06 - stand.preempting * per_processor
-    return max(0, math.floor(missing / per_processor + 1e-9))   # whole processors missing
+    # nearest whole processors, halves up: afterwards it is closest to its share
+    return max(0, math.floor(missing / per_processor + 0.5 + 1e-9))
 
 
 def candidates(cfg: Config, outcomes: Sequence[SlotOutcome], waiting: Machinetype,
