@@ -120,10 +120,17 @@ def test_guest_that_stopped_in_the_grace_still_gets_code_100_and_no_backoff():
     assert low.eligible and not low.last_abort
 
 
-def test_priority_ranks_first_and_equal_priorities_rank_as_before():
+def _ranked(hs06_low, hs06_high):
     stands = shares.standings(config([LOW, HIGH]),
-                              {FACTORY: _own_report(hs06_low=0.0, hs06_high=50.0)}, NOW)
-    assert [s.machinetype for s in shares.rank(stands, random.Random(1))] == ["high", "low"]
+                              {FACTORY: _own_report(hs06_low=hs06_low, hs06_high=hs06_high)},
+                              NOW)
+    return [s.machinetype for s in shares.rank(stands, random.Random(1))]
+
+
+def test_priority_ranks_first_up_to_its_share_then_shares_decide():
+    assert _ranked(0.0, 0.0) == ["high", "low"]          # empty space
+    assert _ranked(10.0, 8.0) == ["high", "low"]         # below its half: first
+    assert _ranked(10.0, 12.0) == ["low", "high"]        # above it: by score, as before
 
 
 # --- properties ----------------------------------------------------------------------

@@ -4,9 +4,11 @@ Input: machinetype_status reports keyed factory -> machinetype -> dict (fields o
 running_hs06, num_before_fizzle, shutdown_message, shutdown_time; and the optional fields
 of this implementation, ``decayed_hs06_seconds`` and ``preempted_for_processors``, which
 original factories neither send nor read). Output: the eligible machinetypes ranked by
-(priority, machinegroup score, machinetype score, random tie-breaker), highest priority
-first, then most starved, where a score is running HS06 / target_share summed over the
-responding factories.
+(tier, machinegroup score, machinetype score, random tie-breaker), highest tier first,
+then most starved, where a score is running HS06 / target_share summed over the
+responding factories and the tier is the machinetype's ``priority`` while it is below its
+target share of the space's running HS06 (0 above it, so a priority brings a machinetype
+to its share first but not beyond; with every priority 0 this is SPEC §6.2 exactly).
 
 With ``share_half_life_seconds`` > 0 a machinetype's score also counts its past usage:
 (running HS06 + decayed HS06·s × ln 2 / half-life) / target_share. The decayed HS06·s
@@ -67,9 +69,10 @@ class Standing:
     restart_time: float     # creation allowed once now > restart_time (back-off)
     eligible: bool
     why_not: str = ""       # reason when not eligible
-    priority: int = 0       # machinetype priority tier (higher first)
+    priority: int = 0       # machinetype priority (preemption)
     running_hs06: float = 0.0
     preempting: float = 0.0  # processors being preempted for it across the space
+    tier: int = 0           # ranking tier: priority while below its share (see tier())
 
 
 def abort_code(message: Optional[str]) -> Optional[int]:
@@ -177,16 +180,26 @@ def standings(cfg: Config, reports: Reports, now: float,
     for mt in mts:
         groups[mt.effective_machinegroup] = (groups.get(mt.effective_machinegroup, 0.0)
                                              + scores[mt.name])
+    total_share = sum(mt.target_share for mt in mts)
+    total_hs06 = sum(t.hs06 for t in sums.values())
     result = []
     for mt in mts:
         t = sums[mt.name]
         restart = t.last_abort + mt.backoff_seconds + (mt.fizzle_seconds if t.nbf > 0 else 0)
         why = _why_not(cfg, mt, now, t.last_abort, restart)
+        below = total_hs06 <= 0 or t.hs06 < mt.target_share / total_share * total_hs06
         result.append(Standing(mt.name, mt.effective_machinegroup, scores[mt.name],
                                groups[mt.effective_machinegroup], int(t.nbf),
                                t.last_abort, restart, not why, why, mt.priority, t.hs06,
-                               t.preempting))
+                               t.preempting, tier(mt.priority, below)))
     return result
+
+
+def tier(priority: int, below_share: bool) -> int:
+    """Ranking tier: a positive priority counts only while the machinetype is below its
+    target share of the space's running HS06 (then it is created first); above its share
+    it competes by score like everyone else. A negative priority always counts."""
+    return priority if below_share or priority < 0 else 0
 
 
 def _why_not(cfg: Config, mt: Machinetype, now: float, last_abort: float,
@@ -201,9 +214,9 @@ def _why_not(cfg: Config, mt: Machinetype, now: float, last_abort: float,
 
 
 def rank(stands: Sequence[Standing], rng: Rng) -> List[Standing]:
-    """Eligible machinetypes: highest priority tier first, then the most starved
-    machinegroup, then machinetype (SPEC §6.2 when every priority is equal)."""
-    keyed = [(-s.priority, s.group_score, s.score, rng.random(), s)
+    """Eligible machinetypes: highest tier first, then the most starved machinegroup,
+    then machinetype (SPEC §6.2 when every priority is 0)."""
+    keyed = [(-s.tier, s.group_score, s.score, rng.random(), s)
              for s in stands if s.eligible]
     keyed.sort(key=lambda k: (k[0], k[1], k[2], k[3]))
     return [k[4] for k in keyed]
