@@ -130,7 +130,8 @@ def main(argv=None) -> int:
         mb, mv = statistics.median(b), statistics.median(v)
         lines.append(f"{creations:>2} creation(s): baseline {mb:7.1f} ms ({min(b):.1f}-"
                      f"{max(b):.1f})  vac {mv:6.1f} ms ({min(v):.1f}-{max(v):.1f})  "
-                     f"ratio {mv / mb:.3f} x baseline  (machines planned: baseline "
+                     f"ratio {mv / mb:.3f} x baseline (min/min {min(v) / min(b):.3f})  "
+                     f"(machines planned: baseline "
                      f"{base[creations + '-created'][0]:.0f}, vac "
                      f"{vac[creations + '-created'][0]:.0f})")
     return write_results(RESULTS, lines)

@@ -52,7 +52,7 @@ def old_standings(cfg, reports, now):
     return result
 
 
-def old_standings_with_planned(cfg, reports, now, planned=None, totals=None):
+def old_standings_with_planned(cfg, reports, now, planned=None, totals=None, previous=()):
     """Drop-in for shares.standings: the planned machines as one more report."""
     merged = dict(reports)
     merged["(planned this cycle)"] = planned or {}
@@ -154,3 +154,14 @@ def test_finished_machine_records_hs06_seconds_only_with_a_half_life():
         cfg = config(share_half_life_seconds=half_life)
         plan = planner.plan(inputs(cfg, [slot], []), NOW, random.Random(1))
         assert [a for a in plan.actions if isinstance(a, RecordUsage)] == expected
+
+
+def test_junk_from_a_peer_adds_nothing_and_never_raises():
+    junk = {"f2.example.com": {
+        "a": {"running_hs06": [1], "num_before_fizzle": "x", "shutdown_message": ["300"]},
+        "b": {"shutdown_message": 300, "shutdown_time": "soon"}, "c": None,
+        "d": {"running_hs06": "4", "num_before_fizzle": True,
+              "shutdown_message": "300 Nothing to do", "shutdown_time": NOW - 5}}}
+    totals = shares.space_totals(junk, NAMES)
+    assert totals["a"] == totals["b"] == totals["c"] == shares.Totals()
+    assert totals["d"] == shares.Totals(hs06=4.0, nbf=1.0, last_abort=NOW - 5)

@@ -177,7 +177,7 @@ def _create_one(inp: CycleInputs, cap: _Capacity, planned: Dict[str, Dict[str, A
     cfg = inp.config
     blocked = list(inp.blockers) + host_vetoes(cfg, inp.host, cap, now)
     found = blocked + room_vetoes(cap)
-    result.standings = standings(cfg, inp.reports, now, planned, totals)
+    result.standings = standings(cfg, inp.reports, now, planned, totals, result.standings)
     result.room_bound = not blocked
     if found:               # standings still explain the machinetypes (vac plan, the log)
         result.vetoes = found

@@ -77,7 +77,7 @@ class Standing:
 
 def abort_code(message: Optional[str]) -> Optional[int]:
     """The message's three-digit code if it is an abort (>= 300), else None."""
-    if not message or len(message) < 3 or not message[:3].isdigit():
+    if not isinstance(message, str) or len(message) < 3 or not message[:3].isdigit():
         return None
     code = int(message[:3])
     return code if code >= ABORT_CODE_MIN else None
@@ -90,20 +90,6 @@ def _num(value: Any) -> float:
         return 0.0
 
 
-_PLAIN = (int, float)      # exact types summed as they are (not bool, not str)
-
-
-def _is_abort(message: Any, cache: Dict[Any, bool]) -> bool:
-    """abort_code(message) is not None, remembered per distinct message."""
-    try:
-        return cache[message]
-    except KeyError:
-        cache[message] = abort_code(message) is not None
-    except TypeError:                        # unhashable junk from a peer
-        return isinstance(message, str) and abort_code(message) is not None
-    return cache[message]
-
-
 def space_totals(reports: Reports, names: Iterable[str], *, usage: bool = False,
                  preempting: bool = False) -> Dict[str, Totals]:
     """Per machinetype in ``names``: its totals over every report, in one walk.
@@ -113,24 +99,46 @@ def space_totals(reports: Reports, names: Iterable[str], *, usage: bool = False,
     """
     acc: Dict[str, List[float]] = {name: [0.0, 0.0, 0.0, 0.0, 0.0] for name in names}
     aborts: Dict[Any, bool] = {}
-    for per_mt in reports.values():
+    clean = set()                           # messages known not to be aborts
+    for per_mt in reports.values():         # the hot loop of a big space: kept flat
         for name, status in per_mt.items():
-            a = acc.get(name)
-            if a is None or not status:
+            if name not in acc or not status:
                 continue
-            # the hot loop of a big space: plain numbers skip _num (same sums)
-            value = status.get("running_hs06")
-            a[0] += value if type(value) in _PLAIN else _num(value)
-            value = status.get("num_before_fizzle")
-            a[1] += value if type(value) in _PLAIN else _num(value)
-            message = status.get("shutdown_message")
-            if message and _is_abort(message, aborts):
-                a[2] = max(a[2], _num(status.get("shutdown_time")))
-            if usage:
-                a[3] += _num(status.get(DECAYED_FIELD))
-            if preempting:
-                a[4] += _num(status.get(PREEMPTED_FOR_FIELD))
+            a = acc[name]
+            try:
+                hs06, nbf = status["running_hs06"], status["num_before_fizzle"]
+                message = status["shutdown_message"]
+            except KeyError:                # an incomplete report: missing adds nothing
+                hs06, nbf = status.get("running_hs06"), status.get("num_before_fizzle")
+                message = status.get("shutdown_message")
+            try:                            # plain numbers add as they are (same floats)
+                a[0] += hs06
+            except TypeError:
+                a[0] += _num(hs06)
+            try:
+                a[1] += nbf
+            except TypeError:
+                a[1] += _num(nbf)
+            if message and (type(message) is not str or message not in clean):
+                if _is_abort(message, aborts):
+                    a[2] = max(a[2], _num(status.get("shutdown_time")))
+                elif type(message) is str:
+                    clean.add(message)
+            if usage or preempting:
+                a[3] += _num(status.get(DECAYED_FIELD)) if usage else 0.0
+                a[4] += _num(status.get(PREEMPTED_FOR_FIELD)) if preempting else 0.0
     return {name: Totals(*a) for name, a in acc.items()}
+
+
+def _is_abort(message: Any, cache: Dict[Any, bool]) -> bool:
+    """abort_code(message) is not None, remembered per distinct message."""
+    try:
+        found = cache.get(message)
+    except TypeError:                     # unhashable junk from a peer
+        return isinstance(message, str) and abort_code(message) is not None
+    if found is None:
+        found = cache[message] = abort_code(message) is not None
+    return found
 
 
 def with_planned(totals: Totals, planned: Optional[Mapping[str, Any]]) -> Totals:
@@ -164,11 +172,13 @@ def score(cfg: Config, mt: Machinetype, t: Totals) -> float:
 
 def standings(cfg: Config, reports: Reports, now: float,
               planned: Optional[Mapping[str, Mapping[str, Any]]] = None,
-              totals: Optional[Mapping[str, Totals]] = None) -> List[Standing]:
+              totals: Optional[Mapping[str, Totals]] = None,
+              previous: Sequence[Standing] = ()) -> List[Standing]:
     """Scores and eligibility of every configured machinetype with target_share > 0.
 
     ``totals`` (from :func:`cycle_totals`) saves walking ``reports`` again; ``planned``
-    holds this cycle's own creations (machinetype -> running_hs06, num_before_fizzle).
+    holds this cycle's own creations (machinetype -> running_hs06, num_before_fizzle);
+    a Standing of ``previous`` (the last creation's) is reused where nothing changed.
     """
     mts = enabled(cfg)
     base = totals if totals is not None else cycle_totals(cfg, reports)
@@ -182,17 +192,30 @@ def standings(cfg: Config, reports: Reports, now: float,
                                              + scores[mt.name])
     total_share = sum(mt.target_share for mt in mts)
     total_hs06 = sum(t.hs06 for t in sums.values())
+    before = {s.machinetype: s for s in previous}
     result = []
     for mt in mts:
         t = sums[mt.name]
-        restart = t.last_abort + mt.backoff_seconds + (mt.fizzle_seconds if t.nbf > 0 else 0)
-        why = _why_not(cfg, mt, now, t.last_abort, restart)
         below = total_hs06 <= 0 or t.hs06 < mt.target_share / total_share * total_hs06
-        result.append(Standing(mt.name, mt.effective_machinegroup, scores[mt.name],
-                               groups[mt.effective_machinegroup], int(t.nbf),
-                               t.last_abort, restart, not why, why, mt.priority, t.hs06,
-                               t.preempting, tier(mt.priority, below)))
+        old = before.get(mt.name)
+        if old is not None and old.running_hs06 == t.hs06 and old.score == scores[mt.name] \
+                and old.group_score == groups[mt.effective_machinegroup] \
+                and old.num_before_fizzle == int(t.nbf) \
+                and old.tier == tier(mt.priority, below):
+            result.append(old)
+            continue
+        result.append(_standing(cfg, mt, t, scores[mt.name],
+                                groups[mt.effective_machinegroup], below, now))
     return result
+
+
+def _standing(cfg: Config, mt: Machinetype, t: Totals, score_: float, group_score: float,
+              below: bool, now: float) -> Standing:
+    restart = t.last_abort + mt.backoff_seconds + (mt.fizzle_seconds if t.nbf > 0 else 0)
+    why = _why_not(cfg, mt, now, t.last_abort, restart)
+    return Standing(mt.name, mt.effective_machinegroup, score_, group_score, int(t.nbf),
+                    t.last_abort, restart, not why, why, mt.priority, t.hs06, t.preempting,
+                    tier(mt.priority, below))
 
 
 def tier(priority: int, below_share: bool) -> int:
