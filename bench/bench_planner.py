@@ -115,16 +115,22 @@ def baseline_tree(tmp: str) -> str:
 def main(argv=None) -> int:
     from bench import machine_line, write_results   # not in the child's sys.path
     parser = argparse.ArgumentParser(prog="bench_planner")
-    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--repeat", type=int, default=5, help="runs per child process")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating child pairs")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as tmp:
-        base = _child(baseline_tree(tmp), args.repeat)
-    vac = _child(REPO, args.repeat)
+    base: Dict[str, List[float]] = {}
+    vac: Dict[str, List[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:          # rounds alternate the two trees
+        old_tree = baseline_tree(tmp)
+        for _ in range(args.rounds):
+            for tree, into in ((old_tree, base), (REPO, vac)):
+                for key, values in _child(tree, args.repeat).items():
+                    into.setdefault(key, []).extend(values)
     lines = [machine_line("bench_planner"),
              f"# vac.core.planner.plan: {SLOTS} slots (128 running), {MACHINETYPES} "
              f"machinetypes, {REPORTS} peer reports of {MACHINETYPES} machinetypes each; "
-             f"median (min-max) ms over {args.repeat} runs; baseline = commit "
-             f"{BASELINE_COMMIT} run side by side"]
+             f"median (min-max) ms over {args.rounds} x {args.repeat} runs, child processes "
+             f"of the baseline (commit {BASELINE_COMMIT}) and of vac alternating"]
     for creations in ("1", "16"):
         b, v = base[creations], vac[creations]
         mb, mv = statistics.median(b), statistics.median(v)
@@ -132,8 +138,8 @@ def main(argv=None) -> int:
                      f"{max(b):.1f})  vac {mv:6.1f} ms ({min(v):.1f}-{max(v):.1f})  "
                      f"ratio {mv / mb:.3f} x baseline (min/min {min(v) / min(b):.3f})  "
                      f"(machines planned: baseline "
-                     f"{base[creations + '-created'][0]:.0f}, vac "
-                     f"{vac[creations + '-created'][0]:.0f})")
+                     f"{base[creations + '-created'][-1]:.0f}, vac "
+                     f"{vac[creations + '-created'][-1]:.0f})")
     return write_results(RESULTS, lines)
 
 

@@ -102,9 +102,11 @@ def _wait(what: str, proc, check, start: float):
         time.sleep(1)
 
 
-def _low_running_past_fizzle(paths: Paths):
+def _low_watching_mjf(paths: Paths):
+    """A running low machine whose guest has read its shutdowntime (and passed fizzle)."""
     return next((m for m in machines(paths) if m.machinetype == "low" and not m.finished
-                 and m.ctime("started") and time.time() - m.ctime("started") > 6), None)
+                 and m.ctime("started") and time.time() - m.ctime("started") > 6
+                 and "VACPREEMPT shutdowntime " in _read(m.path("console.log"))), None)
 
 
 def test_preempted_real_guest_stops_in_grace_and_high_takes_the_room(real_env, tmp_path):
@@ -121,9 +123,7 @@ def test_preempted_real_guest_stops_in_grace_and_high_takes_the_room(real_env, t
     real_env.add_cleanup(stop_and_clean)
     start = time.monotonic()
     try:
-        low = _wait("low machine past fizzle", proc, lambda: _low_running_past_fizzle(paths),
-                    start)
-        print(f"low past fizzle after {time.monotonic() - start:.0f} s")
+        low = _wait("low guest reading MJF", proc, lambda: _low_watching_mjf(paths), start)
         original = int(low.text("machinefeatures", "shutdowntime"))
         with open(paths.etc_vac_conf, "a") as f:          # vacd reads it every cycle
             f.write(HIGH)
@@ -132,7 +132,6 @@ def test_preempted_real_guest_stops_in_grace_and_high_takes_the_room(real_env, t
                                              if m.machinetype == "high"], start)
         _wait("finished low machine", proc, lambda: os.path.exists(low.path("finished")),
               start)
-        print(f"high created, low finished after {time.monotonic() - start:.0f} s")
         check_preempted(paths, low, original, added)
     except (AssertionError, TimeoutError) as e:
         pytest.fail(f"{e}\n{diagnostics(real_env, paths, out)}", pytrace=False)

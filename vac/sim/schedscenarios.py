@@ -69,6 +69,8 @@ def scenario_preemption(hours: float = 12.0, arrive_hour: float = 2.0, seed: int
         "hours_to_95pct_of_target_share": reached if reached is not None else -1.0,
         "hours_to_95pct_without_preemption": slow if slow is not None else -1.0,
         "processors_preempted": float(result.preempted_processors),
+        "low_machines_created": float(result.created.get("low", 0)),
+        "low_aborts": float(result.aborts.get("low", 0)),
         "work_lost_hs06_hours": round(result.work_lost_hs06_hours, 1),
         "high_target_hs06": target,
     }

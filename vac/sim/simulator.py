@@ -20,6 +20,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from vac.constants import GB, MIB
 from vac.core import planner, status, usage
+from vac.core.shares import abort_code
 from vac.core.actions import (Create, Destroy, Finalise, LowerShutdownTime, Preempt,
                               RecordUsage, WriteHeartbeat)
 from vac.core.configtypes import Config, Machinetype, Settings
@@ -64,6 +65,7 @@ class Result:
     figures: Dict[str, float] = dataclasses.field(default_factory=dict)   # scenario figures
     compared: Dict[str, List[float]] = dataclasses.field(default_factory=dict)  # plot only
     preempted_processors: int = 0
+    aborts: Dict[str, int] = dataclasses.field(default_factory=dict)   # code >= 300
     work_lost_hs06_hours: float = 0.0   # runs of preempted machines that did not finish
 
     def created_between(self, machinetype: str, start_hour: float, end_hour: float) -> int:
@@ -87,6 +89,7 @@ class Simulation:
                           for i in range(factories)]
         self.preempted_processors = 0
         self.work_lost = 0.0                 # HS06 seconds
+        self.aborts: Dict[str, int] = {}     # machinetype -> finished with code >= 300
 
     def reconfigure(self, machinetypes: Sequence[Machinetype]) -> None:
         """Every factory gets a new set of machinetypes (e.g. one arriving)."""
@@ -144,7 +147,11 @@ class Simulation:
             self._destroy(f, action)
         elif isinstance(action, Finalise):
             self._set(f, action.slot.name, finished_time=t)
-            self._update_finishes(f, f.slots[action.slot.ordinal])
+            slot = f.slots[action.slot.ordinal]
+            self._update_finishes(f, slot)
+            if abort_code(slot.shutdown_message) is not None:
+                self.aborts[slot.machinetype or ""] = self.aborts.get(slot.machinetype or "",
+                                                                      0) + 1
         elif isinstance(action, Preempt):
             self._set(f, action.name, shutdown_time_job=action.grace_until,
                       preempted_until=action.grace_until,
@@ -235,6 +242,7 @@ class Simulation:
                 result.created[mt] = result.created.get(mt, 0) + n
             for mt, times in f.creation_times.items():
                 result.creation_times.setdefault(mt, []).extend(sorted(times))
+        result.aborts = dict(self.aborts)
         result.preempted_processors = self.preempted_processors
         result.work_lost_hs06_hours = self.work_lost / 3600.0
         return result
