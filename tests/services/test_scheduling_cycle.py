@@ -15,7 +15,7 @@ from vac.constants import PREEMPTED_MESSAGE
 from vac.core import pacing, usage
 from vac.core.configtypes import Config, Settings
 from vac.model import DomainInfo, DomainState
-from vac.services import factory, responder
+from vac.services import accounting, factory, responder
 from tests.services.factorykit import FACTORY, Rig, facts
 
 CONF = """[settings]
@@ -101,11 +101,11 @@ def test_decayed_usage_is_recorded_reported_and_survives_a_restart(paths):
     rig.cycle(now=t)
     rig.hv.power_off("f1-00.example.com")
     rig.cycle(now=t + 100)
-    stored = statefs.read_share_usage(paths)
+    stored = accounting.share_usage(paths)
     assert set(stored) == {"low"}
     value, since = stored["low"]
     assert since == pytest.approx(t + 100) and value >= 0.0
-    statefs.add_share_usage(paths, "low", 1000.0, t + 100, day)     # a second machine
+    accounting.record_share_usage(paths, "low", 1000.0, t + 100, day)     # a second machine
     # a new process (restart) reads the file; the responder reports it decayed
     bodies = responder.machinetype_bodies(rig.load_config(), paths,
                                           statefs.read_slots(paths, FACTORY, 2), t + 100 + day)

@@ -16,7 +16,7 @@ from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 from vac.adapters import apelspool
 from vac.adapters.atomicfile import (file_ctime, file_mtime, read_text, remove_temporaries,
                                     write_atomic)
-from vac.core import naming, usage
+from vac.core import naming
 from vac.errors import StateError
 from vac.model import SlotRecord
 from vac.paths import Paths
@@ -297,16 +297,14 @@ def write_preempted(machine_dir: str, grace_until: int, for_machinetype: str) ->
                  f"{int(grace_until)} {for_machinetype}\n")
 
 
-def read_share_usage(paths: Paths) -> usage.Usage:
-    """Decayed usage per machinetype (``share-usage``; empty if absent or unreadable)."""
-    return usage.parse(read_text(paths.state(SHARE_USAGE_FILE)))
+def read_share_usage(paths: Paths) -> Optional[str]:
+    """Text of ``share-usage`` (vac.core.usage's JSON), or None if absent."""
+    return read_text(paths.state(SHARE_USAGE_FILE))
 
 
-def add_share_usage(paths: Paths, machinetype: str, hs06_seconds: float, now: float,
-                    half_life: float) -> None:
-    """Decay ``share-usage`` to ``now`` and add a finished machine's HS06 seconds."""
-    updated = usage.add(read_share_usage(paths), machinetype, hs06_seconds, now, half_life)
-    write_atomic(paths.state(SHARE_USAGE_FILE), usage.render(updated))
+def write_share_usage(paths: Paths, text: str) -> None:
+    """Replace ``share-usage`` atomically (the factory is its only writer)."""
+    write_atomic(paths.state(SHARE_USAGE_FILE), text)
 
 
 def write_finished(machine_dir: str) -> None:

@@ -78,8 +78,8 @@ class Executor:
         statefs.write_preempted(a.machine_dir, a.grace_until, a.for_machinetype)
 
     def _usage(self, a: RecordUsage) -> None:
-        statefs.add_share_usage(self.paths, a.machinetype, a.hs06_seconds, self.now,
-                                self.cfg.settings.share_half_life_seconds)
+        accounting.record_share_usage(self.paths, a.machinetype, a.hs06_seconds, self.now,
+                                      self.cfg.settings.share_half_life_seconds)
 
     def _destroy(self, a: Destroy) -> None:
         log.info("%s: destroying: %s", a.name, a.reason)

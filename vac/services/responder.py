@@ -27,6 +27,7 @@ from vac.core.configtypes import Config
 from vac.model import SlotRecord
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
+from vac.services import accounting
 from vac.services.rolekit import CONFIG_CHECK_SECONDS, ConfigHolder, write_heartbeat
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def machinetype_bodies(cfg: Config, paths: Paths, slots: List[SlotRecord], now: 
         if record is not None:
             finishes[name] = record
     half_life = cfg.settings.share_half_life_seconds
-    decayed = usage.current(statefs.read_share_usage(paths), now, half_life) \
+    decayed = usage.current(accounting.share_usage(paths), now, half_life) \
         if half_life > 0 else None
     return status.machinetype_statuses(cfg, slots, now, finishes, decayed)
 
