@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from vac.constants import PREEMPTED_MESSAGE
 from vac.core import planner, preemption, shares
 from vac.core.actions import Account, Destroy, Finalise, Preempt
 from vac.core.configtypes import Machinetype
+from vac.model import DomainState
 from tests.core.plannerkit import FACTORY, NOW, config, domain, host, inputs, report, running
 
 LOW = Machinetype("low", target_share=1, preemptible=True, preemption_grace_seconds=120,
@@ -108,9 +110,11 @@ def test_grace_end_destroys_with_code_100_and_accounts():
     assert any(isinstance(a, Finalise) for a in plan.actions)
 
 
-def test_guest_that_stopped_in_the_grace_still_gets_code_100_and_no_backoff():
+@pytest.mark.parametrize("domains", [[], [domain(0, DomainState.PAUSED)]])
+def test_guest_that_stopped_in_the_grace_still_gets_code_100_and_no_backoff(domains):
+    """Gone, or still powering off (libvirt shows it not active): the same message."""
     slot = running(0, "low", preempted_until=NOW + 60, preempted_for="high")
-    plan = _plan(config([LOW, HIGH]), [slot], [], {FACTORY: _own_report()})
+    plan = _plan(config([LOW, HIGH]), [slot], domains, {FACTORY: _own_report()})
     destroy = next(a for a in plan.actions if isinstance(a, Destroy))
     assert destroy.shutdown_message == MESSAGE
     assert shares.abort_code(MESSAGE) is None

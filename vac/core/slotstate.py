@@ -248,7 +248,8 @@ def slot_outcome(slot: SlotRecord, domain: Optional[DomainInfo], cfg: Config, no
         out.shutdown_time = effective_shutdown_time(
             slot, cfg.machinetypes.get(slot.machinetype or ""))
     elif out.state == STATE_PAUSED:
-        out.actions.append(Destroy(slot.name, "paused without shutting down", slot.machine_dir))
+        out.actions.append(Destroy(slot.name, "paused without shutting down", slot.machine_dir,
+                                   preempted_message(slot)))   # or powering off in its grace
         out.state = STATE_SHUTDOWN
     elif out.state == STATE_STARTING:
         out.actions.append(Destroy(slot.name, "still in starting state in a new cycle",
