@@ -164,3 +164,29 @@ def test_fast_cycles_still_stop_at_the_overload_veto(paths):
         now += waited + 1.0
     assert created == 5
     assert any("load average" in v for v in result.plan.vetoes)
+
+
+@pytest.mark.parametrize("booted,fails,early", [(True, False, True), (False, False, False),
+                                                (True, True, False)])
+def test_role_pause_ends_early_only_once_the_new_guests_boot(paths, monkeypatch, booted,
+                                                            fails, early):
+    import contextlib
+    from vac.errors import HypervisorError
+    from vac.rolecontrol import RoleControl
+    from vac.sim.fakehypervisor import FakeHypervisor
+    hv = FakeHypervisor()
+    hv.create_domain("<domain><name>m</name></domain>")
+    hv.tick(2.0 if booted else 0.5)
+
+    def connect(cfg, factory_):
+        if fails:
+            raise HypervisorError("libvirt down")
+        return contextlib.nullcontext(hv)
+    monkeypatch.setattr(factory, "_connect", connect)
+    monkeypatch.setattr(factory, "PACE_POLL_SECONDS", 0.05)
+    cfg = _cfg(cycle_seconds=2, fast_cycle_seconds=1)
+    start = time.monotonic()
+    factory._pause(paths, RoleControl(), factory.CycleResult(0.0, config=cfg,
+                                                             created_names=["m"]))
+    waited = time.monotonic() - start
+    assert (1.0 <= waited < 1.9) if early else waited >= 2.0
