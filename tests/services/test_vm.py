@@ -345,6 +345,20 @@ def test_destroy_waits_for_acpi_then_hard_destroys(env):
     assert hv.domain(NAME) is None
 
 
+def test_destroy_of_a_guest_already_powering_off_sends_no_acpi(env):
+    """A guest that is shutting down by itself (e.g. preempted) gets no power-button press
+    (its ACPI handler would race vac's shutdown message); it is destroyed all the same."""
+    from dataclasses import replace
+    from vac.model import DomainState
+    hv, runner = FakeHypervisor(), RecordingRunner(answers(vg=False))
+    hv.create_domain(f"<domain><name>{NAME}</name></domain>")
+    dom = hv.domains[NAME]
+    dom.info = replace(dom.info, state=DomainState.SHUTDOWN)
+    vm.destroy_vm(hv, cfg(), env["paths"], NAME, grace_seconds=0, wait=False,
+                  host=env["make"](runner))
+    assert "shutdown_domain" not in hv.calls and "destroy_domain" in hv.calls
+
+
 def test_destroy_absent_vm_is_fine(env, caplog):
     hv, runner = FakeHypervisor(), RecordingRunner(answers())
     caplog.set_level(logging.INFO)

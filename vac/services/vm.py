@@ -257,8 +257,12 @@ def destroy_vm(hv, cfg: Config, paths: Paths, machine_name: str, *, grace_second
     cannot be asked at all.
     """
     host = host or default_host(paths)
-    if hv.domain(machine_name) is None:
+    info = hv.domain(machine_name)
+    if info is None:
         log.info("VM %s has already gone", machine_name)
+    elif info.state is DomainState.SHUTDOWN:      # powering off by itself: no ACPI press
+        if wait:
+            _wait_for_stop(hv, machine_name, grace_seconds, host)
     elif hv.shutdown_domain(machine_name) and wait:
         _wait_for_stop(hv, machine_name, grace_seconds, host)
     try:
