@@ -19,7 +19,7 @@ from vac.core import planner, preemption, shares
 from vac.core.actions import Account, Destroy, Finalise, Preempt
 from vac.core.configtypes import Machinetype
 from vac.model import DomainState
-from tests.core.plannerkit import FACTORY, NOW, config, domain, host, inputs, report, running
+from tests.core.plannerkit import FACTORY, NOW, config, domain, inputs, report, running
 
 LOW = Machinetype("low", target_share=1, preemptible=True, preemption_grace_seconds=120,
                   fizzle_seconds=600)

@@ -12,7 +12,7 @@ import pytest
 from vac.adapters import statefs
 from vac.adapters.atomicfile import read_text
 from vac.constants import PREEMPTED_MESSAGE
-from vac.core import pacing, usage
+from vac.core import pacing
 from vac.core.configtypes import Config, Settings
 from vac.model import DomainInfo, DomainState
 from vac.services import accounting, factory, responder
