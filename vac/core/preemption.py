@@ -122,15 +122,15 @@ def plan_preemption(cfg: Config, outcomes: Sequence[SlotOutcome],
         if not victims and not any(m.preemptible and m.priority < waiting.priority
                                    for m in cfg.machinetypes.values()):
             continue
-        actions = _round(cfg, outcomes, stand, stands, reports, room, victims, now, notes)
+        actions = _round(cfg, stand, stands, reports, room, victims, now, notes)
         if actions is not None:
             return actions, notes
     return [], notes
 
 
-def _round(cfg: Config, outcomes: Sequence[SlotOutcome], stand: Standing,
-           stands: Sequence[Standing], reports: Reports, room: Room,
-           victims: List[SlotOutcome], now: float, notes: List[str]) -> Optional[List[Preempt]]:
+def _round(cfg: Config, stand: Standing, stands: Sequence[Standing], reports: Reports,
+           room: Room, victims: List[SlotOutcome], now: float,
+           notes: List[str]) -> Optional[List[Preempt]]:
     """Preempt actions for ``stand`` (None: try the next waiting machinetype)."""
     waiting = cfg.machinetypes[stand.machinetype]
     name = waiting.name
