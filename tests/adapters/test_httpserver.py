@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -23,6 +24,8 @@ def _app(request):
         raise RuntimeError("app bug")
     if request.path == "/echo":
         return Reply(200, body=request.body.read(100))
+    if request.path == "/count":
+        return Reply(200, body=str(len(request.body.read())).encode())
     return Reply(200, body=f"{request.method} {request.path} {request.client_ip}".encode())
 
 
@@ -81,3 +84,120 @@ def test_unparsable_content_length_is_refused(server):
                   b"GET /smuggled HTTP/1.1\r\n\r\n")
         data = s.recv(1000)
         assert data.startswith(b"HTTP/1.1 400") and b"smuggled" not in data
+
+
+def _limited(**kw):
+    srv = httpserver.make_server("127.0.0.1", 0, _app, "Test server",
+                                 limits=httpserver.Limits(**kw))
+    httpserver.serve_in_thread(srv, "test-http")
+    return srv
+
+
+def _closed_after(sock: socket.socket, trickle: bytes, limit: float) -> float:
+    """Send ``trickle`` one byte every 0.2 s until the server drops the connection;
+    seconds until it did (fails after ``limit``)."""
+    t0 = time.monotonic()
+    sock.settimeout(0.2)
+    for i in range(int(limit / 0.2)):
+        try:
+            sock.send(trickle[i % len(trickle):][:1])
+            sock.recv(1000)                 # EOF, or an error reply before the close
+            return time.monotonic() - t0
+        except socket.timeout:
+            continue
+        except OSError:
+            return time.monotonic() - t0
+    pytest.fail(f"connection still open after {limit} s")
+
+
+def test_whole_request_deadlines_drop_slow_clients():
+    """A client sending one byte every 0.2 s keeps a per-read timeout happy forever; the
+    head, body and upload deadlines (1 s here) drop it however it trickles."""
+    srv = _limited(head_seconds=1.0, body_seconds=1.0, memory_body=100)
+    try:
+        def connect(first: bytes) -> socket.socket:
+            s = socket.create_connection(srv.server_address, timeout=5)
+            s.sendall(first)
+            return s
+        with connect(b"GET /x HTTP/1.1\r\nHost: good.example\r\nX-Slow: ") as head, \
+                connect(b"PUT /echo HTTP/1.1\r\nContent-Length: 90\r\n\r\nab") as body, \
+                connect(b"PUT /echo HTTP/1.1\r\nContent-Length: 5000\r\n\r\nab") as upload:
+            assert 0.7 < _closed_after(head, b"a", 4) < 2.5
+            assert _closed_after(body, b"a", 4) < 2.5
+            assert _closed_after(upload, b"a", 4) < 2.5
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_per_source_cap_leaves_room_for_many_slots():
+    """40 sources x 8 connections (2.5 x the old 128-connection total) are all served
+    together; a 9th connection from one source is dropped at once."""
+    srv = _limited()
+    per = srv.limits.per_source
+    socks = []
+    try:
+        for n in range(40):
+            for _ in range(per):
+                socks.append(socket.create_connection(srv.server_address, timeout=5,
+                                                      source_address=(f"127.0.1.{n}", 0)))
+        with socket.create_connection(srv.server_address, timeout=5,
+                                      source_address=("127.0.1.0", 0)) as extra:
+            extra.sendall(b"GET /x HTTP/1.0\r\n\r\n")
+            try:
+                assert extra.recv(100) == b""
+            except ConnectionResetError:
+                pass
+        for s in socks:
+            s.sendall(b"GET /x HTTP/1.0\r\n\r\n")
+        replies = [s.recv(1000) for s in socks]
+        assert all(r.startswith(b"HTTP/1.1 200") for r in replies), replies[:3]
+    finally:
+        for s in socks:
+            s.close()
+        srv.shutdown()
+        srv.server_close()
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    """Everything until the server closes the connection."""
+    data = b""
+    while True:
+        chunk = sock.recv(4096)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def test_expect_continue_and_pipelining(server):
+    """``Expect: 100-continue`` gets its interim reply only when the app reads the body;
+    pipelined requests are answered in order."""
+    expect = (b"Host: good.example\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n"
+              b"Connection: close\r\n\r\n")
+    with socket.create_connection(server, timeout=5) as s:
+        s.sendall(b"PUT /count HTTP/1.1\r\n" + expect)
+        assert s.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(b"y" * 100000)
+        assert _read_all(s).endswith(b"\r\n\r\n100000")
+    with socket.create_connection(server, timeout=5) as s:
+        s.sendall(b"PUT /not-read HTTP/1.1\r\n" + expect)
+        reply = s.recv(1000)                # the app did not read the body: no 100
+        assert reply.startswith(b"HTTP/1.1 200") and b"Connection: close" in reply
+    with socket.create_connection(server, timeout=5) as s:
+        s.sendall(b"GET /a HTTP/1.1\r\nHost: good.example\r\n\r\n"
+                  b"PUT /echo HTTP/1.1\r\nHost: good.example\r\nContent-Length: 3\r\n\r\nabc"
+                  b"GET /b HTTP/1.1\r\nHost: good.example\r\nConnection: close\r\n\r\n")
+        data = _read_all(s)
+    bodies = [part.split(b"\r\n\r\n", 1)[1][:17] for part in data.split(b"HTTP/1.1 200 OK")[1:]]
+    assert bodies == [b"GET /a 127.0.0.1", b"abc", b"GET /b 127.0.0.1"]
+
+
+def test_missing_address_is_bound_with_freebind():
+    srv = httpserver.make_server("192.0.2.77", 0, _app, "Test server")   # TEST-NET-1
+    try:
+        assert srv.address_pending and srv.server_address[0] == "192.0.2.77"
+    finally:
+        srv.server_close()
+    srv = httpserver.make_server("127.0.0.1", 0, _app, "Test server")
+    assert not srv.address_pending
+    srv.server_close()

@@ -135,10 +135,19 @@ def _ip(*args: str, check: bool = True):
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=check)
 
 
+SERVER_ADDRESSES = ("169.254.169.254", "169.254.169.253")
+
+
+def add_address(ns: str, address: str) -> None:
+    """Add ``address``/16 to the veth of namespace ``ns`` (made by netns_pair)."""
+    dev = _ip("-n", ns, "-o", "link", "show", "type", "veth").stdout.split(":")[1]
+    _ip("-n", ns, "addr", "add", address + "/16", "dev", dev.strip().split("@")[0])
+
+
 @contextlib.contextmanager
-def netns_pair(tag: str):
-    """Server and client namespaces joined by a veth: 169.254.169.253/.254 on the server
-    side, 169.254.169.5 and .6 (two slots) on the client side."""
+def netns_pair(tag: str, server_addresses=SERVER_ADDRESSES):
+    """Server and client namespaces joined by a veth: ``server_addresses`` (169.254.169.253
+    and .254) on the server side, 169.254.169.5 and .6 (two slots) on the client side."""
     if os.geteuid() != 0 or not shutil.which("ip"):
         pytest.skip("needs root and iproute2 for network namespaces")
     srv, cli = f"vacsrv-{tag}-{os.getpid()}", f"vaccli-{tag}-{os.getpid()}"
@@ -149,7 +158,7 @@ def netns_pair(tag: str):
         _ip("link", "add", veth + "a", "type", "veth", "peer", "name", veth + "b")
         _ip("link", "set", veth + "a", "netns", srv)
         _ip("link", "set", veth + "b", "netns", cli)
-        for ns, dev, addrs in ((srv, veth + "a", ("169.254.169.254", "169.254.169.253")),
+        for ns, dev, addrs in ((srv, veth + "a", tuple(server_addresses)),
                                (cli, veth + "b", ("169.254.169.5", "169.254.169.6"))):
             for a in addrs:
                 _ip("-n", ns, "addr", "add", a + "/16", "dev", dev)

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
+import threading
+import time
 
 import pytest
 
-from tests.services.ctxhelpers import (FACTORY, PUBKEY, in_thread, loopback_resolver,
-                                       make_config, make_machine, netns_pair, request,
-                                       running_role)
-from vac.services import metadata_httpd
+from tests.services.ctxhelpers import (FACTORY, PUBKEY, add_address, in_thread,
+                                       loopback_resolver, make_config, make_machine,
+                                       netns_pair, request, running_role)
+from vac.rolecontrol import RoleControl
+from vac.services import httpd_role, metadata_httpd
 
 
 @pytest.fixture
@@ -91,27 +95,59 @@ def test_real_slot_addresses_in_a_network_namespace(paths):
                              srv)[0] == 404
 
 
-def test_binding_is_retried_until_the_address_exists(paths, monkeypatch, caplog):
-    """As at boot before the NAT bridge exists: warn once, keep the heartbeat, retry."""
-    import threading
-    import time
-    from vac.rolecontrol import RoleControl
-    from vac.services import httpd_role
+def test_an_address_not_there_yet_is_bound_at_once(paths, caplog):
+    """At boot the NAT bridge does not exist yet: the role binds at once (IP_FREEBIND)
+    instead of retrying every 10 s, and says it waits for the address."""
+    caplog.set_level(logging.INFO)
+    t0 = time.monotonic()
+    with running_role(metadata_httpd.run_role, paths, make_config("192.0.2.77", 0)):
+        assert time.monotonic() - t0 < 5
+    assert any("address not present yet" in r.getMessage() for r in caplog.records)
+    assert not any("cannot bind" in r.getMessage() for r in caplog.records)
+
+
+def test_a_taken_port_is_retried(paths, monkeypatch, caplog):
+    """Another process holds the port: warn once, keep the heartbeat, bind once it is free."""
     monkeypatch.setattr(httpd_role, "BIND_RETRY_SECONDS", 0.1)
-    control, cfg = RoleControl(), make_config("192.0.2.77", 0)     # TEST-NET: not here
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    port = holder.getsockname()[1]
+    control, bound = RoleControl(), threading.Event()
     t = threading.Thread(target=metadata_httpd.run_role, args=(paths, control),
-                         kwargs={"load": lambda p: cfg})
+                         kwargs={"load": lambda p: make_config("127.0.0.1", port),
+                                 "ready": lambda addr: bound.set()})
     t.start()
-    deadline = time.monotonic() + 10
-    while not os.path.exists(paths.heartbeat("metadata")) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    control.request_stop()
-    t.join(5)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.exists(paths.heartbeat("metadata")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        assert not bound.is_set() and os.path.exists(paths.heartbeat("metadata"))
+        holder.close()
+        assert bound.wait(5)
+    finally:
+        holder.close()
+        control.request_stop()
+        t.join(5)
     assert not t.is_alive()
-    assert os.path.exists(paths.heartbeat("metadata"))
     warnings = [r for r in caplog.records if "cannot bind metadata server" in r.getMessage()]
     assert len(warnings) == 1
+
+
+@pytest.mark.integration
+def test_serves_as_soon_as_the_address_appears(paths):
+    """The role listens before the factory adds 169.254.169.254; the first guest request
+    after the address appears is answered (the old retry took up to 10 s)."""
+    make_machine(paths, 5)
+    with netns_pair("fb", server_addresses=()) as (srv, cli):
+        with running_role(metadata_httpd.run_role, paths,
+                          make_config("169.254.169.254", 80), netns=srv) as addr:
+            add_address(srv, "169.254.169.254")
+            t0 = time.monotonic()
+            reply = in_thread(lambda: request(addr, "GET", "/latest/meta-data/instance-id",
+                                              source="169.254.169.5", timeout=5), cli)
+            assert reply[2] == b"uuid-0005" and time.monotonic() - t0 < 5
 
 
 def test_config_change_rebinds_and_broken_config_keeps_serving(paths):

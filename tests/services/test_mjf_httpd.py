@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import socket
 import threading
+import time
 
 import pytest
 
 from tests.services.ctxhelpers import (in_thread, loopback_resolver, make_config,
                                        make_machine, netns_pair, request, running_role)
+from vac.adapters.httpserver import Limits
 from vac.services import metadata_httpd, mjf_httpd
 
 LIMITS = dict(joboutputs_max_file_bytes=1000, joboutputs_max_total_bytes=1500)
@@ -155,16 +158,18 @@ def test_put_and_get_from_real_slot_addresses_in_a_namespace(paths, machines):
 
 
 def test_one_machine_cannot_exhaust_the_connections(served):
-    """16 idle connections from slot 5: its 17th is closed, slot 6 is still served."""
-    import time
+    """Idle connections up to the per-source cap from slot 5: its next is dropped at once,
+    slot 6 is still served, and slot 5 again once it closes them."""
+    per = Limits().per_source
     idle = [socket.create_connection(served, timeout=5, source_address=("127.0.0.5", 0))
-            for _ in range(16)]
+            for _ in range(per)]
     try:
         time.sleep(0.3)
         with socket.create_connection(served, timeout=5,
                                       source_address=("127.0.0.5", 0)) as extra:
             extra.sendall(b"GET /jobfeatures/job_id HTTP/1.0\r\n\r\n")
-            assert extra.recv(100) == b""
+            with contextlib.suppress(ConnectionResetError):
+                assert extra.recv(100) == b""
         assert request(served, "GET", "/jobfeatures/job_id", source="127.0.0.6")[2] == \
             b"uuid-0006"
     finally:
@@ -179,3 +184,31 @@ def test_one_machine_cannot_exhaust_the_connections(served):
             time.sleep(0.1)
     else:
         pytest.fail("slot 5 not served again after closing its idle connections")
+
+
+def test_slow_clients_do_not_starve_other_slots(paths, machines):
+    """8 sources each hold 16 half-sent requests to each service (the old server's whole
+    capacity): another slot's GETs and heartbeat PUT are still answered, each in < 1 s."""
+    cfg, resolve = make_config(**LIMITS), loopback_resolver(paths)
+    with running_role(mjf_httpd.run_role, paths, cfg, resolve=resolve) as mjf, \
+            running_role(metadata_httpd.run_role, paths, cfg, resolve=resolve) as md:
+        slow = []
+        for addr in (md, mjf):
+            for n in range(20, 28):
+                for _ in range(16):
+                    with contextlib.suppress(OSError):
+                        s = socket.create_connection(addr, timeout=2,
+                                                     source_address=(f"127.0.0.{n}", 0))
+                        s.sendall(b"GET /jobfeatures/job_id HTTP/1.1\r\nX-Slow: a")
+                        slow.append(s)
+        try:
+            for addr, method, path, body, want in (
+                    (md, "GET", "/latest/user-data", None, 200),
+                    (mjf, "GET", "/jobfeatures/job_id", None, 200),
+                    (mjf, "PUT", "/joboutputs/heartbeat", b"0.5 0.4 0.3", 201)):
+                t0 = time.monotonic()
+                assert request(addr, method, path, body=body, timeout=5)[0] == want
+                assert time.monotonic() - t0 < 1.0, f"{method} {path} took too long"
+        finally:
+            for s in slow:
+                s.close()

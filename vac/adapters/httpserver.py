@@ -1,71 +1,76 @@
-"""A small threading HTTP/1.0 and 1.1 server for the metadata and MJF services.
+"""The HTTP/1.x server of the metadata and MJF services: one event loop, a few workers.
 
-Mechanism only: bounded request line (2 KiB), header lines (http.client limits: 100
-lines of at most 64 KiB), body (streamed, never buffered beyond ``max_memory_body``),
-per-socket timeout, a cap on concurrent connections, an optional Host allow-list, and
-an ``app(request) -> reply`` callback that makes every decision. Malformed requests get
-4xx from http.server and never reach the app; an exception in the app becomes 500.
+Guests are untrusted and known only by their source address. With a thread per connection
+and a per-read timeout, a few guests holding half-sent requests used up every thread and
+denied the services to all other guests. Here:
+
+- One event-loop thread (``selectors``, epoll) accepts connections and reads request
+  heads, and bodies of at most ``memory_body`` (64 KiB), without blocking. A client that
+  is still sending costs only its socket and buffer, never a thread.
+- Only a complete request goes to a small pool of ``workers`` threads that run the
+  ``app(request) -> reply`` callback (every decision is the app's). They never wait for
+  a client: a reply is sent with one non-blocking send, the rest by the event loop.
+- A larger body (a JOBOUTPUTS file) is streamed by a thread of its own, started once the
+  head is complete, so the app can refuse or reserve space before any of it is read.
+- Per source address at most ``per_source`` connections are open (more are closed at
+  once), and at most ``max_connections`` in all; the role sizes that total as slots x
+  per_source, so every slot always has room and one source cannot exhaust the capacity.
+- Whole-request deadlines, not per read: the head must be complete ``head_seconds``
+  after the connection opened (or after the previous reply on a kept-alive one); a body
+  and a reply each get ``body_seconds`` plus their length at ``min_rate``. Past its
+  deadline the connection is dropped, however slowly the client keeps trickling.
+
+Kept from the threading server it replaces: the 2 KiB request line (414), header limits
+(431), the Host allow-list (400), no chunked bodies (411), an unparsable Content-Length
+is 400, an exception in the app is 500, and the original's access log line.
+Binding: when the address does not exist yet (the factory has not made the NAT network),
+the socket is bound with IP_FREEBIND and serves as soon as the address appears.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
-import os
-import re
+import queue
+import resource
+import selectors
 import socket
 import threading
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable, Collection, Dict, Mapping, Optional
+import time
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Callable, Collection, Dict, Mapping, Optional, Set
 
-from vac.adapters.atomicfile import atomic_writer
+from vac.adapters import httpwire
+from vac.adapters.httpbody import (BodyError, BodyReader, MemorySource,  # noqa: F401
+                                   SocketSource)
+from vac.adapters.httpwire import Head, HttpError
 
 log = logging.getLogger(__name__)
 
-MAX_REQUEST_LINE = 2048          # bytes
-MAX_MEMORY_BODY = 1024 * 1024    # bytes read into memory by BodyReader.read()
-CHUNK = 64 * 1024
-_METHOD_RE = re.compile(r"^[A-Z]{1,16}$")
+IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)     # Linux <netinet/in.h>
+BACKLOG = 1024
+FD_HEADROOM = 256               # descriptors beyond the connections (files, logs, pipes)
+SWEEP_SECONDS = 0.25            # how often deadlines are checked
+LOG_EVERY_SECONDS = 60.0        # at most one "dropped" line per source and reason
+_READ, _BUSY, _WRITE = 1, 2, 3
+_LISTEN, _WAKE = object(), object()
 
 
-class BodyError(Exception):
-    """The request body could not be read or stored."""
+@dataclass(frozen=True)
+class Limits:
+    """Connection limits and deadlines (counts, seconds, bytes, bytes/s)."""
 
+    per_source: int = 8
+    max_connections: int = 2048
+    head_seconds: float = 10.0
+    body_seconds: float = 10.0
+    min_rate: float = 1024 * 1024
+    memory_body: int = 64 * 1024
+    workers: int = 4
 
-class BodyReader:
-    """The request body (exactly Content-Length bytes), read at most once."""
-
-    def __init__(self, rfile, length: Optional[int]):
-        self._rfile = rfile
-        self.length = length
-        self.consumed = not length
-
-    def _chunks(self):
-        remaining = self.length or 0
-        self.consumed = True
-        while remaining > 0:
-            data = self._rfile.read(min(CHUNK, remaining))
-            if not data:
-                raise BodyError(f"body ended {remaining} bytes early")
-            remaining -= len(data)
-            yield data
-
-    def read(self, max_bytes: int = MAX_MEMORY_BODY) -> bytes:
-        if (self.length or 0) > max_bytes:
-            raise BodyError(f"body of {self.length} bytes exceeds {max_bytes}")
-        return b"".join(self._chunks())
-
-    def save_atomic(self, path: str, mode: int = 0o644) -> int:
-        """Stream the body into ``path`` (temp file + rename); returns bytes written."""
-        written = 0
-        try:
-            with atomic_writer(path, mode=mode, fsync=False) as f:
-                for data in self._chunks():
-                    f.write(data)
-                    written += len(data)
-        except (OSError, BodyError, socket.timeout) as e:
-            raise BodyError(f"cannot store body in {path}: {e}") from e
-        return written
+    def transfer_seconds(self, nbytes: int) -> float:
+        return self.body_seconds + nbytes / self.min_rate
 
 
 @dataclass(frozen=True)
@@ -78,153 +83,365 @@ class HttpRequest:
     body: BodyReader
 
 
-class VacHandler(BaseHTTPRequestHandler):
-    """Maps each parsed request to ``server.app``; everything else is http.server's."""
+class _Conn:
+    """One client connection; touched only by the event loop, except while _BUSY."""
 
-    protocol_version = "HTTP/1.1"
-    error_message_format = ""
-    error_content_type = "text/plain"
-    timeout = 10.0
+    __slots__ = ("sock", "source", "buf", "scanned", "head", "length", "state", "deadline",
+                 "out", "close_after", "events")
 
-    def version_string(self) -> str:
-        return self.server.server_name_header
+    def __init__(self, sock: socket.socket, source: str, deadline: float):
+        self.sock, self.source, self.deadline = sock, source, deadline
+        self.buf, self.scanned, self.state, self.events = bytearray(), 0, _READ, 0
+        self.head: Optional[Head] = None
+        self.length: Optional[int] = None
+        self.out, self.close_after = memoryview(b""), False
 
-    def log_message(self, fmt, *args) -> None:
-        """Access log as the original: client, PID, parent PID, [date], request summary."""
-        log.info("%s %d %d [%s] %s", self.client_address[0], os.getpid(), os.getppid(),
-                 self.log_date_time_string(), fmt % args)
 
-    def parse_request(self) -> bool:
-        if len(self.raw_requestline) > MAX_REQUEST_LINE:
-            self.requestline, self.request_version, self.command = "", "HTTP/1.0", ""
-            self.send_error(414)
-            return False
-        if not super().parse_request():
-            return False
-        if not _METHOD_RE.match(self.command):
-            self.send_error(400)
-            return False
-        return True
-
-    def _content_length(self) -> Optional[int]:
-        value = self.headers.get("Content-Length")
-        if value is None or not value.strip().isdigit():
-            return None
-        return int(value)
-
-    def _host_allowed(self) -> bool:
-        allowed = self.server.allowed_hosts
-        host = self.headers.get("Host")
-        return not allowed or host is None or host.strip().lower() in allowed
-
-    def _dispatch(self) -> None:
-        if "Transfer-Encoding" in self.headers:
-            self.send_error(411)        # chunked bodies are not accepted
-            return
-        if not self._host_allowed():
-            log.warning("%s refused Host %r", self.client_address[0], self.headers["Host"])
-            self.send_error(400)
-            return
-        length = self._content_length()
-        if length is None and "Content-Length" in self.headers:
-            self.send_error(400)        # unparsable length: the body cannot be skipped
-            return
-        request = HttpRequest(self.command, self.path, self.client_address[0],
-                              dict(self.headers.items()), length, BodyReader(self.rfile, length))
+def listen_socket(host: str, port: int):
+    """(listening non-blocking socket, True if bound with IP_FREEBIND)."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    freebind = False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            reply = self.server.app(request)
-        except Exception:  # request boundary: never let one request kill the server
-            log.exception("%s %s %r failed", self.client_address[0], self.command,
-                          self.path[:200])
-            self.close_connection = True
-            self.send_error(500)
-            return
-        if not request.body.consumed:
-            self.close_connection = True
-        self._send(reply.status, reply.content_type, reply.body)
-
-    def _send(self, status: int, content_type: str, body: bytes) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        if self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if self.command != "HEAD" and body:
-            self.wfile.write(body)
-
-    def __getattr__(self, name: str):
-        if name.startswith("do_"):
-            return self._dispatch      # every method reaches the app, which decides
-        raise AttributeError(name)
+            sock.bind((host, port))
+        except OSError as e:
+            if e.errno != errno.EADDRNOTAVAIL:
+                raise
+            sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
+            sock.bind((host, port))
+            freebind = True
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock, freebind
 
 
-class VacHTTPServer(ThreadingHTTPServer):
-    """ThreadingHTTPServer with connection caps (in total and per source address), a Host
-    allow-list and an app callback. Connections over a cap are closed at once, so one
-    client can neither exhaust the threads nor stall the accept loop."""
+def fit_descriptor_limit(limits: Limits) -> Limits:
+    """Raise RLIMIT_NOFILE for ``max_connections``; lower the total if the hard limit is
+    too low (logged)."""
+    need = limits.max_connections + FD_HEADROOM
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= need:
+        return limits
+    target = need if hard == resource.RLIM_INFINITY else min(need, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):
+        target = soft
+    if target >= need:
+        return limits
+    fitted = max(limits.per_source, target - FD_HEADROOM)
+    log.warning("open files limited to %d: at most %d HTTP connections instead of %d",
+                target, fitted, limits.max_connections)
+    return replace(limits, max_connections=fitted)
 
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 256
+
+class VacHTTPServer:
+    """The server: ``serve_forever()`` in one thread, ``shutdown()`` and
+    ``server_close()`` from another, as socketserver's servers."""
 
     def __init__(self, address, app: Callable[[HttpRequest], object], server_name: str,
-                 allowed_hosts: Collection[str] = (), max_connections: int = 128,
-                 max_per_source: int = 16):
+                 allowed_hosts: Collection[str] = (), limits: Optional[Limits] = None):
         self.app = app
         self.server_name_header = server_name
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
-        self.max_connections, self.max_per_source = max_connections, max_per_source
-        self._lock = threading.Lock()
-        self._open: Dict[str, int] = {}
-        super().__init__(address, VacHandler)
+        self.limits = fit_descriptor_limit(limits or Limits())
+        self.socket, self.address_pending = listen_socket(*address)
+        self.server_address = self.socket.getsockname()[:2]
+        self._sel = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        for s in (self._wake_r, self._wake_w):
+            s.setblocking(False)
+        self._sel.register(self.socket, selectors.EVENT_READ, _LISTEN)
+        self._sel.register(self._wake_r, selectors.EVENT_READ, _WAKE)
+        self._conns: Set[_Conn] = set()
+        self._per_source: Dict[str, int] = {}
+        self._logged: Dict[tuple, float] = {}
+        self._done: deque = deque()
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._stop, self._serving = False, False
+        self._run_lock, self._stopped = threading.Lock(), threading.Event()
+        self._workers = [threading.Thread(target=self._work, daemon=True,
+                                          name=f"http-worker-{n}")
+                         for n in range(self.limits.workers)]
+        for worker in self._workers:
+            worker.start()
 
-    def _admit(self, source: str) -> bool:
-        with self._lock:
-            if sum(self._open.values()) >= self.max_connections \
-                    or self._open.get(source, 0) >= self.max_per_source:
-                return False
-            self._open[source] = self._open.get(source, 0) + 1
-            return True
+    # --- the event loop -------------------------------------------------------------
+    def serve_forever(self, poll_interval: float = SWEEP_SECONDS) -> None:
+        with self._run_lock:
+            if self._stop:
+                return
+            self._serving = True
+        next_sweep = 0.0
+        try:
+            while not self._stop:
+                for key, _mask in self._sel.select(min(poll_interval, SWEEP_SECONDS)):
+                    if key.data is _LISTEN:
+                        self._accept()
+                    elif key.data is _WAKE:
+                        self._drain_wake()
+                    else:
+                        self._on_ready(key.data)
+                self._take_done()
+                now = time.monotonic()
+                if now >= next_sweep:
+                    self._sweep(now)
+                    next_sweep = now + SWEEP_SECONDS
+        finally:
+            self._stopped.set()
 
-    def _release(self, source: str) -> None:
-        with self._lock:
-            left = self._open.get(source, 1) - 1
-            if left > 0:
-                self._open[source] = left
-            else:
-                self._open.pop(source, None)
+    def shutdown(self) -> None:
+        """Stop serve_forever() and wait until it has returned."""
+        with self._run_lock:
+            self._stop, serving = True, self._serving
+        self._wake()
+        if serving:
+            self._stopped.wait()
 
-    def process_request(self, request, client_address) -> None:
-        if not self._admit(client_address[0]):
-            log.warning("%s dropped: too many concurrent connections", client_address[0])
-            self.shutdown_request(request)
+    def server_close(self) -> None:
+        for conn in list(self._conns):
+            self._close(conn)
+        for _ in self._workers:
+            self._jobs.put(None)
+        for s in (self.socket, self._wake_r, self._wake_w):
+            s.close()
+        self._sel.close()
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except OSError:       # buffer full (a wake-up is pending anyway) or closed
+            pass
+
+    def _drain_wake(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except OSError:
+            pass
+
+    def _note(self, source: str, why: str) -> None:
+        """Log a dropped connection, at most once a minute per source and reason."""
+        now = time.monotonic()
+        if now - self._logged.get((source, why), -LOG_EVERY_SECONDS) >= LOG_EVERY_SECONDS:
+            if len(self._logged) > 4096:
+                self._logged.clear()
+            self._logged[(source, why)] = now
+            log.warning("%s dropped: %s", source, why)
+
+    def _accept(self) -> None:
+        for _ in range(64):
+            try:
+                sock, addr = self.socket.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as e:
+                self._note("*", f"accept failed: {e}")
+                return
+            source = addr[0]
+            if len(self._conns) >= self.limits.max_connections \
+                    or self._per_source.get(source, 0) >= self.limits.per_source:
+                sock.close()
+                self._note(source, "too many concurrent connections")
+                continue
+            sock.setblocking(False)
+            conn = _Conn(sock, source, time.monotonic() + self.limits.head_seconds)
+            self._conns.add(conn)
+            self._per_source[source] = self._per_source.get(source, 0) + 1
+            self._on_ready(conn)            # the request has often arrived already
+            if conn.state == _READ and conn in self._conns:
+                self._watch(conn, selectors.EVENT_READ)
+
+    def _watch(self, conn: _Conn, events: int) -> None:
+        if conn.events == events:
+            return
+        if not events:
+            self._sel.unregister(conn.sock)
+        elif not conn.events:
+            self._sel.register(conn.sock, events, conn)
+        else:
+            self._sel.modify(conn.sock, events, conn)
+        conn.events = events
+
+    def _close(self, conn: _Conn) -> None:
+        if conn not in self._conns:
+            return
+        self._conns.discard(conn)
+        if conn.events:
+            self._watch(conn, 0)
+        conn.sock.close()
+        left = self._per_source.get(conn.source, 1) - 1
+        if left > 0:
+            self._per_source[conn.source] = left
+        else:
+            self._per_source.pop(conn.source, None)
+
+    def _sweep(self, now: float) -> None:
+        for conn in [c for c in self._conns if c.state != _BUSY and now > c.deadline]:
+            self._note(conn.source, "request or reply not complete within its deadline")
+            self._close(conn)
+
+    def _on_ready(self, conn: _Conn) -> None:
+        if conn.state == _WRITE:
+            self._write(conn)
             return
         try:
-            super().process_request(request, client_address)
-        except Exception:
-            self._release(client_address[0])
-            raise
+            data = conn.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._close(conn)
+            return
+        conn.buf += data
+        self._advance(conn)
 
-    def process_request_thread(self, request, client_address) -> None:
+    # --- requests ---------------------------------------------------------------------
+    def _advance(self, conn: _Conn) -> None:
+        """Parse what ``conn`` has received; dispatch a complete request."""
+        if conn.head is None:
+            try:
+                end = httpwire.find_head_end(conn.buf, conn.scanned)
+                if end < 0:
+                    conn.scanned = len(conn.buf)
+                    return
+                head = httpwire.parse_head(bytes(conn.buf[:end]))
+                del conn.buf[:end]
+                conn.scanned = 0
+                length = self._check_head(conn, head)
+            except HttpError as e:
+                self._reply_error(conn, e)
+                return
+            if (length or 0) > self.limits.memory_body:
+                self._stream(conn, head, length)
+                return
+            conn.head, conn.length = head, length
+            conn.deadline = time.monotonic() + self.limits.transfer_seconds(length or 0)
+            if length and head.expects_continue and len(conn.buf) < length:
+                self._send_now(conn, httpwire.CONTINUE)
+        length = conn.length or 0
+        if len(conn.buf) < length:
+            return
+        body = bytes(conn.buf[:length])
+        del conn.buf[:length]
+        head, conn.head = conn.head, None
+        self._watch(conn, 0)
+        conn.state = _BUSY
+        self._jobs.put((conn, head, BodyReader(MemorySource(body), conn.length)))
+
+    def _check_head(self, conn: _Conn, head: Head) -> Optional[int]:
+        """Content-Length of an acceptable request head; HttpError otherwise."""
+        if "transfer-encoding" in head.fields:
+            raise HttpError(411, "chunked bodies are not accepted", head.requestline)
+        host = head.fields.get("host")
+        if self.allowed_hosts and host is not None \
+                and host.strip().lower() not in self.allowed_hosts:
+            log.warning("%s refused Host %r", conn.source, host)
+            raise HttpError(400, "Host not allowed", head.requestline)
+        return head.content_length()
+
+    def _stream(self, conn: _Conn, head: Head, length: int) -> None:
+        """Hand a request with a large body to a thread of its own."""
+        self._watch(conn, 0)
+        conn.state = _BUSY
+        prefix = bytes(conn.buf[:length])
+        del conn.buf[:length]
+        conn.sock.setblocking(True)
+        deadline = time.monotonic() + self.limits.transfer_seconds(length)
+        source = SocketSource(conn.sock, prefix, deadline, head.expects_continue)
+        threading.Thread(target=self._serve_one, daemon=True, name="http-upload",
+                         args=(conn, head, BodyReader(source, length))).start()
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            self._serve_one(*job)
+
+    def _serve_one(self, conn: _Conn, head: Head, body: BodyReader) -> None:
+        """Run the app for one request (worker or upload thread) and start the reply."""
+        request = HttpRequest(head.method, head.path, conn.source, head.headers,
+                              body.length, body)
+        close = not head.keep_alive
         try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self._release(client_address[0])
+            reply = self.app(request)
+            status, ctype, payload = reply.status, reply.content_type, reply.body
+        except Exception:  # request boundary: never let one request kill the server
+            log.exception("%s %s %r failed", conn.source, head.method, head.path[:200])
+            status, ctype, payload, close = 500, "text/plain", b"", True
+        close = close or not body.consumed
+        out = httpwire.reply_bytes(status, ctype, payload, self.server_name_header, close,
+                                   send_body=head.method != "HEAD")
+        log.info("%s", httpwire.access_line(conn.source, head.requestline, status))
+        try:
+            conn.sock.setblocking(False)
+            sent = conn.sock.send(out)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            sent, close = len(out), True
+        self._done.append((conn, out[sent:], close))
+        self._wake()
 
-    def handle_error(self, request, client_address) -> None:
-        log.debug("%s connection error", client_address[0], exc_info=True)
+    # --- replies ----------------------------------------------------------------------
+    def _take_done(self) -> None:
+        while self._done:
+            conn, rest, close = self._done.popleft()
+            if conn in self._conns:
+                self._start_reply(conn, rest, close)
+
+    def _reply_error(self, conn: _Conn, e: HttpError) -> None:
+        log.info("%s", httpwire.access_line(conn.source, e.requestline, e.status))
+        out = httpwire.reply_bytes(e.status, "text/plain", b"", self.server_name_header,
+                                   close=True)
+        self._start_reply(conn, out, True)
+
+    def _start_reply(self, conn: _Conn, out: bytes, close: bool) -> None:
+        conn.state, conn.out, conn.close_after = _WRITE, memoryview(out), close
+        conn.deadline = time.monotonic() + self.limits.transfer_seconds(len(out))
+        self._write(conn)
+
+    def _send_now(self, conn: _Conn, data: bytes) -> None:
+        try:
+            conn.sock.send(data)
+        except OSError:
+            pass
+
+    def _write(self, conn: _Conn) -> None:
+        try:
+            while conn.out:
+                conn.out = conn.out[conn.sock.send(conn.out):]
+        except (BlockingIOError, InterruptedError):
+            self._watch(conn, selectors.EVENT_WRITE)
+            return
+        except OSError:
+            self._close(conn)
+            return
+        if conn.close_after:
+            self._close(conn)
+            return
+        conn.state = _READ
+        conn.deadline = time.monotonic() + self.limits.head_seconds
+        self._watch(conn, selectors.EVENT_READ)
+        if conn.buf:
+            self._advance(conn)
 
 
 def make_server(host: str, port: int, app: Callable[[HttpRequest], object], server_name: str,
-                allowed_hosts: Collection[str] = ()) -> VacHTTPServer:
-    """Bind (raises OSError if the address does not exist yet) and return the server."""
-    return VacHTTPServer((host, port), app, server_name, allowed_hosts)
+                allowed_hosts: Collection[str] = (),
+                limits: Optional[Limits] = None) -> VacHTTPServer:
+    """Bind (IP_FREEBIND if the address does not exist yet) and return the server."""
+    return VacHTTPServer((host, port), app, server_name, allowed_hosts, limits)
 
 
 def serve_in_thread(server: VacHTTPServer, name: str) -> threading.Thread:
     """Run ``server.serve_forever`` in a daemon thread (stop with ``server.shutdown()``)."""
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
-                              name=name, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
     thread.start()
     return thread

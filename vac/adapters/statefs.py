@@ -181,6 +181,16 @@ def machine_dir_for(paths: Paths, factory: str, ordinal: int) -> Optional[str]:
     return mdir if os.path.isdir(mdir) else None
 
 
+def slot_signature(paths: Paths, factory: str, ordinal: int) -> Optional[Tuple[int, ...]]:
+    """(inode, size, mtime ns) of a slot's file, which changes whenever the factory
+    rewrites it (atomically) for a new machine; None if the slot is not in use."""
+    try:
+        st = os.stat(paths.slot_file(naming.machine_name(factory, ordinal)))
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def read_finished(paths: Paths, machinetype: str) -> Optional[SlotRecord]:
     """Snapshot of the machine named by ``finishes/MT`` (``CREATED MT NAME``), or None.
 

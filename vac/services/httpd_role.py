@@ -1,5 +1,10 @@
 """What the metadata and MJF roles share: machine identity by source address, config
-(re)loading, binding with retries, the heartbeat loop (SPEC §2.5, §5.1).
+(re)loading, binding, the heartbeat loop (SPEC §2.5, §5.1).
+
+Binding does not wait for the factory to make the NAT network: an address that does not
+exist yet is bound with IP_FREEBIND (vac.adapters.httpserver) and served the moment it
+appears. Other bind failures (port taken, no permission) are retried every
+``BIND_RETRY_SECONDS``. The server's connection total leaves room for every slot.
 """
 
 from __future__ import annotations
@@ -8,20 +13,22 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 from vac.adapters import httpserver, statefs
-from vac.adapters.httpserver import HttpRequest
+from vac.adapters.httpserver import HttpRequest, Limits
 from vac.core import naming
 from vac.core.configtypes import Config
 from vac.core.metadata import Response
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
 from vac.services.rolekit import CONFIG_CHECK_SECONDS, ConfigHolder, Loader, write_heartbeat
+from vac.services.vmnet import slot_count
 
 log = logging.getLogger(__name__)
 
-BIND_RETRY_SECONDS = 10.0
+BIND_RETRY_SECONDS = 2.0
+STRANGER_CONNECTIONS = 64      # beyond every slot's share (the host itself, others)
 HEARTBEAT_SECONDS = 30.0
 POLL_SECONDS = 1.0
 
@@ -51,13 +58,36 @@ def machine_for_ordinal(paths: Paths, factory: str, ordinal: int) -> Optional[Ma
     return Machine(ordinal, name, mdir, int(created), machinetype)
 
 
+class SlotMachines:
+    """machine_for_ordinal, re-read only when the slot's file changes (one stat per
+    request instead of reading and parsing the file; the machine directory must exist)."""
+
+    def __init__(self, paths: Paths):
+        self.paths = paths
+        self._cache: Dict[Tuple[str, int], Tuple[Tuple[int, ...], Optional[Machine]]] = {}
+
+    def machine(self, factory: str, ordinal: int) -> Optional[Machine]:
+        signature = statefs.slot_signature(self.paths, factory, ordinal)
+        if signature is None:
+            return None
+        hit = self._cache.get((factory, ordinal))
+        if hit is not None and hit[0] == signature:
+            machine = hit[1]
+        else:
+            machine = machine_for_ordinal(self.paths, factory, ordinal)
+            self._cache[(factory, ordinal)] = (signature, machine)
+        return machine if machine is not None and os.path.isdir(machine.machine_dir) else None
+
+
 def address_resolver(paths: Paths, holder: ConfigHolder) -> Resolver:
     """Identify a machine ONLY by its source address (169.254.169.N -> slot N)."""
+    slots = SlotMachines(paths)
+
     def resolve(client_ip: str) -> Optional[Machine]:
         ordinal = naming.ordinal_from_ip(client_ip)
         if ordinal is None or holder.cfg is None:
             return None
-        return machine_for_ordinal(paths, holder.cfg.settings.factory_hostname, ordinal)
+        return slots.machine(holder.cfg.settings.factory_hostname, ordinal)
     return resolve
 
 
@@ -80,15 +110,26 @@ class RoleSpec:
     answer: Answer                     # (paths, cfg, machine or None, request) -> response
 
 
+def server_limits(cfg: Config, paths: Paths) -> Limits:
+    """Connection limits leaving room for every slot (``per_source`` connections each)."""
+    default = Limits()
+    need = slot_count(cfg, paths) * default.per_source + STRANGER_CONNECTIONS
+    return Limits(max_connections=max(default.max_connections, need))
+
+
 def _bind(spec: RoleSpec, paths: Paths, holder: ConfigHolder, resolve: Resolver):
     host, port = spec.bind(holder.cfg)
 
     def app(request: HttpRequest) -> Response:
         return spec.answer(paths, holder.cfg, resolve(request.client_ip), request)
-    server = httpserver.make_server(host, port, app, spec.server_name)
+    server = httpserver.make_server(host, port, app, spec.server_name,
+                                    limits=server_limits(holder.cfg, paths))
     server.allowed_hosts = frozenset(allowed_hosts(host, server.server_address[1]))
     httpserver.serve_in_thread(server, f"vacd-{spec.role}-http")
-    log.info("%s server listening on %s:%d", spec.role, host, server.server_address[1])
+    pending = (" (address not present yet: serving as soon as it appears)"
+               if server.address_pending else "")
+    log.info("%s server listening on %s:%d%s", spec.role, host, server.server_address[1],
+             pending)
     return server, (host, port)
 
 

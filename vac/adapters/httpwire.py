@@ -1,0 +1,166 @@
+"""HTTP/1.x request heads and replies as bytes, for vac.adapters.httpserver (no sockets).
+
+Strict on purpose: a request line of at most 2 KiB with exactly three words, an upper-case
+method, HTTP/1.0 or HTTP/1.1; at most 100 header lines and 64 KiB of head in all; no obsolete line folding, no space before a header's colon, and at most
+one Content-Length, Transfer-Encoding or Host. Anything else is an :class:`HttpError`
+with the status to answer (400, 414, 431, 505); the connection is then closed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from email.utils import formatdate
+from http import HTTPStatus
+from typing import Dict, Optional
+
+MAX_REQUEST_LINE = 2048          # bytes, the request line without its line end
+MAX_HEADERS = 100                # header lines (as http.client)
+MAX_HEAD = 64 * 1024             # bytes of request line and headers together
+_METHOD_RE = re.compile(r"^[A-Z]{1,16}$")
+_VERSION_RE = re.compile(r"^HTTP/(\d)\.(\d)$")
+_TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_SINGLE = ("content-length", "transfer-encoding", "host")
+_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+           "Nov", "Dec")
+
+
+class HttpError(Exception):
+    """The request cannot be served: answer ``status`` and close the connection."""
+
+    def __init__(self, status: int, why: str, requestline: str = ""):
+        super().__init__(why)
+        self.status = status
+        self.requestline = requestline
+
+
+@dataclass(frozen=True)
+class Head:
+    """A parsed request line and headers. ``headers`` keeps the client's spelling;
+    ``fields`` maps lower-case names to values."""
+
+    method: str
+    path: str
+    version: str
+    requestline: str
+    headers: Dict[str, str]
+    fields: Dict[str, str]
+
+    @property
+    def keep_alive(self) -> bool:
+        tokens = {t.strip().lower() for t in self.fields.get("connection", "").split(",")}
+        if self.version == "HTTP/1.1":
+            return "close" not in tokens
+        return "keep-alive" in tokens
+
+    @property
+    def expects_continue(self) -> bool:
+        return self.fields.get("expect", "").strip().lower() == "100-continue"
+
+    def content_length(self) -> Optional[int]:
+        """The body length in bytes (None: no body); HttpError 400 if unparsable."""
+        value = self.fields.get("content-length")
+        if value is None:
+            return None
+        if not value.strip().isdigit():
+            raise HttpError(400, "unparsable Content-Length", self.requestline)
+        return int(value)
+
+
+def find_head_end(buf: bytearray, start: int = 0) -> int:
+    """Index just past the empty line ending the head in ``buf``, or -1. Before it is
+    found, HttpError if the request line or the head is already too long."""
+    match = _HEAD_END.search(buf, max(0, start - 3))
+    if match is not None:
+        return match.end()
+    first = buf.find(b"\n")
+    if (first < 0 and len(buf) > MAX_REQUEST_LINE + 1) or first > MAX_REQUEST_LINE + 1:
+        raise HttpError(414, "request line too long")
+    if len(buf) > MAX_HEAD:
+        raise HttpError(431, "request head too long")
+    return -1
+
+
+def _request_line(line: str):
+    if len(line) > MAX_REQUEST_LINE:
+        raise HttpError(414, "request line too long")
+    words = line.split()
+    if len(words) != 3 or not _METHOD_RE.match(words[0]):
+        raise HttpError(400, "bad request line", line)
+    version = _VERSION_RE.match(words[2])
+    if version is None:
+        raise HttpError(400, "bad HTTP version", line)
+    if version.group(1) != "1":
+        raise HttpError(505, "HTTP version not supported", line)
+    path = words[1]
+    if path.startswith("//"):
+        path = "/" + path.lstrip("/")
+    return words[0], path, f"HTTP/1.{min(int(version.group(2)), 1)}"
+
+
+def parse_head(data: bytes) -> Head:
+    """Parse a whole request head (up to and including its empty line)."""
+    lines = data.decode("iso-8859-1").split("\n")
+    lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    while lines and lines[0] == "":
+        lines.pop(0)                          # tolerated blank lines before a request
+    if not lines:
+        raise HttpError(400, "empty request")
+    requestline = lines[0]
+    method, path, version = _request_line(requestline)
+    headers: Dict[str, str] = {}
+    fields: Dict[str, str] = {}
+    header_lines = [line for line in lines[1:] if line != ""]
+    if len(header_lines) > MAX_HEADERS:
+        raise HttpError(431, "too many headers", requestline)
+    for line in header_lines:
+        name, colon, value = line.partition(":")
+        if not colon or not _TOKEN_RE.match(name):
+            raise HttpError(400, "malformed header line", requestline)
+        key, value = name.lower(), value.strip(" \t")
+        if key in fields:
+            if key in _SINGLE:
+                raise HttpError(400, f"repeated {name} header", requestline)
+            value = fields[key] + ", " + value
+        else:
+            headers[name] = value
+        fields[key] = value
+    return Head(method, path, version, requestline, headers, fields)
+
+
+_date_cache = [0, ""]
+
+
+def http_date() -> str:
+    """The Date header value (RFC 7231), recomputed at most once a second."""
+    now = int(time.time())
+    if _date_cache[0] != now:
+        _date_cache[:] = [now, formatdate(now, usegmt=True)]
+    return _date_cache[1]
+
+
+def reply_bytes(status: int, content_type: str, body: bytes, server: str, close: bool,
+                send_body: bool = True) -> bytes:
+    """A whole HTTP/1.1 reply; ``send_body`` False (HEAD) keeps Content-Length only."""
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = ""
+    head = (f"HTTP/1.1 {status} {reason}\r\nServer: {server}\r\nDate: {http_date()}\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+            f"{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n")
+    return head.encode("latin-1") + (body if send_body else b"")
+
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def access_line(client: str, requestline: str, status: int) -> str:
+    """The original's access log line: client, PID, parent PID, [date], request, status."""
+    t = time.localtime()
+    date = (f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon]}/{t.tm_year:04d} "
+            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}")
+    return f'{client} {os.getpid()} {os.getppid()} [{date}] "{requestline}" {status} -'
