@@ -31,6 +31,7 @@ BAD_SETTINGS = {
     "responder_bind_address": "localhost", "metadata_bind_address": "1.2.3",
     "metadata_port": "65536", "mjf_bind_address": "x", "mjf_port": "-1",
     "joboutputs_max_file_bytes": "0", "joboutputs_max_total_bytes": "lots",
+    "joboutputs_max_files": "0",
     "shutdown_grace_seconds": "-1", "check_iptables": "sometimes",
 }
 BAD_MACHINETYPE = {

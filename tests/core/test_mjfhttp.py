@@ -8,7 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vac.core.mjfhttp import check_put, mjf_get, valid_name
+from vac.core.mjfhttp import (JoboutputsLimits, JoboutputsUsage, check_put, mjf_get,
+                              valid_name)
+
+LIMITS = JoboutputsLimits(max_file_bytes=100, max_total_bytes=1000, max_files=3)
+EMPTY = JoboutputsUsage({}, 0)
+
+
+def stored(**sizes):
+    return JoboutputsUsage(sizes, sum(sizes.values()))
+
 
 FEATURES = {"machinefeatures": {"total_cpu": b"2", "hs06": b"20.0", "shutdowntime": b"17"},
             "jobfeatures": {"allocated_cpu": b"2\n", "wall_limit_secs": b"3600"}}
@@ -41,9 +50,9 @@ def test_get_refusals_are_404(path):
 
 
 def test_put_accepted():
-    d = check_put("/joboutputs/shutdown_message", 11, {}, 100, 1000)
-    assert (d.status, d.name) == (201, "shutdown_message")
-    assert check_put("/joboutputs/vm-heartbeat", 0, {}, 100, 1000).status == 201
+    d = check_put("/joboutputs/shutdown_message", 11, EMPTY, LIMITS)
+    assert (d.status, d.name, d.charge, d.new_file) == (201, "shutdown_message", 11, True)
+    assert check_put("/joboutputs/vm-heartbeat", 0, EMPTY, LIMITS).status == 201
 
 
 @pytest.mark.parametrize("path", [
@@ -51,16 +60,36 @@ def test_put_accepted():
     "/joboutputs/..", "/joboutputs/.hidden", "/joboutputs/a..b", "/jobfeatures/x",
     "/joboutputs/" + "n" * 129, "/joboutputs/sp ace", "/joboutputs/%2F"])
 def test_put_bad_paths_403(path):
-    assert check_put(path, 1, {}, 100, 1000).status == 403
+    assert check_put(path, 1, EMPTY, LIMITS).status == 403
 
 
 def test_put_size_limits():
-    assert check_put("/joboutputs/f", None, {}, 100, 1000).status == 403
-    assert check_put("/joboutputs/f", -1, {}, 100, 1000).status == 403
-    assert check_put("/joboutputs/f", 101, {}, 100, 1000).status == 403
-    assert check_put("/joboutputs/f", 100, {"a": 950}, 100, 1000).status == 403
-    # replacing a file does not count its old size
-    assert check_put("/joboutputs/a", 100, {"a": 950}, 100, 1000).status == 201
+    assert check_put("/joboutputs/f", None, EMPTY, LIMITS).status == 403
+    assert check_put("/joboutputs/f", -1, EMPTY, LIMITS).status == 403
+    assert check_put("/joboutputs/f", 101, EMPTY, LIMITS).status == 403
+    assert check_put("/joboutputs/f", 100, stored(a=950), LIMITS).status == 403
+    # replacing a file is charged only what it adds
+    d = check_put("/joboutputs/a", 100, stored(a=950), LIMITS)
+    assert (d.status, d.charge, d.new_file) == (201, 0, False)
+    assert check_put("/joboutputs/a", 100, stored(a=40), LIMITS).charge == 60
+
+
+def test_uploads_in_progress_count():
+    busy = JoboutputsUsage({"a": 100}, 100, uploading={"b"}, reserved_bytes=850,
+                           reserved_files=1)
+    assert check_put("/joboutputs/c", 50, busy, LIMITS).status == 201
+    assert check_put("/joboutputs/c", 51, busy, LIMITS).status == 403
+    assert check_put("/joboutputs/b", 1, busy, LIMITS).status == 409   # one upload per name
+    assert check_put("/joboutputs/a", 100, busy, LIMITS).status == 201  # no growth
+
+
+def test_file_count_limit():
+    full = stored(a=1, b=1, c=1)
+    assert check_put("/joboutputs/d", 1, full, LIMITS).status == 403
+    assert check_put("/joboutputs/a", 1, full, LIMITS).status == 201    # a replacement
+    two = JoboutputsUsage({"a": 1, "b": 1}, 2, uploading={"x"}, reserved_bytes=1,
+                          reserved_files=1)
+    assert check_put("/joboutputs/d", 1, two, LIMITS).status == 403
 
 
 def test_name_rules():
@@ -72,7 +101,7 @@ def test_name_rules():
 @settings(max_examples=500, deadline=None)
 @given(st.text(alphabet="/.%\\\x00 ajo_bup-t", max_size=40))
 def test_accepted_put_names_stay_inside_joboutputs(tail):
-    d = check_put("/joboutputs/" + tail, 1, {}, 100, 1000)
+    d = check_put("/joboutputs/" + tail, 1, EMPTY, LIMITS)
     if d.status == 201:
         assert valid_name(d.name)
         joined = posixpath.normpath(posixpath.join("/m/joboutputs", d.name))

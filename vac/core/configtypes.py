@@ -80,6 +80,7 @@ class Settings:
     mjf_port: int = 80
     joboutputs_max_file_bytes: int = 100 * 1024 * 1024
     joboutputs_max_total_bytes: int = 1024 * 1024 * 1024
+    joboutputs_max_files: int = 1024
     shutdown_grace_seconds: int = 30               # ACPI shutdown before hard destroy
     check_iptables: bool = True
     share_half_life_seconds: int = 0               # 0: shares by running HS06 only

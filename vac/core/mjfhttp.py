@@ -3,8 +3,14 @@
 GET ``/machinefeatures[/]`` and ``/jobfeatures[/]`` give the HTML listing of the original;
 GET ``/machinefeatures/KEY`` the raw value; a missing key is 404 (DIRAC treats every
 non-2xx as "absent"). ``PUT /joboutputs/NAME`` is checked by ``check_put``: 201 after the
-service wrote the file, 403 for a bad name, a missing/oversized length or an unknown
-machine. Subdirectories, ``..`` and hidden files never match.
+service wrote the file, 403 for a bad name, a missing/oversized length, a full quota
+(bytes or files) or an unknown machine, 409 while the same name is still being uploaded.
+Subdirectories, ``..`` and hidden files never match.
+
+Quotas hold under concurrency because every upload is charged before its body is
+written (``PutDecision.charge``, given back if it fails) and a name has at most one
+upload in progress, so the file it replaces cannot change meanwhile. Invariant: stored
+bytes + charges of uploads in progress <= ``max_total_bytes``; likewise for files.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Collection, Mapping, Optional
 
 from vac.core.metadata import NOT_FOUND, Response, normalise
 
@@ -63,21 +69,45 @@ def mjf_get(path: str, features: Mapping[str, Mapping[str, bytes]]) -> Response:
 
 
 @dataclass(frozen=True)
+class JoboutputsLimits:
+    """Per machine: largest file, all files together (bytes), number of files."""
+
+    max_file_bytes: int
+    max_total_bytes: int
+    max_files: int
+
+
+@dataclass(frozen=True)
+class JoboutputsUsage:
+    """One machine's joboutputs/ as the mjf role accounts for it.
+
+    ``sizes``: stored file name -> bytes; ``uploading``: names with an upload in
+    progress; ``reserved_bytes``/``reserved_files``: what those uploads are charged."""
+
+    sizes: Mapping[str, int]
+    stored_bytes: int
+    uploading: Collection[str] = ()
+    reserved_bytes: int = 0
+    reserved_files: int = 0
+
+
+@dataclass(frozen=True)
 class PutDecision:
-    """``name`` to write when ``status`` is 201; otherwise the refusal and its reason."""
+    """``name`` to write when ``status`` is 201, the bytes (``charge``) and whether a
+    file (``new_file``) to reserve meanwhile; otherwise the refusal and its reason."""
 
     status: int
     name: Optional[str] = None
     reason: str = ""
+    charge: int = 0
+    new_file: bool = False
 
 
-def check_put(path: str, content_length: Optional[int], existing: Mapping[str, int],
-              max_file_bytes: int, max_total_bytes: int) -> PutDecision:
-    """May ``PUT path`` with ``content_length`` bytes be written to joboutputs/?
+def check_put(path: str, content_length: Optional[int], usage: JoboutputsUsage,
+              limits: JoboutputsLimits) -> PutDecision:
+    """May ``PUT path`` with ``content_length`` bytes be written to joboutputs/? O(1).
 
-    ``existing`` maps the joboutputs/ file names already present to their sizes (bytes);
-    a file being replaced does not count towards the per-machine total.
-    """
+    Replacing a stored file is charged only what it adds (nothing if it shrinks)."""
     split = _split(path)
     if split is None or split[0] != JOBOUTPUTS:
         return PutDecision(403, reason="not a /joboutputs/NAME path")
@@ -86,9 +116,16 @@ def check_put(path: str, content_length: Optional[int], existing: Mapping[str, i
         return PutDecision(403, reason="invalid joboutputs file name")
     if content_length is None or content_length < 0:
         return PutDecision(403, reason="missing or invalid Content-Length")
-    if content_length > max_file_bytes:
-        return PutDecision(403, reason=f"file larger than {max_file_bytes} bytes")
-    total = sum(size for other, size in existing.items() if other != name)
-    if total + content_length > max_total_bytes:
-        return PutDecision(403, reason=f"joboutputs would exceed {max_total_bytes} bytes")
-    return PutDecision(201, name=name)
+    if content_length > limits.max_file_bytes:
+        return PutDecision(403, reason=f"file larger than {limits.max_file_bytes} bytes")
+    if name in usage.uploading:
+        return PutDecision(409, reason=f"{name} is already being uploaded")
+    replaced = usage.sizes.get(name)
+    charge = content_length - min(replaced or 0, content_length)
+    if usage.stored_bytes + usage.reserved_bytes + charge > limits.max_total_bytes:
+        return PutDecision(403, reason=f"joboutputs would exceed {limits.max_total_bytes} "
+                                       "bytes")
+    new_file = replaced is None
+    if new_file and len(usage.sizes) + usage.reserved_files >= limits.max_files:
+        return PutDecision(403, reason=f"joboutputs would exceed {limits.max_files} files")
+    return PutDecision(201, name=name, charge=charge, new_file=new_file)

@@ -154,7 +154,9 @@ SETTINGS_OPTIONS: Tuple[Option, ...] = (
     _opt("joboutputs_max_file_bytes", o.integer(1), 100 * 1024 * 1024, _INT, "largest file "
          "a machine may PUT into JOBOUTPUTS", unit="bytes"),
     _opt("joboutputs_max_total_bytes", o.integer(1), 1024 * 1024 * 1024, _INT, "most bytes "
-         "one machine may store in JOBOUTPUTS", unit="bytes"),
+         "one machine may store in JOBOUTPUTS, uploads in progress included", unit="bytes"),
+    _opt("joboutputs_max_files", o.integer(1), 1024, _INT, "most files one machine may "
+         "store in JOBOUTPUTS, uploads in progress included", unit="files"),
     _opt("shutdown_grace_seconds", o.integer(0), 30, _INT, "time between the ACPI shutdown "
          "request and the hard destroy", unit=_SECONDS),
     _opt("check_iptables", o.boolean, True, _BOOL, "check the NAT iptables rules each "

@@ -1,94 +1,140 @@
 """The ``mjf`` role: Machine/Job Features and JOBOUTPUTS on 169.254.169.253:80.
 
 GET answers come from vac.core.mjfhttp over the requesting machine's machinefeatures/
-and jobfeatures/ directories; ``PUT /joboutputs/NAME`` is streamed atomically into its
-joboutputs/ (201) after vac.core.mjfhttp.check_put allowed it (else 403).
+and jobfeatures/ directories. ``PUT /joboutputs/NAME`` is charged to the machine's quotas
+(vac.services.joboutputs; 403 or 409 if refused), its whole length is reserved on disk,
+then its body is streamed into a temporary file renamed into joboutputs/ (201). A full
+file system is 507 (the guest may retry later), a failed upload leaves no temporary file
+and the file it would have replaced intact.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from typing import Dict, Optional
+import stat
+from typing import Dict, Iterator, List, Mapping, Optional
 
 from vac.adapters.httpserver import BodyError, HttpRequest
 from vac.core.configtypes import Config
 from vac.core.metadata import NOT_FOUND, Response
-from vac.core.mjfhttp import FEATURE_DIRS, FORBIDDEN, check_put, mjf_get, valid_name
+from vac.core.mjfhttp import FEATURE_DIRS, FORBIDDEN, JoboutputsLimits, mjf_get, valid_name
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
-from vac.services.httpd_role import Machine, RoleSpec, run_http_role
+from vac.services.httpd_role import Answer, Machine, RoleSpec, run_http_role
+from vac.services.joboutputs import JoboutputsLedger
 
 log = logging.getLogger(__name__)
 
 SERVER_NAME = "Vac mjf server"
 MAX_KEYS = 256
 MAX_VALUE_BYTES = 64 * 1024
+PREALLOCATE_BYTES = 64 * 1024  # uploads adding this much get their space on disk first
 
 
-def read_features(machine_dir: str) -> Dict[str, Dict[str, bytes]]:
-    """{machinefeatures|jobfeatures: {key: value}} (bounded: 256 keys of 64 KiB)."""
-    features: Dict[str, Dict[str, bytes]] = {}
-    for directory in FEATURE_DIRS:
-        values: Dict[str, bytes] = {}
-        try:
-            entries = sorted(os.scandir(os.path.join(machine_dir, directory)),
-                             key=lambda e: e.name)
-        except OSError:
-            entries = []
-        for entry in entries[:MAX_KEYS]:
-            if not valid_name(entry.name) or not entry.is_file(follow_symlinks=False):
-                continue
-            try:
-                with open(entry.path, "rb") as f:
-                    values[entry.name] = f.read(MAX_VALUE_BYTES)
-            except OSError:
-                continue
-        features[directory] = values
-    return features
-
-
-def joboutputs_sizes(joboutputs: str) -> Dict[str, int]:
+def _read_value(path: str) -> Optional[bytes]:
+    """A regular file's first MAX_VALUE_BYTES (never through a symlink), or None."""
     try:
-        return {e.name: e.stat(follow_symlinks=False).st_size for e in os.scandir(joboutputs)
-                if not e.name.startswith(".")}
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
-        return {}
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, MAX_VALUE_BYTES)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
-def put_joboutput(machine: Machine, request: HttpRequest, settings) -> Response:
+class FeatureDir(Mapping):
+    """One machinefeatures/ or jobfeatures/ directory as {key: value bytes}, read on
+    demand: a key costs one open(), only a listing scans the directory (first 256 keys)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._values: Dict[str, Optional[bytes]] = {}
+
+    def __getitem__(self, key: str) -> bytes:
+        if key not in self._values:
+            self._values[key] = (_read_value(os.path.join(self.path, key))
+                                 if valid_name(key) else None)
+        value = self._values[key]
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def _names(self) -> List[str]:
+        try:
+            entries = sorted(os.scandir(self.path), key=lambda e: e.name)[:MAX_KEYS]
+        except OSError:
+            return []
+        return [e.name for e in entries
+                if valid_name(e.name) and e.is_file(follow_symlinks=False)]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+
+def read_features(machine_dir: str) -> Dict[str, FeatureDir]:
+    """{machinefeatures|jobfeatures: {key: value}}, each read when asked for."""
+    return {d: FeatureDir(os.path.join(machine_dir, d)) for d in FEATURE_DIRS}
+
+
+def joboutputs_limits(settings) -> JoboutputsLimits:
+    return JoboutputsLimits(settings.joboutputs_max_file_bytes,
+                            settings.joboutputs_max_total_bytes,
+                            settings.joboutputs_max_files)
+
+
+def put_joboutput(machine: Machine, request: HttpRequest, settings,
+                  ledger: JoboutputsLedger) -> Response:
     joboutputs = os.path.join(machine.machine_dir, "joboutputs")
-    decision = check_put(request.path, request.content_length, joboutputs_sizes(joboutputs),
-                         settings.joboutputs_max_file_bytes,
-                         settings.joboutputs_max_total_bytes)
-    if decision.status != 201:
+    decision, reservation = ledger.reserve(joboutputs, request.path, request.content_length,
+                                           joboutputs_limits(settings))
+    if reservation is None:
         log.warning("%s PUT %s refused: %s", machine.name, request.path[:200],
                     decision.reason)
-        return FORBIDDEN
+        return Response(decision.status)
     path = os.path.join(joboutputs, decision.name)
+    stored = False
     try:
-        request.body.save_atomic(path, mode=0o644)
+        written = request.body.save_atomic(path, mode=0o644,
+                                           preallocate=(request.content_length or 0) >= PREALLOCATE_BYTES)
+        ledger.commit(reservation, written)
+        stored = True
     except BodyError as e:
         log.warning("%s PUT %s failed: %s", machine.name, request.path[:200], e)
-        return FORBIDDEN
+        return Response(507 if e.no_space else 400 if e.errno is None else 500)
+    finally:
+        if not stored:
+            ledger.release(reservation)
     log.info("%s Wrote %s", machine.name, path)
     return Response(201)
 
 
-def answer(_paths: Paths, cfg: Optional[Config], machine: Optional[Machine],
-           request: HttpRequest) -> Response:
-    """GET/HEAD features or PUT a job output for ``machine`` (None: not one of ours)."""
-    if request.method in ("GET", "HEAD"):
-        if machine is None:
-            log.info("%s is not a machine of this factory: 404", request.client_ip)
-            return NOT_FOUND
-        return mjf_get(request.path, read_features(machine.machine_dir))
-    if request.method == "PUT":
-        if machine is None:
-            log.warning("%s is not a machine of this factory: PUT refused", request.client_ip)
-            return FORBIDDEN
-        return put_joboutput(machine, request, cfg.settings)
-    return Response(405)
+def make_answer(ledger: JoboutputsLedger) -> Answer:
+    """The role's answer function, charging PUTs to ``ledger``."""
+    def answer(_paths: Paths, cfg: Optional[Config], machine: Optional[Machine],
+               request: HttpRequest) -> Response:
+        """GET/HEAD features or PUT a job output for ``machine`` (None: not ours)."""
+        if request.method in ("GET", "HEAD"):
+            if machine is None:
+                log.info("%s is not a machine of this factory: 404", request.client_ip)
+                return NOT_FOUND
+            return mjf_get(request.path, read_features(machine.machine_dir))
+        if request.method == "PUT":
+            if machine is None:
+                log.warning("%s is not a machine of this factory: PUT refused",
+                            request.client_ip)
+                return FORBIDDEN
+            return put_joboutput(machine, request, cfg.settings, ledger)
+        return Response(405)
+    return answer
 
 
 def _bind(cfg):
@@ -98,5 +144,5 @@ def _bind(cfg):
 def run_role(paths: Paths, control: RoleControl, *, load=None, resolve=None,
              ready=None) -> None:
     """vacd role ``mjf``; ``load``/``resolve``/``ready`` are for tests only."""
-    spec = RoleSpec("mjf", SERVER_NAME, _bind, answer)
+    spec = RoleSpec("mjf", SERVER_NAME, _bind, make_answer(JoboutputsLedger()))
     run_http_role(paths, control, spec, load=load, resolve=resolve, ready=ready)
