@@ -169,6 +169,27 @@ def _read_all(sock: socket.socket) -> bytes:
         data += chunk
 
 
+def test_uploads_per_source_are_capped(server):
+    """Large bodies are streamed by a thread each: a third at once from one source is 503,
+    another source still gets its own."""
+    head = (b"PUT /count HTTP/1.1\r\nHost: good.example\r\nContent-Length: 100000\r\n"
+            b"Connection: close\r\n\r\n")
+    uploads = []
+    try:
+        for source in ("127.0.0.7", "127.0.0.7", "127.0.0.7", "127.0.0.8"):
+            s = socket.create_connection(server, timeout=5, source_address=(source, 0))
+            s.sendall(head + b"z" * 1000)
+            uploads.append(s)
+            time.sleep(0.1)
+        assert _read_all(uploads[2]).startswith(b"HTTP/1.1 503")
+        for s in uploads[:2] + uploads[3:]:
+            s.sendall(b"z" * 99000)
+            assert _read_all(s).endswith(b"\r\n\r\n100000")
+    finally:
+        for s in uploads:
+            s.close()
+
+
 def test_expect_continue_and_pipelining(server):
     """``Expect: 100-continue`` gets its interim reply only when the app reads the body;
     pipelined requests are answered in order."""

@@ -25,8 +25,10 @@ def machine(paths):
 
 @pytest.fixture
 def roomy(monkeypatch):
-    """Let one source open 32 connections, so all parallel uploads are in flight at once."""
-    monkeypatch.setattr(httpd_role, "server_limits", lambda cfg, paths: Limits(per_source=32))
+    """Let one source have 32 connections and uploads, so all parallel ones are in flight
+    at once (the defaults would refuse most of them before the quota is even asked)."""
+    monkeypatch.setattr(httpd_role, "server_limits",
+                        lambda cfg, paths: Limits(per_source=32, uploads_per_source=32))
 
 
 def _status(data: bytes) -> int:

@@ -11,7 +11,9 @@ denied the services to all other guests. Here:
   ``app(request) -> reply`` callback (every decision is the app's). They never wait for
   a client: a reply is sent with one non-blocking send, the rest by the event loop.
 - A larger body (a JOBOUTPUTS file) is streamed by a thread of its own, started once the
-  head is complete, so the app can refuse or reserve space before any of it is read.
+  head is complete, so the app can refuse or reserve space before any of it is read; at
+  most ``uploads_per_source`` (2) at once per source (more are 503), and room for 2 per
+  slot in all.
 - Per source address at most ``per_source`` connections are open (more are closed at
   once), and at most ``max_connections`` in all; the role sizes that total as slots x
   per_source, so every slot always has room and one source cannot exhaust the capacity.
@@ -29,48 +31,27 @@ the socket is bound with IP_FREEBIND and serves as soon as the address appears.
 
 from __future__ import annotations
 
-import errno
 import logging
 import queue
-import resource
 import selectors
 import socket
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, replace
-from typing import Callable, Collection, Dict, Mapping, Optional, Set
+from dataclasses import dataclass
+from typing import Callable, Collection, Mapping, Optional
 
 from vac.adapters import httpwire
 from vac.adapters.httpbody import (BodyError, BodyReader, MemorySource,  # noqa: F401
                                    SocketSource)
+from vac.adapters.httpconns import (BUSY, READ, WRITE, Conn, ConnTable, DropLog, Limits,
+                                    fit_descriptor_limit, listen_socket)
 from vac.adapters.httpwire import Head, HttpError
 
 log = logging.getLogger(__name__)
 
-IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)     # Linux <netinet/in.h>
-BACKLOG = 1024
-FD_HEADROOM = 256               # descriptors beyond the connections (files, logs, pipes)
 SWEEP_SECONDS = 0.25            # how often deadlines are checked
-LOG_EVERY_SECONDS = 60.0        # at most one "dropped" line per source and reason
-_READ, _BUSY, _WRITE = 1, 2, 3
 _LISTEN, _WAKE = object(), object()
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Connection limits and deadlines (counts, seconds, bytes, bytes/s)."""
-
-    per_source: int = 8
-    max_connections: int = 2048
-    head_seconds: float = 10.0
-    body_seconds: float = 10.0
-    min_rate: float = 1024 * 1024
-    memory_body: int = 64 * 1024
-    workers: int = 4
-
-    def transfer_seconds(self, nbytes: int) -> float:
-        return self.body_seconds + nbytes / self.min_rate
 
 
 @dataclass(frozen=True)
@@ -81,62 +62,6 @@ class HttpRequest:
     headers: Mapping[str, str]
     content_length: Optional[int]
     body: BodyReader
-
-
-class _Conn:
-    """One client connection; touched only by the event loop, except while _BUSY."""
-
-    __slots__ = ("sock", "source", "buf", "scanned", "head", "length", "state", "deadline",
-                 "out", "close_after", "events")
-
-    def __init__(self, sock: socket.socket, source: str, deadline: float):
-        self.sock, self.source, self.deadline = sock, source, deadline
-        self.buf, self.scanned, self.state, self.events = bytearray(), 0, _READ, 0
-        self.head: Optional[Head] = None
-        self.length: Optional[int] = None
-        self.out, self.close_after = memoryview(b""), False
-
-
-def listen_socket(host: str, port: int):
-    """(listening non-blocking socket, True if bound with IP_FREEBIND)."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    freebind = False
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as e:
-            if e.errno != errno.EADDRNOTAVAIL:
-                raise
-            sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
-            sock.bind((host, port))
-            freebind = True
-        sock.listen(BACKLOG)
-        sock.setblocking(False)
-    except BaseException:
-        sock.close()
-        raise
-    return sock, freebind
-
-
-def fit_descriptor_limit(limits: Limits) -> Limits:
-    """Raise RLIMIT_NOFILE for ``max_connections``; lower the total if the hard limit is
-    too low (logged)."""
-    need = limits.max_connections + FD_HEADROOM
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft >= need:
-        return limits
-    target = need if hard == resource.RLIM_INFINITY else min(need, hard)
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    except (ValueError, OSError):
-        target = soft
-    if target >= need:
-        return limits
-    fitted = max(limits.per_source, target - FD_HEADROOM)
-    log.warning("open files limited to %d: at most %d HTTP connections instead of %d",
-                target, fitted, limits.max_connections)
-    return replace(limits, max_connections=fitted)
 
 
 class VacHTTPServer:
@@ -157,9 +82,9 @@ class VacHTTPServer:
             s.setblocking(False)
         self._sel.register(self.socket, selectors.EVENT_READ, _LISTEN)
         self._sel.register(self._wake_r, selectors.EVENT_READ, _WAKE)
-        self._conns: Set[_Conn] = set()
-        self._per_source: Dict[str, int] = {}
-        self._logged: Dict[tuple, float] = {}
+        self._conns = ConnTable(self.limits)
+        self._drops = DropLog()
+        self._wake_pending = False
         self._done: deque = deque()
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._stop, self._serving = False, False
@@ -203,7 +128,7 @@ class VacHTTPServer:
             self._stopped.wait()
 
     def server_close(self) -> None:
-        for conn in list(self._conns):
+        for conn in self._conns.all():
             self._close(conn)
         for _ in self._workers:
             self._jobs.put(None)
@@ -212,26 +137,21 @@ class VacHTTPServer:
         self._sel.close()
 
     def _wake(self) -> None:
+        if self._wake_pending:
+            return
+        self._wake_pending = True
         try:
             self._wake_w.send(b"\0")
         except OSError:       # buffer full (a wake-up is pending anyway) or closed
             pass
 
     def _drain_wake(self) -> None:
+        self._wake_pending = False          # before _take_done() empties self._done
         try:
             while self._wake_r.recv(4096):
                 pass
         except OSError:
             pass
-
-    def _note(self, source: str, why: str) -> None:
-        """Log a dropped connection, at most once a minute per source and reason."""
-        now = time.monotonic()
-        if now - self._logged.get((source, why), -LOG_EVERY_SECONDS) >= LOG_EVERY_SECONDS:
-            if len(self._logged) > 4096:
-                self._logged.clear()
-            self._logged[(source, why)] = now
-            log.warning("%s dropped: %s", source, why)
 
     def _accept(self) -> None:
         for _ in range(64):
@@ -240,23 +160,19 @@ class VacHTTPServer:
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:
-                self._note("*", f"accept failed: {e}")
+                self._drops.note("*", f"accept failed: {e}")
                 return
-            source = addr[0]
-            if len(self._conns) >= self.limits.max_connections \
-                    or self._per_source.get(source, 0) >= self.limits.per_source:
+            conn = Conn(sock, addr[0], time.monotonic() + self.limits.head_seconds)
+            if not self._conns.admit(conn):
                 sock.close()
-                self._note(source, "too many concurrent connections")
+                self._drops.note(conn.source, "too many concurrent connections")
                 continue
             sock.setblocking(False)
-            conn = _Conn(sock, source, time.monotonic() + self.limits.head_seconds)
-            self._conns.add(conn)
-            self._per_source[source] = self._per_source.get(source, 0) + 1
             self._on_ready(conn)            # the request has often arrived already
-            if conn.state == _READ and conn in self._conns:
+            if conn.state == READ and conn in self._conns:
                 self._watch(conn, selectors.EVENT_READ)
 
-    def _watch(self, conn: _Conn, events: int) -> None:
+    def _watch(self, conn: Conn, events: int) -> None:
         if conn.events == events:
             return
         if not events:
@@ -267,26 +183,19 @@ class VacHTTPServer:
             self._sel.modify(conn.sock, events, conn)
         conn.events = events
 
-    def _close(self, conn: _Conn) -> None:
-        if conn not in self._conns:
-            return
-        self._conns.discard(conn)
+    def _close(self, conn: Conn) -> None:
         if conn.events:
             self._watch(conn, 0)
-        conn.sock.close()
-        left = self._per_source.get(conn.source, 1) - 1
-        if left > 0:
-            self._per_source[conn.source] = left
-        else:
-            self._per_source.pop(conn.source, None)
+        if self._conns.forget(conn):
+            conn.sock.close()
 
     def _sweep(self, now: float) -> None:
-        for conn in [c for c in self._conns if c.state != _BUSY and now > c.deadline]:
-            self._note(conn.source, "request or reply not complete within its deadline")
+        for conn in self._conns.late(now):
+            self._drops.note(conn.source, "request or reply not complete within its deadline")
             self._close(conn)
 
-    def _on_ready(self, conn: _Conn) -> None:
-        if conn.state == _WRITE:
+    def _on_ready(self, conn: Conn) -> None:
+        if conn.state == WRITE:
             self._write(conn)
             return
         try:
@@ -302,7 +211,7 @@ class VacHTTPServer:
         self._advance(conn)
 
     # --- requests ---------------------------------------------------------------------
-    def _advance(self, conn: _Conn) -> None:
+    def _advance(self, conn: Conn) -> None:
         """Parse what ``conn`` has received; dispatch a complete request."""
         if conn.head is None:
             try:
@@ -331,10 +240,10 @@ class VacHTTPServer:
         del conn.buf[:length]
         head, conn.head = conn.head, None
         self._watch(conn, 0)
-        conn.state = _BUSY
+        conn.state = BUSY
         self._jobs.put((conn, head, BodyReader(MemorySource(body), conn.length)))
 
-    def _check_head(self, conn: _Conn, head: Head) -> Optional[int]:
+    def _check_head(self, conn: Conn, head: Head) -> Optional[int]:
         """Content-Length of an acceptable request head; HttpError otherwise."""
         if "transfer-encoding" in head.fields:
             raise HttpError(411, "chunked bodies are not accepted", head.requestline)
@@ -345,17 +254,35 @@ class VacHTTPServer:
             raise HttpError(400, "Host not allowed", head.requestline)
         return head.content_length()
 
-    def _stream(self, conn: _Conn, head: Head, length: int) -> None:
-        """Hand a request with a large body to a thread of its own."""
+    def _stream(self, conn: Conn, head: Head, length: int) -> None:
+        """Hand a request with a large body to a thread of its own (503 if its source
+        has ``uploads_per_source`` already, or no thread can be had)."""
+        if not self._conns.start_upload(conn.source):
+            self._drops.note(conn.source, "too many uploads at once")
+            self._reply_error(conn, HttpError(503, "too many uploads", head.requestline))
+            return
         self._watch(conn, 0)
-        conn.state = _BUSY
+        conn.state = BUSY
         prefix = bytes(conn.buf[:length])
         del conn.buf[:length]
         conn.sock.setblocking(True)
         deadline = time.monotonic() + self.limits.transfer_seconds(length)
         source = SocketSource(conn.sock, prefix, deadline, head.expects_continue)
-        threading.Thread(target=self._serve_one, daemon=True, name="http-upload",
-                         args=(conn, head, BodyReader(source, length))).start()
+        try:
+            threading.Thread(target=self._upload, daemon=True, name="http-upload",
+                             args=(conn, head, BodyReader(source, length))).start()
+        except RuntimeError as e:           # cannot start a thread: out of resources
+            self._conns.end_upload(conn.source)
+            self._drops.note(conn.source, f"no upload thread: {e}")
+            conn.sock.setblocking(False)
+            conn.state = READ
+            self._reply_error(conn, HttpError(503, "no upload thread", head.requestline))
+
+    def _upload(self, conn: Conn, head: Head, body: BodyReader) -> None:
+        try:
+            self._serve_one(conn, head, body)
+        finally:
+            self._conns.end_upload(conn.source)
 
     def _work(self) -> None:
         while True:
@@ -364,7 +291,7 @@ class VacHTTPServer:
                 return
             self._serve_one(*job)
 
-    def _serve_one(self, conn: _Conn, head: Head, body: BodyReader) -> None:
+    def _serve_one(self, conn: Conn, head: Head, body: BodyReader) -> None:
         """Run the app for one request (worker or upload thread) and start the reply."""
         request = HttpRequest(head.method, head.path, conn.source, head.headers,
                               body.length, body)
@@ -386,6 +313,10 @@ class VacHTTPServer:
             sent = 0
         except OSError:
             sent, close = len(out), True
+        if close and sent == len(out):
+            if self._conns.forget(conn):    # done: no need to wake the event loop
+                conn.sock.close()
+            return
         self._done.append((conn, out[sent:], close))
         self._wake()
 
@@ -396,24 +327,24 @@ class VacHTTPServer:
             if conn in self._conns:
                 self._start_reply(conn, rest, close)
 
-    def _reply_error(self, conn: _Conn, e: HttpError) -> None:
+    def _reply_error(self, conn: Conn, e: HttpError) -> None:
         log.info("%s", httpwire.access_line(conn.source, e.requestline, e.status))
         out = httpwire.reply_bytes(e.status, "text/plain", b"", self.server_name_header,
                                    close=True)
         self._start_reply(conn, out, True)
 
-    def _start_reply(self, conn: _Conn, out: bytes, close: bool) -> None:
-        conn.state, conn.out, conn.close_after = _WRITE, memoryview(out), close
+    def _start_reply(self, conn: Conn, out: bytes, close: bool) -> None:
+        conn.state, conn.out, conn.close_after = WRITE, memoryview(out), close
         conn.deadline = time.monotonic() + self.limits.transfer_seconds(len(out))
         self._write(conn)
 
-    def _send_now(self, conn: _Conn, data: bytes) -> None:
+    def _send_now(self, conn: Conn, data: bytes) -> None:
         try:
             conn.sock.send(data)
         except OSError:
             pass
 
-    def _write(self, conn: _Conn) -> None:
+    def _write(self, conn: Conn) -> None:
         try:
             while conn.out:
                 conn.out = conn.out[conn.sock.send(conn.out):]
@@ -426,7 +357,7 @@ class VacHTTPServer:
         if conn.close_after:
             self._close(conn)
             return
-        conn.state = _READ
+        conn.state = READ
         conn.deadline = time.monotonic() + self.limits.head_seconds
         self._watch(conn, selectors.EVENT_READ)
         if conn.buf:
