@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ import pytest
 from tests.services.ctxhelpers import (FACTORY, PUBKEY, add_address, in_thread,
                                        loopback_resolver, make_config, make_machine,
                                        netns_pair, request, running_role)
+from vac.adapters import statefs
 from vac.rolecontrol import RoleControl
 from vac.services import httpd_role, metadata_httpd
 
@@ -50,6 +52,18 @@ def test_isolation_between_slots(served):
             b"#!/bin/sh\necho five\n"
     md = json.loads(request(served, "GET", "/latest/meta-data.json", source="127.0.0.6")[2])
     assert md["meta"]["machinetype"] == "atlas" and md["uuid"] == "uuid-0006"
+
+
+def test_machine_files_are_read_again_when_rewritten(served, paths):
+    """The role keeps what it read from a machine directory only while it is unchanged."""
+    assert request(served, "GET", "/latest/user-data")[2] == b"#!/bin/sh\necho five\n"
+    time.sleep(0.05)
+    mdir = os.path.dirname(os.path.dirname(
+        glob.glob(os.path.join(paths.machines_dir, "*factory1-05*", "jobfeatures", "job_id"))[0]))
+    statefs.write_machine_file(mdir, "user_data", "#!/bin/sh\necho new\n")
+    statefs.write_machine_file(mdir, "jobfeatures/job_id", "uuid-new")
+    assert request(served, "GET", "/latest/user-data")[2] == b"#!/bin/sh\necho new\n"
+    assert request(served, "GET", "/latest/meta-data/instance-id")[2] == b"uuid-new"
 
 
 def test_strangers_unused_slots_and_unknown_paths_get_404(served):
@@ -151,9 +165,7 @@ def test_serves_as_soon_as_the_address_appears(paths):
 
 
 def test_config_change_rebinds_and_broken_config_keeps_serving(paths):
-    import threading
     from vac.errors import ConfigError
-    from vac.rolecontrol import RoleControl
     make_machine(paths, 5)
     os.makedirs(os.path.dirname(paths.etc_vac_conf), exist_ok=True)
     with open(paths.etc_vac_conf, "w") as f:

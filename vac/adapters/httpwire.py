@@ -24,6 +24,7 @@ _VERSION_RE = re.compile(r"^HTTP/(\d)\.(\d)$")
 _TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _SINGLE = ("content-length", "transfer-encoding", "host")
+_PHRASES = {int(s): s.phrase for s in HTTPStatus}
 _MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
            "Nov", "Dec")
 
@@ -145,10 +146,7 @@ def http_date() -> str:
 def reply_bytes(status: int, content_type: str, body: bytes, server: str, close: bool,
                 send_body: bool = True) -> bytes:
     """A whole HTTP/1.1 reply; ``send_body`` False (HEAD) keeps Content-Length only."""
-    try:
-        reason = HTTPStatus(status).phrase
-    except ValueError:
-        reason = ""
+    reason = _PHRASES.get(status, "")
     head = (f"HTTP/1.1 {status} {reason}\r\nServer: {server}\r\nDate: {http_date()}\r\n"
             f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
             f"{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n")

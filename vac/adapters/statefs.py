@@ -181,11 +181,16 @@ def machine_dir_for(paths: Paths, factory: str, ordinal: int) -> Optional[str]:
     return mdir if os.path.isdir(mdir) else None
 
 
-def slot_signature(paths: Paths, factory: str, ordinal: int) -> Optional[Tuple[int, ...]]:
-    """(inode, size, mtime ns) of a slot's file, which changes whenever the factory
-    rewrites it (atomically) for a new machine; None if the slot is not in use."""
+def slot_file_of(paths: Paths, factory: str, ordinal: int) -> str:
+    """The path of slot ``ordinal``'s file (``slots/NAME``)."""
+    return paths.slot_file(naming.machine_name(factory, ordinal))
+
+
+def file_signature(path: str) -> Optional[Tuple[int, ...]]:
+    """(inode, size, mtime ns) of ``path``, which changes whenever it is rewritten
+    atomically (a slot file for a new machine); None if it does not exist."""
     try:
-        st = os.stat(paths.slot_file(naming.machine_name(factory, ordinal)))
+        st = os.stat(path)
     except OSError:
         return None
     return st.st_ino, st.st_size, st.st_mtime_ns

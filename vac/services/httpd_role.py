@@ -64,18 +64,23 @@ class SlotMachines:
 
     def __init__(self, paths: Paths):
         self.paths = paths
+        self._slot_files: Dict[Tuple[str, int], str] = {}
         self._cache: Dict[Tuple[str, int], Tuple[Tuple[int, ...], Optional[Machine]]] = {}
 
     def machine(self, factory: str, ordinal: int) -> Optional[Machine]:
-        signature = statefs.slot_signature(self.paths, factory, ordinal)
+        key = (factory, ordinal)
+        slot_file = self._slot_files.get(key)
+        if slot_file is None:
+            slot_file = self._slot_files[key] = statefs.slot_file_of(self.paths, *key)
+        signature = statefs.file_signature(slot_file)
         if signature is None:
             return None
-        hit = self._cache.get((factory, ordinal))
+        hit = self._cache.get(key)
         if hit is not None and hit[0] == signature:
             machine = hit[1]
         else:
             machine = machine_for_ordinal(self.paths, factory, ordinal)
-            self._cache[(factory, ordinal)] = (signature, machine)
+            self._cache[key] = (signature, machine)
         return machine if machine is not None and os.path.isdir(machine.machine_dir) else None
 
 

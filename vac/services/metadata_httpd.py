@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Optional
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
 
 from vac.adapters.atomicfile import read_text
 from vac.adapters.httpserver import HttpRequest
@@ -17,12 +18,16 @@ from vac.core.configtypes import Config
 from vac.core.metadata import NOT_FOUND, MachineFacts, Response, metadata_response
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
-from vac.services.httpd_role import Machine, RoleSpec, run_http_role
+from vac.services.httpd_role import Answer, Machine, RoleSpec, run_http_role
 
 log = logging.getLogger(__name__)
 
 SERVER_NAME = "Vac metadata server"
 MAX_USER_DATA_BYTES = 64 * 1024 * 1024
+MAX_KEY_BYTES = 64 * 1024
+
+
+CACHED_USER_DATA_BYTES = 1024 * 1024   # larger user_data is read again for each request
 
 
 def _read_bytes(path: str, limit: int) -> Optional[bytes]:
@@ -33,29 +38,77 @@ def _read_bytes(path: str, limit: int) -> Optional[bytes]:
         return None
 
 
-def machine_facts(paths: Paths, cfg, machine: Machine) -> MachineFacts:
-    """Read what the metadata trees need from the machine directory (SPEC §3.3)."""
-    j = lambda *p: os.path.join(machine.machine_dir, *p)  # noqa: E731 - path helper
-    key = read_text(j("root_public_key"))
+@dataclass(frozen=True)
+class MachineFiles:
+    """What the metadata trees read from a machine directory (SPEC §3.3)."""
+
+    uuid: str                      # jobfeatures/job_id
+    user_data: Optional[bytes]
+    public_key: Optional[str]      # root_public_key, stripped; None if absent or empty
+
+
+def read_machine_files(machine_dir: str) -> MachineFiles:
+    key = _read_bytes(os.path.join(machine_dir, "root_public_key"), MAX_KEY_BYTES)
+    uuid = _read_bytes(os.path.join(machine_dir, "jobfeatures", "job_id"), MAX_KEY_BYTES)
+    return MachineFiles(
+        uuid=(uuid or b"").decode(errors="replace").strip(),
+        user_data=_read_bytes(os.path.join(machine_dir, "user_data"), MAX_USER_DATA_BYTES),
+        public_key=(key or b"").decode(errors="replace").strip() or None)
+
+
+class MachineFilesCache:
+    """read_machine_files, kept while the machine directory and its jobfeatures/ keep
+    their mtimes: the factory writes every file there by rename, all of them before the
+    machine starts (and so before its first request); user_data over
+    CACHED_USER_DATA_BYTES is not kept. Costs two stat() per request instead of three
+    reads."""
+
+    def __init__(self, max_machines: int = 4096):
+        self.max_machines = max_machines
+        self._cache: Dict[str, Tuple[Tuple[int, int], MachineFiles]] = {}
+
+    def get(self, machine_dir: str) -> MachineFiles:
+        try:
+            signature = (os.stat(machine_dir).st_mtime_ns,
+                         os.stat(os.path.join(machine_dir, "jobfeatures")).st_mtime_ns)
+        except OSError:
+            return read_machine_files(machine_dir)
+        hit = self._cache.get(machine_dir)
+        if hit is not None and hit[0] == signature:
+            return hit[1]
+        files = read_machine_files(machine_dir)
+        if files.user_data is None or len(files.user_data) <= CACHED_USER_DATA_BYTES:
+            if len(self._cache) >= self.max_machines:
+                self._cache.clear()
+            self._cache[machine_dir] = (signature, files)
+        return files
+
+
+def machine_facts(paths: Paths, cfg, machine: Machine, files: MachineFiles) -> MachineFacts:
+    """The facts of ``machine`` for vac.core.metadata; the factory's root_public_key
+    stands in when the machine directory has none."""
+    key = files.public_key
     if key is None and cfg is not None:
-        key = read_text(paths.under_root(cfg.settings.root_public_key))
+        key = (read_text(paths.under_root(cfg.settings.root_public_key)) or "").strip() or None
     return MachineFacts(
-        name=machine.name, uuid=(read_text(j("jobfeatures", "job_id")) or "").strip(),
-        machinetype=machine.machinetype,
+        name=machine.name, uuid=files.uuid, machinetype=machine.machinetype,
         factory_hostname=cfg.settings.factory_hostname if cfg is not None else "",
         ip=naming.machine_ip(machine.ordinal), mac=naming.machine_mac(machine.ordinal),
-        user_data=_read_bytes(j("user_data"), MAX_USER_DATA_BYTES),
-        public_key=key.strip() if key and key.strip() else None)
+        user_data=files.user_data, public_key=key)
 
 
-def answer(paths: Paths, cfg: Optional[Config], machine: Optional[Machine],
-           request: HttpRequest) -> Response:
-    """The metadata response for one request from ``machine`` (None: not one of ours)."""
-    if machine is None:
-        log.info("%s is not a machine of this factory: 404 for %s",
-                 request.client_ip, request.path[:200])
-        return NOT_FOUND
-    return metadata_response(request.method, request.path, machine_facts(paths, cfg, machine))
+def make_answer(cache: MachineFilesCache) -> Answer:
+    """The role's answer function, reading machine directories through ``cache``."""
+    def answer(paths: Paths, cfg: Optional[Config], machine: Optional[Machine],
+               request: HttpRequest) -> Response:
+        """The metadata response for one request from ``machine`` (None: not ours)."""
+        if machine is None:
+            log.info("%s is not a machine of this factory: 404 for %s",
+                     request.client_ip, request.path[:200])
+            return NOT_FOUND
+        facts = machine_facts(paths, cfg, machine, cache.get(machine.machine_dir))
+        return metadata_response(request.method, request.path, facts)
+    return answer
 
 
 def _bind(cfg):
@@ -65,5 +118,5 @@ def _bind(cfg):
 def run_role(paths: Paths, control: RoleControl, *, load=None, resolve=None,
              ready=None) -> None:
     """vacd role ``metadata``; ``load``/``resolve``/``ready`` are for tests only."""
-    spec = RoleSpec("metadata", SERVER_NAME, _bind, answer)
+    spec = RoleSpec("metadata", SERVER_NAME, _bind, make_answer(MachineFilesCache()))
     run_http_role(paths, control, spec, load=load, resolve=resolve, ready=ready)

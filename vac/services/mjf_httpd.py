@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 SERVER_NAME = "Vac mjf server"
 MAX_KEYS = 256
 MAX_VALUE_BYTES = 64 * 1024
-PREALLOCATE_BYTES = 64 * 1024  # uploads adding this much get their space on disk first
 
 
 def _read_value(path: str) -> Optional[bytes]:
@@ -104,7 +103,7 @@ def put_joboutput(machine: Machine, request: HttpRequest, settings,
     stored = False
     try:
         written = request.body.save_atomic(path, mode=0o644,
-                                           preallocate=(request.content_length or 0) >= PREALLOCATE_BYTES)
+                                           preallocate=True)
         ledger.commit(reservation, written)
         stored = True
     except BodyError as e:
