@@ -1,89 +1,186 @@
-"""Benchmark: metadata and MJF services answering many machines at once.
+"""Benchmark: metadata and MJF services under a burst of guests and under slow clients.
 
-Run with ``.venv/bin/python -m bench.bench_httpd [--machines N] [--requests R]``.
-Starts both roles on 127.0.0.1 (ephemeral ports; 127.0.0.N stands for slot N through the
-test resolver) over N machine directories, then every machine fetches, each on a NEW
-connection as guests do: ``/latest/user-data`` and ``/latest/meta-data/instance-id`` from
-the metadata service, ``jobfeatures/allocated_cpu`` from MJF and a 1 kB ``PUT
-/joboutputs/heartbeat``, R times, all machines in parallel (one thread each).
+Run with ``.venv/bin/python -m bench.bench_httpd [--machines N] [--rounds R]
+[--baseline REV | --no-baseline]``. Each role runs in its own process, as under vacd
+(bench/httpd_serve.py, logging its access log to a file), on 127.0.0.1; 127.0.0.N stands
+for slot N. The same scenarios run against the working tree and, side by side, against
+the services of git revision REV (default: the last one with the thread-per-connection
+server), extracted into a temporary directory:
+
+- **burst**: R rounds in which N guests, each on a new connection and all at the same
+  instant (one selector loop opens every connection at once), GET ``/latest/user-data``
+  from metadata and ``/jobfeatures/allocated_cpu`` from MJF; then all N PUT a 1 kB
+  ``/joboutputs/heartbeat``. Latency is per request, from connect() to the whole reply.
+- **slow clients**: 8 other sources each hold 16 half-sent requests to each service,
+  sending one more header byte every second; meanwhile another slot GETs and PUTs once
+  every 0.5 s (20 probes, 5 s timeout each). Reported: probes answered, their latency, and
+  how many slow connections the services still hold after 12 s.
+
 Results go to ``bench/results/httpd.txt``. This is a benchmark, not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
-import threading
 import time
-from typing import List
+from typing import Dict, Iterator, List, Optional, Tuple
 
-from tests.services.ctxhelpers import (loopback_resolver, make_config, make_machine,
-                                       request, running_role)
+import psutil
+
+from bench.burstclient import Address, Call, Result, SlowClients, burst, http_request
+from bench.sidebyside import BASELINE_REV, REPO, baseline_tree, write_results
+from tests.services.ctxhelpers import make_machine
 from vac.paths import Paths
-from vac.services import metadata_httpd, mjf_httpd
 
-RESULTS = os.path.join(os.path.dirname(__file__), "results", "httpd.txt")
+RESULTS = os.path.join(REPO, "bench", "results", "httpd.txt")
+SERVE = os.path.join(REPO, "bench", "httpd_serve.py")
+SLOW_SOURCES = [f"127.0.0.{n}" for n in range(200, 208)]
+PROBE_SOURCE = "127.0.0.199"
 
 
-def _machine_loop(md, mjf, ordinal: int, rounds: int, lat: List[float], errors: List[str]):
-    src = f"127.0.0.{ordinal}"
-    calls = [(md, "GET", "/latest/user-data", None),
-             (md, "GET", "/latest/meta-data/instance-id", None),
-             (mjf, "GET", "/jobfeatures/allocated_cpu", None),
-             (mjf, "PUT", "/joboutputs/heartbeat", b"x" * 1000)]
+def cpu_seconds(pids: List[int]) -> float:
+    """User + system CPU time used so far by the processes ``pids``."""
+    return sum(sum(psutil.Process(pid).cpu_times()[:2]) for pid in pids)
+
+
+@contextlib.contextmanager
+def servers(code: str, root: str) -> Iterator[Tuple[Address, Address, List[int]]]:
+    """(metadata, mjf) addresses and the pids of the two roles running from the ``vac``
+    under ``code``."""
+    env = dict(os.environ, PYTHONPATH=code)
+    procs = [subprocess.Popen([sys.executable, SERVE, role, root], env=env, text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+             for role in ("metadata", "mjf")]
+    try:
+        addrs = []
+        for proc in procs:
+            host, port = proc.stdout.readline().split()
+            addrs.append((host, int(port)))
+        yield addrs[0], addrs[1], [proc.pid for proc in procs]
+    finally:
+        for proc in procs:
+            proc.stdin.close()
+            proc.wait(30)
+
+
+def burst_rounds(md: Address, mjf: Address, machines: int, rounds: int) -> List[Result]:
+    sources = [f"127.0.0.{n}" for n in range(2, machines + 2)]
+    gets = [Call(kind, addr, s, http_request("GET", path, host=addr)) for s in sources
+            for kind, addr, path in (("GET", md, "/latest/user-data"),
+                                     ("GET", mjf, "/jobfeatures/allocated_cpu"))]
+    puts = [Call("PUT", mjf, s, http_request("PUT", "/joboutputs/heartbeat", b"x" * 1000,
+                                             host=mjf)) for s in sources]
+    results: List[Result] = []
     for _ in range(rounds):
-        for addr, method, path, body in calls:
-            t0 = time.perf_counter()
-            status = request(addr, method, path, source=src, body=body)[0]
-            lat.append(time.perf_counter() - t0)
-            if status not in (200, 201):
-                errors.append(f"{src} {method} {path}: {status}")
+        for calls in (gets, puts):
+            results += burst(calls)
+            time.sleep(0.2)
+    return results
 
 
-def run(machines: int, rounds: int) -> str:
+def slow_survival(md: Address, mjf: Address, probes: int = 20) -> Dict[str, object]:
+    start = time.monotonic()
+    slow = SlowClients([md, mjf], SLOW_SOURCES, per_source=16)
+    held = len(slow.socks)
+    results: List[Result] = []
+    try:
+        for _ in range(probes):
+            results += burst([Call("GET", md, PROBE_SOURCE,
+                                   http_request("GET", "/latest/user-data", host=md))],
+                             timeout=5)
+            results += burst([Call("PUT", mjf, PROBE_SOURCE, http_request(
+                "PUT", "/joboutputs/heartbeat", b"x" * 1000, host=mjf))], timeout=5)
+            time.sleep(0.5)
+        time.sleep(max(0.0, 12 - (time.monotonic() - start)))
+        open_after = slow.still_open()
+    finally:
+        slow.close()
+    return {"attempted": slow.attempted, "held": held, "open_after_12s": open_after,
+            "results": results}
+
+
+def _quantiles(values: List[float]) -> str:
+    values = sorted(values)
+    if len(values) < 2:
+        return "n/a"
+    q = statistics.quantiles(values, n=100)
+    return (f"p50={q[49] * 1000:.1f} ms p99={q[98] * 1000:.1f} ms "
+            f"max={values[-1] * 1000:.1f} ms")
+
+
+def p99(results: List[Result], kind: str) -> Optional[float]:
+    lat = [r.seconds for r in results if r.kind == kind and r.status in (200, 201)]
+    return statistics.quantiles(sorted(lat), n=100)[98] if len(lat) > 1 else None
+
+
+def report(label: str, bursts: List[Result], cpu: float, slow: Dict[str, object],
+           machines: int, rounds: int) -> str:
+    lines = [f"[{label}]",
+             f"burst: {machines} guests at the same instant, {rounds} rounds, "
+             f"{len(bursts)} requests, "
+             f"{sum(r.status not in (200, 201) for r in bursts)} errors, "
+             f"server CPU {cpu * 1e6 / max(1, len(bursts)):.0f} us per request"]
+    for kind in ("GET", "PUT"):
+        ok = [r for r in bursts if r.kind == kind and r.status in (200, 201)]
+        seen = sorted(r.observed for r in ok)
+        lines.append(f"  {kind}: {_quantiles([r.seconds for r in ok])} (observed by the "
+                     f"client p99={statistics.quantiles(seen, n=100)[98] * 1000:.1f} ms)"
+                     if len(ok) > 1 else f"  {kind}: n/a")
+    probes: List[Result] = slow["results"]       # type: ignore[assignment]
+    lines.append(f"slow clients: 8 sources x 16 half-sent requests to each service "
+                 f"({slow['attempted']} tried, {slow['held']} connected)")
+    for kind in ("GET", "PUT"):
+        mine = [r for r in probes if r.kind == kind]
+        ok = [r.seconds for r in mine if r.status in (200, 201)]
+        lines.append(f"  another slot's {kind}: {len(ok)}/{len(mine)} answered, "
+                     f"{_quantiles(ok) if len(ok) > 1 else ''}".rstrip(", "))
+    lines.append(f"  slow connections still held by the services after 12 s: "
+                 f"{slow['open_after_12s']}/{slow['held']}")
+    return "\n".join(lines) + "\n"
+
+
+def run_one(code: str, machines: int, rounds: int, label: str):
     with tempfile.TemporaryDirectory() as root:
         paths = Paths(root=root)
-        for n in range(2, machines + 2):
+        for n in list(range(2, machines + 2)) + [int(PROBE_SOURCE.split(".")[3])]:
             make_machine(paths, n, user_data=b"#!/bin/sh\n" + b"# padding\n" * 400)
-        cfg, resolve = make_config(), loopback_resolver(paths)
-        with running_role(mjf_httpd.run_role, paths, cfg, resolve=resolve) as mjf, \
-                running_role(metadata_httpd.run_role, paths, cfg, resolve=resolve) as md:
-            lat: List[float] = []
-            errors: List[str] = []
-            threads = [threading.Thread(target=_machine_loop,
-                                        args=(md, mjf, n, rounds, lat, errors))
-                       for n in range(2, machines + 2)]
-            t0 = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            wall = time.perf_counter() - t0
-    lat.sort()
-    q = statistics.quantiles(lat, n=100)
-    return (f"bench_httpd on {platform.node()} ({os.cpu_count()} CPUs, Python "
-            f"{platform.python_version()})\n"
-            f"machines={machines} rounds={rounds} requests={len(lat)} errors={len(errors)}\n"
-            f"wall={wall:.2f} s  throughput={len(lat) / wall:.0f} requests/s "
-            f"(client and servers share the CPUs)\n"
-            f"latency p50={q[49] * 1000:.1f} ms p99={q[98] * 1000:.1f} ms "
-            f"max={lat[-1] * 1000:.1f} ms\n")
+        with servers(code, root) as (md, mjf, pids):
+            cpu = cpu_seconds(pids)
+            bursts = burst_rounds(md, mjf, machines, rounds)
+            cpu = cpu_seconds(pids) - cpu
+            slow = slow_survival(md, mjf)
+    return bursts, report(label, bursts, cpu, slow, machines, rounds)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--machines", type=int, default=100)
-    parser.add_argument("--requests", type=int, default=10, help="rounds per machine")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--baseline", default=BASELINE_REV, help="git revision to compare")
+    parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args(argv)
-    text = run(args.machines, args.requests)
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w") as f:
-        f.write(text)
-    print(text, end="")
+    text = (f"bench_httpd on {platform.node()} ({os.cpu_count()} CPUs, Python "
+            f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}); each "
+            f"role in its own process, client in a third\n")
+    now_bursts, now_text = run_one(REPO, args.machines, args.rounds, "this tree")
+    text += now_text
+    if not args.no_baseline:
+        with baseline_tree(args.baseline) as old:
+            base_bursts, base_text = run_one(old, args.machines, args.rounds,
+                                             f"baseline {args.baseline}")
+        text += base_text
+        for kind in ("GET", "PUT"):
+            new, base = p99(now_bursts, kind), p99(base_bursts, kind)
+            if new and base:
+                text += f"burst {kind} p99 ratio this tree / baseline: {new / base:.2f}\n"
+    write_results(RESULTS, text)
     return 0
 
 

@@ -6,7 +6,7 @@ import importlib
 import sys
 
 BENCHMARKS = ("bench.bench_responder", "bench.bench_apel_sync", "bench.bench_httpd",
-              "bench.bench_planner", "bench.bench_fill")
+              "bench.bench_planner", "bench.bench_fill", "bench.bench_startup")
 
 
 def main() -> int:
