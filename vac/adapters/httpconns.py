@@ -22,7 +22,9 @@ IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)     # Linux <netinet/in.h>
 BACKLOG = 1024
 FD_HEADROOM = 256               # descriptors beyond the connections (files, logs, pipes)
 LOG_EVERY_SECONDS = 60.0        # at most one "dropped" line per source and reason
-READ, BUSY, WRITE = 1, 2, 3     # Conn.state: the event loop reads / the app runs / replying
+LINGER_SECONDS = 2.0            # reading what a client still sends after its final reply
+# Conn.state: the event loop reads; the app runs; replying; discarding after the reply
+READ, BUSY, WRITE, LINGER = 1, 2, 3, 4
 
 
 @dataclass(frozen=True)
@@ -46,14 +48,14 @@ class Conn:
     """One client connection; touched only by the event loop, except while BUSY."""
 
     __slots__ = ("sock", "source", "buf", "scanned", "head", "length", "state", "deadline",
-                 "out", "close_after", "events")
+                 "out", "close_after", "linger", "events")
 
     def __init__(self, sock: socket.socket, source: str, deadline: float):
         self.sock, self.source, self.deadline = sock, source, deadline
         self.buf, self.scanned, self.state, self.events = bytearray(), 0, READ, 0
         self.head: Optional[Head] = None
         self.length: Optional[int] = None
-        self.out, self.close_after = memoryview(b""), False
+        self.out, self.close_after, self.linger = memoryview(b""), False, False
 
 
 class ConnTable:

@@ -44,8 +44,9 @@ from typing import Callable, Collection, Mapping, Optional
 from vac.adapters import httpwire
 from vac.adapters.httpbody import (BodyError, BodyReader, MemorySource,  # noqa: F401
                                    SocketSource)
-from vac.adapters.httpconns import (BUSY, READ, WRITE, Conn, ConnTable, DropLog, Limits,
-                                    fit_descriptor_limit, listen_socket)
+from vac.adapters.httpconns import (BUSY, LINGER, LINGER_SECONDS, READ, WRITE, Conn,
+                                    ConnTable, DropLog, Limits, fit_descriptor_limit,
+                                    listen_socket)
 from vac.adapters.httpwire import Head, HttpError
 
 log = logging.getLogger(__name__)
@@ -191,7 +192,8 @@ class VacHTTPServer:
 
     def _sweep(self, now: float) -> None:
         for conn in self._conns.late(now):
-            self._drops.note(conn.source, "request or reply not complete within its deadline")
+            if conn.state != LINGER:
+                self._drops.note(conn.source, "request or reply not complete in time")
             self._close(conn)
 
     def _on_ready(self, conn: Conn) -> None:
@@ -206,9 +208,9 @@ class VacHTTPServer:
             data = b""
         if not data:
             self._close(conn)
-            return
-        conn.buf += data
-        self._advance(conn)
+        elif conn.state != LINGER:          # lingering: what still comes is dropped
+            conn.buf += data
+            self._advance(conn)
 
     # --- requests ---------------------------------------------------------------------
     def _advance(self, conn: Conn) -> None:
@@ -280,7 +282,7 @@ class VacHTTPServer:
 
     def _upload(self, conn: Conn, head: Head, body: BodyReader) -> None:
         try:
-            self._serve_one(conn, head, body)
+            self._serve_one(conn, head, body, blocking=True)
         finally:
             self._conns.end_upload(conn.source)
 
@@ -291,7 +293,8 @@ class VacHTTPServer:
                 return
             self._serve_one(*job)
 
-    def _serve_one(self, conn: Conn, head: Head, body: BodyReader) -> None:
+    def _serve_one(self, conn: Conn, head: Head, body: BodyReader,
+                   blocking: bool = False) -> None:
         """Run the app for one request (worker or upload thread) and start the reply."""
         request = HttpRequest(head.method, head.path, conn.source, head.headers,
                               body.length, body)
@@ -307,34 +310,38 @@ class VacHTTPServer:
                                    send_body=head.method != "HEAD")
         log.info("%s", httpwire.access_line(conn.source, head.requestline, status))
         try:
-            conn.sock.setblocking(False)
+            if blocking:
+                conn.sock.setblocking(False)
             sent = conn.sock.send(out)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError:
             sent, close = len(out), True
-        if close and sent == len(out):
+        if close and sent == len(out) and body.consumed:
             if self._conns.forget(conn):    # done: no need to wake the event loop
                 conn.sock.close()
             return
-        self._done.append((conn, out[sent:], close))
+        self._done.append((conn, out[sent:], close, not body.consumed))
         self._wake()
 
     # --- replies ----------------------------------------------------------------------
     def _take_done(self) -> None:
         while self._done:
-            conn, rest, close = self._done.popleft()
+            conn, rest, close, linger = self._done.popleft()
             if conn in self._conns:
-                self._start_reply(conn, rest, close)
+                self._start_reply(conn, rest, close, linger)
 
     def _reply_error(self, conn: Conn, e: HttpError) -> None:
         log.info("%s", httpwire.access_line(conn.source, e.requestline, e.status))
         out = httpwire.reply_bytes(e.status, "text/plain", b"", self.server_name_header,
                                    close=True)
-        self._start_reply(conn, out, True)
+        self._start_reply(conn, out, True, linger=True)
 
-    def _start_reply(self, conn: Conn, out: bytes, close: bool) -> None:
+    def _start_reply(self, conn: Conn, out: bytes, close: bool, linger: bool = False) -> None:
+        """Send ``out``; then close (after lingering if the client may still be sending a
+        body, so that it reads the reply instead of a reset) or read the next request."""
         conn.state, conn.out, conn.close_after = WRITE, memoryview(out), close
+        conn.linger = linger
         conn.deadline = time.monotonic() + self.limits.transfer_seconds(len(out))
         self._write(conn)
 
@@ -354,6 +361,9 @@ class VacHTTPServer:
         except OSError:
             self._close(conn)
             return
+        if conn.close_after and conn.linger:
+            self._linger(conn)
+            return
         if conn.close_after:
             self._close(conn)
             return
@@ -362,6 +372,17 @@ class VacHTTPServer:
         self._watch(conn, selectors.EVENT_READ)
         if conn.buf:
             self._advance(conn)
+
+
+    def _linger(self, conn: Conn) -> None:
+        try:
+            conn.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._close(conn)
+            return
+        conn.state, conn.deadline = LINGER, time.monotonic() + LINGER_SECONDS
+        conn.buf.clear()
+        self._watch(conn, selectors.EVENT_READ)
 
 
 def make_server(host: str, port: int, app: Callable[[HttpRequest], object], server_name: str,
