@@ -149,6 +149,15 @@ def test_a_taken_port_is_retried(paths, monkeypatch, caplog):
     assert len(warnings) == 1
 
 
+def test_connection_total_leaves_room_for_every_slot(paths):
+    """Per-source limits only protect if every slot can have its share at once."""
+    for slots in (3, 600):
+        limits = httpd_role.server_limits(make_config(total_processors=slots), paths)
+        assert limits.max_connections >= slots * limits.per_source + 64
+        assert limits.max_connections // limits.per_source * limits.uploads_per_source \
+            >= slots * limits.uploads_per_source
+
+
 @pytest.mark.integration
 def test_serves_as_soon_as_the_address_appears(paths):
     """The role listens before the factory adds 169.254.169.254; the first guest request
