@@ -1,13 +1,15 @@
 """Benchmark: metadata and MJF services under a burst of guests and under slow clients.
 
-Run with ``.venv/bin/python -m bench.bench_httpd [--machines N] [--rounds R]
+Run with ``.venv/bin/python -m bench.bench_httpd [--machines N] [--rounds R] [--repeat K]
 [--baseline REV | --no-baseline]``. Each role runs in its own process, as under vacd
 (bench/httpd_serve.py, logging its access log to a file), on 127.0.0.1; 127.0.0.N stands
 for slot N. The same scenarios run against the working tree and, side by side, against
 the services of git revision REV (default: the last one with the thread-per-connection
 server), extracted into a temporary directory:
 
-- **burst**: R rounds in which N guests, each on a new connection and all at the same
+- **burst** (K runs per side, interleaved with the baseline's, so that both see the same
+  load from whatever else shares the machine; the median of the runs' p99 is compared):
+  R rounds in which N guests, each on a new connection and all at the same
   instant (one selector loop opens every connection at once), GET ``/latest/user-data``
   from metadata and ``/jobfeatures/allocated_cpu`` from MJF; then all N PUT a 1 kB
   ``/joboutputs/heartbeat``. Latency is per request, from connect() to the whole reply.
@@ -106,80 +108,108 @@ def slow_survival(md: Address, mjf: Address, probes: int = 20) -> Dict[str, obje
             "results": results}
 
 
+def percentile(values: List[float], pct: int) -> float:
+    """The ``pct``-th percentile of at least two values (within their range)."""
+    return statistics.quantiles(values, n=100, method="inclusive")[pct - 1]
+
+
 def _quantiles(values: List[float]) -> str:
     values = sorted(values)
     if len(values) < 2:
         return "n/a"
-    q = statistics.quantiles(values, n=100)
-    return (f"p50={q[49] * 1000:.1f} ms p99={q[98] * 1000:.1f} ms "
+    return (f"p50={percentile(values, 50) * 1000:.1f} ms "
+            f"p99={percentile(values, 99) * 1000:.1f} ms "
             f"max={values[-1] * 1000:.1f} ms")
 
 
 def p99(results: List[Result], kind: str) -> Optional[float]:
     lat = [r.seconds for r in results if r.kind == kind and r.status in (200, 201)]
-    return statistics.quantiles(sorted(lat), n=100)[98] if len(lat) > 1 else None
+    return percentile(lat, 99) if len(lat) > 1 else None
 
 
-def report(label: str, bursts: List[Result], cpu: float, slow: Dict[str, object],
-           machines: int, rounds: int) -> str:
-    lines = [f"[{label}]",
-             f"burst: {machines} guests at the same instant, {rounds} rounds, "
-             f"{len(bursts)} requests, "
-             f"{sum(r.status not in (200, 201) for r in bursts)} errors, "
-             f"server CPU {cpu * 1e6 / max(1, len(bursts)):.0f} us per request"]
+def burst_line(n: int, bursts: List[Result], cpu: float, load: float) -> str:
+    """One run of the burst scenario on one line."""
+    errors = sum(r.status not in (200, 201) for r in bursts)
+    parts = [f"  run {n}: load {load:.1f}, {len(bursts)} requests, {errors} errors, "
+             f"server CPU {cpu * 1e6 / max(1, len(bursts)):.0f} us/request"]
     for kind in ("GET", "PUT"):
-        ok = [r for r in bursts if r.kind == kind and r.status in (200, 201)]
-        seen = sorted(r.observed for r in ok)
-        lines.append(f"  {kind}: {_quantiles([r.seconds for r in ok])} (observed by the "
-                     f"client p99={statistics.quantiles(seen, n=100)[98] * 1000:.1f} ms)"
-                     if len(ok) > 1 else f"  {kind}: n/a")
+        ok = sorted(r.seconds for r in bursts if r.kind == kind and r.status in (200, 201))
+        seen = sorted(r.observed for r in bursts if r.kind == kind and r.status in (200, 201))
+        if len(ok) > 1:
+            parts.append(f"{kind} p50 {statistics.median(ok) * 1000:.1f} p99 "
+                         f"{percentile(ok, 99) * 1000:.1f} ms (client saw "
+                         f"p99 {percentile(seen, 99) * 1000:.1f})")
+    return "; ".join(parts) + "\n"
+
+
+def slow_lines(slow: Dict[str, object]) -> str:
     probes: List[Result] = slow["results"]       # type: ignore[assignment]
-    lines.append(f"slow clients: 8 sources x 16 half-sent requests to each service "
-                 f"({slow['attempted']} tried, {slow['held']} connected)")
+    lines = [f"  slow clients: 8 sources x 16 half-sent requests to each service "
+             f"({slow['attempted']} tried, {slow['held']} connected)"]
     for kind in ("GET", "PUT"):
         mine = [r for r in probes if r.kind == kind]
         ok = [r.seconds for r in mine if r.status in (200, 201)]
-        lines.append(f"  another slot's {kind}: {len(ok)}/{len(mine)} answered, "
+        lines.append(f"    another slot's {kind}: {len(ok)}/{len(mine)} answered, "
                      f"{_quantiles(ok) if len(ok) > 1 else ''}".rstrip(", "))
-    lines.append(f"  slow connections still held by the services after 12 s: "
+    lines.append(f"    slow connections still held by the services after 12 s: "
                  f"{slow['open_after_12s']}/{slow['held']}")
     return "\n".join(lines) + "\n"
 
 
-def run_one(code: str, machines: int, rounds: int, label: str):
+def measure(code: str, machines: int, rounds: int, with_slow: bool):
+    """(burst results, server CPU seconds, load average, slow-client results or None)."""
     with tempfile.TemporaryDirectory() as root:
         paths = Paths(root=root)
         for n in list(range(2, machines + 2)) + [int(PROBE_SOURCE.split(".")[3])]:
             make_machine(paths, n, user_data=b"#!/bin/sh\n" + b"# padding\n" * 400)
         with servers(code, root) as (md, mjf, pids):
-            cpu = cpu_seconds(pids)
+            load, cpu = os.getloadavg()[0], cpu_seconds(pids)
             bursts = burst_rounds(md, mjf, machines, rounds)
             cpu = cpu_seconds(pids) - cpu
-            slow = slow_survival(md, mjf)
-    return bursts, report(label, bursts, cpu, slow, machines, rounds)
+            slow = slow_survival(md, mjf) if with_slow else None
+    return bursts, cpu, load, slow
+
+
+def median_p99(runs, kind: str) -> Optional[float]:
+    values = [v for v in (p99(bursts, kind) for bursts, _cpu, _load in runs) if v]
+    return statistics.median(values) if values else None
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--machines", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=3, help="burst runs per side")
     parser.add_argument("--baseline", default=BASELINE_REV, help="git revision to compare")
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args(argv)
+    with contextlib.ExitStack() as stack:
+        sides = [("this tree", REPO)]
+        if not args.no_baseline:
+            sides.append((f"baseline {args.baseline}",
+                          stack.enter_context(baseline_tree(args.baseline))))
+        runs: Dict[str, list] = {label: [] for label, _ in sides}
+        slow: Dict[str, Dict[str, object]] = {}
+        for i in range(args.repeat):          # interleaved, so both see the same load
+            for label, code in sides:
+                bursts, cpu, load, survival = measure(code, args.machines, args.rounds, i == 0)
+                runs[label].append((bursts, cpu, load))
+                if survival is not None:
+                    slow[label] = survival
     text = (f"bench_httpd on {platform.node()} ({os.cpu_count()} CPUs, Python "
-            f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}); each "
-            f"role in its own process, client in a third\n")
-    now_bursts, now_text = run_one(REPO, args.machines, args.rounds, "this tree")
-    text += now_text
-    if not args.no_baseline:
-        with baseline_tree(args.baseline) as old:
-            base_bursts, base_text = run_one(old, args.machines, args.rounds,
-                                             f"baseline {args.baseline}")
-        text += base_text
+            f"{platform.python_version()}); each role in its own process, client in a "
+            f"third; burst: {args.machines} guests at the same instant, {args.rounds} "
+            f"rounds per run\n")
+    for label, _code in sides:
+        text += f"[{label}]\n" + "".join(burst_line(n + 1, *run)
+                                          for n, run in enumerate(runs[label]))
+        medians = ", ".join(f"{kind} {median_p99(runs[label], kind) * 1000:.1f} ms"
+                            for kind in ("GET", "PUT"))
+        text += f"  median p99 of the runs: {medians}\n" + slow_lines(slow[label])
+    if len(sides) == 2:
         for kind in ("GET", "PUT"):
-            new, base = p99(now_bursts, kind), p99(base_bursts, kind)
-            if new and base:
-                text += f"burst {kind} p99 ratio this tree / baseline: {new / base:.2f}\n"
+            new, base = median_p99(runs[sides[0][0]], kind), median_p99(runs[sides[1][0]], kind)
+            text += f"burst {kind} median p99, this tree / baseline: {new / base:.2f}\n"
     write_results(RESULTS, text)
     return 0
 
