@@ -52,3 +52,4 @@ GB = 10 ** 9     # disk sizes
 MIB = 1024 ** 2  # memory sizes
 
 DAEMON_ROLES = ("factory", "responder", "metadata", "mjf")
+METRICS_ROLE = "metrics"          # started only when metrics_address is set

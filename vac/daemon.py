@@ -23,11 +23,12 @@ import os
 import select
 import signal
 import sys
-from typing import IO, List, Mapping, Optional, Sequence, Tuple
+from typing import IO, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from vac import __version__
-from vac.adapters import sdnotify, statefs
-from vac.constants import DAEMON_ROLES
+from vac.adapters import prometheus, sdnotify, statefs
+from vac.constants import DAEMON_ROLES, METRICS_ROLE
+from vac.core.configtypes import Settings
 from vac.errors import ConfigError
 from vac.logsetup import setup_role_logging, setup_stderr_logging
 from vac.paths import Paths
@@ -71,18 +72,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not daemonise (for systemd and testing)")
     p.add_argument("--once", action="store_true",
                    help="run one factory cycle in the foreground and exit")
-    p.add_argument("--roles", metavar="ROLE[,ROLE...]", default=",".join(DAEMON_ROLES),
-                   help="roles to run (default: %(default)s)")
+    p.add_argument("--roles", metavar="ROLE[,ROLE...]", default=None,
+                   help=f"roles to run (default: {','.join(DAEMON_ROLES)}, and "
+                        f"{METRICS_ROLE} when metrics_address is set)")
     p.add_argument("--role-registry", metavar="MODULE:DICT", help=argparse.SUPPRESS)
     return p
 
 
 def parse_roles(text: str) -> Tuple[str, ...]:
     roles = tuple(r.strip() for r in text.split(",") if r.strip())
-    unknown = [r for r in roles if r not in DAEMON_ROLES]
+    known = DAEMON_ROLES + (METRICS_ROLE,)
+    unknown = [r for r in roles if r not in known]
     if unknown or not roles:
-        raise ValueError(f"--roles must be a subset of {','.join(DAEMON_ROLES)}; "
-                         f"got {text!r}")
+        raise ValueError(f"--roles must be a subset of {','.join(known)}; got {text!r}")
     return roles
 
 
@@ -106,15 +108,37 @@ def check_config(paths: Paths) -> str:
     return load_config(paths, pipes="none").settings.log_destination
 
 
-def start_config(paths: Paths) -> Tuple[str, List[str]]:
-    """(``log_destination``, problems) of the configuration vacd starts on; an invalid
-    one gives the destination of its valid parts ("files" if unknown)."""
+def start_config(paths: Paths) -> Tuple[Settings, List[str]]:
+    """(settings, problems) of the configuration vacd starts on; an invalid one gives
+    the settings of its valid parts (the defaults if there are none)."""
     try:
-        return check_config(paths), []
+        return load_config(paths, pipes="none").settings, []
     except ConfigError as e:
         fallback = e.fallback
-        destination = fallback.settings.log_destination if fallback is not None else "files"
-        return destination, [str(p) for p in e.problems]
+        settings = fallback.settings if fallback is not None else Settings()
+        return settings, [str(p) for p in e.problems]
+
+
+def choose_roles(requested: Optional[str], settings: Settings) -> Tuple[str, ...]:
+    """``--roles`` (checked), else the four roles plus ``metrics`` if
+    ``metrics_address`` is set; metrics without an address is an error."""
+    if requested is None:
+        return DAEMON_ROLES + (METRICS_ROLE,) * bool(settings.metrics_address)
+    roles = parse_roles(requested)
+    if METRICS_ROLE in roles and not settings.metrics_address:
+        raise ValueError("--roles names metrics but metrics_address is not set")
+    return roles
+
+
+def prepare_metrics(paths: Paths, roles: Sequence[str]) -> None:
+    """With the metrics role: empty the multiprocess directory and name it in the
+    environment the roles inherit (vac.adapters.prometheus); without it: make sure no
+    role counts."""
+    if METRICS_ROLE in roles:
+        prometheus.reset_directory(paths.metrics_dir)
+        os.environ[prometheus.ENV] = paths.metrics_dir
+    else:
+        os.environ.pop(prometheus.ENV, None)
 
 
 def service_status(paths: Paths, roles: Sequence[str]) -> str:
@@ -199,6 +223,7 @@ def make_spawner(paths: Paths, registry: Mapping[str, str], destination: str,
     parent = os.getpid()
     # blocked across fork so a signal cannot reach the child before it has its own handlers
     deferred = {signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGCHLD}
+    started: Dict[str, int] = {}
 
     def spawn(role: str) -> int:
         saved = signal.pthread_sigmask(signal.SIG_BLOCK, deferred)
@@ -206,9 +231,10 @@ def make_spawner(paths: Paths, registry: Mapping[str, str], destination: str,
             pid = os.fork()
             if pid == 0:
                 run_child(role, registry[role], paths, destination, parent, close_fds,
-                          sigmask=saved)
+                          sigmask=saved, restarted=started.get(role, 0) > 0)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, saved)
+        started[role] = started.get(role, 0) + 1
         return pid
     return spawn
 
@@ -303,6 +329,7 @@ def run_daemon(args: argparse.Namespace, paths: Paths, roles: Sequence[str],
                   "anyway: no machines are created until it is fixed, running machines "
                   "and their services are kept (the factory log lists every problem)",
                   len(problems), problems[0])
+    prepare_metrics(paths, roles)
     spawn = make_spawner(paths, registry, destination, (r, w))
     sup = Supervisor(roles, spawn, policy=BackoffPolicy())
     try:
@@ -336,10 +363,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     paths = Paths.from_root(args.root)
     try:
-        roles = parse_roles(args.roles)
         registry = load_registry(args.role_registry) if args.role_registry else ROLE_REGISTRY
         check_installation(paths)
-        destination, problems = start_config(paths)
+        settings, problems = start_config(paths)
+        destination = settings.log_destination
+        roles = choose_roles(args.roles, settings)
         if problems:
             print(f"vacd: invalid configuration ({len(problems)} problem(s)); running "
                   "machines are looked after but no new ones are created until it is "

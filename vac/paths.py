@@ -131,6 +131,16 @@ class Paths:
         return self.state("machinetypes-disabled")
 
     @property
+    def last_cycle(self) -> str:
+        """What the last factory cycle did, with its plan (factory-written JSON)."""
+        return self.state("last-cycle.json")
+
+    @property
+    def metrics_dir(self) -> str:
+        """prometheus_client's multiprocess files of the roles (emptied at vacd start)."""
+        return self.state("metrics")
+
+    @property
     def factory_version_logged(self) -> str:
         return self.state("factory-version-logged")
 

@@ -25,6 +25,7 @@ from vac.errors import StateError
 from vac.logsetup import setup_role_logging
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
+from vac.services import metrics_hooks
 from vac.supervisor import EXIT_ROLE_CRASHED, EXIT_ROLE_MISSING
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ ROLE_REGISTRY: Dict[str, str] = {
     "responder": "vac.services.responder:run_role",
     "metadata": "vac.services.metadata_httpd:run_role",
     "mjf": "vac.services.mjf_httpd:run_role",
+    "metrics": "vac.services.metrics_role:run_role",
 }
 ONCE_TARGET = "vac.services.factory:run_cycle"
 
@@ -152,11 +154,13 @@ def remove_role_pidfile(paths: Paths, role: str) -> None:
 
 
 def run_child(role: str, target: str, paths: Paths, log_destination: str,
-              parent_pid: int, close_fds: tuple = (), sigmask=None) -> None:
+              parent_pid: int, close_fds: tuple = (), sigmask=None,
+              restarted: bool = False) -> None:
     """Body of a forked role process; never returns.
 
     ``sigmask``: the signal mask to restore once the role's handlers are installed
     (vacd blocks SIGTERM/SIGHUP across fork so none is lost or misrouted).
+    ``restarted``: vacd started this role before (counted as a role restart).
     """
     code = EXIT_ROLE_CRASHED
     try:
@@ -176,6 +180,9 @@ def run_child(role: str, target: str, paths: Paths, log_destination: str,
         set_process_name(f"vacd-{role}")
         setup_role_logging(paths, role, log_destination)
         random.seed()                       # do not share the parent's random state
+        metrics_hooks.reset()               # metrics on iff vacd named their directory
+        if restarted:
+            metrics_hooks.count("role_restarts", role=role)
         write_role_pidfile(paths, role)
         code = run_role(role, target, paths, control)
         remove_role_pidfile(paths, role)

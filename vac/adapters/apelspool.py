@@ -270,6 +270,13 @@ def publish_staged(outgoing_dir: str, frozen: FrozenRecord) -> str:
     raise StateError(f"cannot move {frozen.staged_path} to {target}: directory keeps vanishing")
 
 
+def queue_count(outgoing_dir: str) -> int:
+    """Messages waiting in the outgoing dirq queue for ssmsend (0 if there is no queue)."""
+    if not os.path.isdir(outgoing_dir):
+        return 0
+    return QueueSimple(outgoing_dir, umask=0o022).count()
+
+
 def queue_add(outgoing_dir: str, text: str) -> str:
     """Add one message to the outgoing dirq queue (e.g. a sync record); returns its path."""
     from dirq.QueueSimple import QueueSimple   # not at the top: check-vacd needs stdlib only

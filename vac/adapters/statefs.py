@@ -8,6 +8,7 @@ directory). Times read back are file ctimes, as in the original (SPEC App. A.2).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -444,6 +445,26 @@ def read_config_report(paths: Paths) -> Tuple[Optional[str], Optional[str]]:
         text = read_text(path)
         return None if text is None else (text.splitlines() or [""])[0]
     return first(paths.config_error), first(paths.machinetypes_disabled)
+
+
+def write_cycle_report(paths: Paths, report: Mapping[str, object]) -> None:
+    """``last-cycle.json``: what the last factory cycle did (factory only)."""
+    write_atomic(paths.last_cycle, json.dumps(report, sort_keys=True) + "\n", fsync=False)
+
+
+def read_cycle_report(paths: Paths) -> Optional[dict]:
+    """``last-cycle.json`` as a dict, or None if it is missing or not a JSON object."""
+    try:
+        report = json.loads(read_text(paths.last_cycle) or "null")
+    except ValueError:
+        return None
+    return report if isinstance(report, dict) else None
+
+
+def config_problem_count(paths: Paths) -> int:
+    """Problems listed in ``config-error`` (0 while the configuration is valid)."""
+    text = read_text(paths.config_error)
+    return 0 if text is None else max(1, len(text.splitlines()) - 1)
 
 
 def clear_factory_error(paths: Paths) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import List
 
 from vac.core.actions import Create, Preempt, WriteHeartbeat, describe
+from vac.core.planreport import plan_body
 from vac.errors import ConfigError
 from vac.paths import Paths
 
@@ -54,15 +54,7 @@ def render(cfg, plan, notes: List[str]) -> str:
 
 def as_json(cfg, plan, notes: List[str]) -> str:
     """The same explanation as JSON (``vac --json plan``)."""
-    body = {"factory": cfg.settings.factory_hostname, "notes": notes,
-            "states": plan.states, "vetoes": plan.vetoes, "ranked": plan.ranked,
-            "standings": [dataclasses.asdict(s) for s in plan.standings],
-            "actions": [describe(a) for a in plan.actions if not isinstance(a, WriteHeartbeat)],
-            "creates": [dataclasses.asdict(c) for c in plan.creates],
-            "disabled": {name: list(problems) for name, problems in cfg.disabled.items()},
-            "preemptions": [dataclasses.asdict(p) for p in plan.preemptions],
-            "explanation": plan.notes}
-    return json.dumps(body, indent=1, sort_keys=True)
+    return json.dumps(plan_body(cfg, plan, notes), indent=1, sort_keys=True)
 
 
 def run(args) -> int:

@@ -78,6 +78,7 @@ class Settings:
     metadata_port: int = 80
     mjf_bind_address: str = "169.254.169.253"
     mjf_port: int = 80
+    metrics_address: str = ""                      # "" = no metrics role; else HOST:PORT
     joboutputs_max_file_bytes: int = 100 * 1024 * 1024
     joboutputs_max_total_bytes: int = 1024 * 1024 * 1024
     joboutputs_max_files: int = 1024

@@ -114,6 +114,31 @@ def hostport_list(value: str) -> Tuple[str, ...]:
         raise ValueError("expected a list of host.domain:port") from None
 
 
+def listen_address(value: str) -> str:
+    """``IPV4:PORT`` or ``HOSTNAME:PORT`` to listen on, or "" (off); host lower-cased."""
+    item = value.strip().lower()
+    if item == "":
+        return item
+    host, sep, port = item.rpartition(":")
+    expected = ('expected IPV4_ADDRESS:PORT or HOST.NAME:PORT (e.g. 127.0.0.1:8995), '
+                'or "" for off')
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(expected)
+    try:
+        if ipaddress.ip_address(host).version != 4:
+            raise ValueError(expected)
+    except ValueError:
+        if not _HOSTNAME_RE.match(host) or host.replace(".", "").isdigit():
+            raise ValueError(expected) from None
+    return f"{host}:{int(port)}"
+
+
+def split_listen_address(value: str) -> Tuple[str, int]:
+    """(host, port) of a value returned by :func:`listen_address` (not "")."""
+    host, _, port = value.rpartition(":")
+    return host, int(port)
+
+
 def fqdn(value: str) -> str:
     """A fully qualified host name (contains a dot), lower-cased."""
     name = value.strip().lower()

@@ -151,6 +151,10 @@ SETTINGS_OPTIONS: Tuple[Option, ...] = (
     _opt("mjf_bind_address", o.ip_address(), "169.254.169.253", "IP address",
          "address of the Machine/Job Features and JOBOUTPUTS service"),
     _opt("mjf_port", o.integer(1, 65535), 80, _INT, "port of the MJF service", unit="port"),
+    _opt("metrics_address", o.listen_address, "", "host:port", "where the metrics role "
+         "serves Prometheus /metrics and /status.json (TCP, plain HTTP, no "
+         "authentication: bind it to a management address); empty: no metrics role",
+         default_text='"" (off)'),
     _opt("joboutputs_max_file_bytes", o.integer(1), 100 * 1024 * 1024, _INT, "largest file "
          "a machine may PUT into JOBOUTPUTS", unit="bytes"),
     _opt("joboutputs_max_total_bytes", o.integer(1), 1024 * 1024 * 1024, _INT, "most bytes "

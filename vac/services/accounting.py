@@ -29,6 +29,7 @@ from vac.core.slotstate import why_no_record
 from vac.errors import StateError
 from vac.model import AccountingInputs, SlotRecord
 from vac.paths import Paths
+from vac.services import metrics_hooks
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ def _complete(paths: Paths, name: str, frozen: apelspool.FrozenRecord) -> str:
     if not frozen.archived:
         path = apelspool.write_archive(paths.apel_archive, frozen)
         log.info("%s: APEL record archived as %s", name, path)
+        metrics_hooks.count("apel_records")
     if frozen.outgoing_pending:
         target = apelspool.publish_staged(paths.apel_outgoing, frozen)
         log.info("%s: APEL record queued for ssmsend as %s", name, target)

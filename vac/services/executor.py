@@ -20,10 +20,11 @@ from vac.core.actions import (Account, Action, Create, Destroy, ExpireMachineDir
                               LowerShutdownTime, Preempt, RecordUsage, WriteCounts,
                               WriteHeartbeat, describe)
 from vac.core.configtypes import Config
+from vac.core.metrics import finish_code, is_fizzle
 from vac.errors import StateError, VacError
 from vac.model import SlotRecord
 from vac.paths import Paths
-from vac.services import accounting, configdrive, userdata, vacmon
+from vac.services import accounting, configdrive, metrics_hooks, userdata, vacmon
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +121,19 @@ class Executor:
         statefs.write_finished(slot.machine_dir)
         if slot.machinetype:
             statefs.update_finishes(self.paths, slot.machinetype)
+        if metrics_hooks.enabled():
+            self._count_finish(self._fresh(slot), a.started)
         if a.started and self.cfg.settings.vacmon_hostport:
             vacmon.send_machine_status(self.cfg, self.paths, self._fresh(slot), self.now)
+
+    def _count_finish(self, slot: SlotRecord, started: bool) -> None:
+        """finishes by shutdown-message code; fizzles of started machines."""
+        machinetype = slot.machinetype or ""
+        metrics_hooks.count("finishes", machinetype=machinetype,
+                            code=finish_code(slot.shutdown_message))
+        mt = self.cfg.machinetypes.get(machinetype)
+        if started and is_fizzle(slot, mt.fizzle_seconds if mt else 0):
+            metrics_hooks.count("fizzles", machinetype=machinetype)
 
     def _expire(self, a: ExpireMachineDir) -> None:
         log.info("Deleting expired %s (%s)", a.path, a.reason)
@@ -141,9 +153,11 @@ class Executor:
             log.error("%s: LM creation fails with: %s", a.name, e)
             statefs.write_factory_error(self.paths, f"LM creation fails with: {e}")
             self.failed += 1
+            metrics_hooks.count("creation_failures", machinetype=a.machinetype)
             return
         self.created += 1
         self.created_names.append(a.name)
+        metrics_hooks.count("creations", machinetype=a.machinetype)
         log.info("%s: LM created", a.name)
         statefs.write_role_heartbeat(self.paths, "factory", self.now)
         statefs.clear_factory_error(self.paths)

@@ -28,12 +28,13 @@ from vac.adapters.atomicfile import file_mtime, read_text, write_atomic
 from vac.core import apel, pacing, planner
 from vac.core.actions import describe
 from vac.core.configtypes import Config
+from vac.core.metrics import veto_reason
 from vac.core.slotstate import MachineDirInfo
 from vac.errors import HypervisorError, StateError, VacError
 from vac.model import DomainInfo, DomainState, HostFacts, SlotRecord
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
-from vac.services import accounting, census, peers, vacmon, vm
+from vac.services import accounting, census, cyclereport, metrics_hooks, peers, vacmon, vm
 from vac.services.configreport import FactoryMemory, read_config
 from vac.services.executor import Executor, ensure_dirs
 from vac.services.rolekit import write_heartbeat
@@ -61,6 +62,7 @@ class CycleResult:
     problems: List[str] = field(default_factory=list)   # configuration / hypervisor problems
     record_failures: List[str] = field(default_factory=list)   # APEL records not written
     pending_records: int = 0            # machines whose APEL record is still pending
+    peers: Optional[Dict[str, List[str]]] = None        # answering/silent (None: not asked)
 
 
 def load_factory_config(paths: Paths, pipes: str = "refresh") -> Config:
@@ -132,8 +134,13 @@ def read_slots(cfg: Config, paths: Paths, facts: HostFacts) -> List[SlotRecord]:
 def gather_reports(cfg: Config, paths: Paths, facts: HostFacts,
                    now: float) -> Dict[str, Dict[str, dict]]:
     """Peer reports; this factory's own files stand in when its responder is silent."""
+    return with_own_report(cfg, paths, facts, now, query_reports(cfg))
+
+
+def with_own_report(cfg: Config, paths: Paths, facts: HostFacts, now: float,
+                    reports: Dict[str, Dict[str, dict]]) -> Dict[str, Dict[str, dict]]:
+    """``reports`` plus this factory's own files if its responder did not answer."""
     factory = cfg.settings.factory_hostname
-    reports = query_reports(cfg)
     if factory not in reports:
         log.info("No report from this factory's responder; using its own slot files")
         reports[factory] = own_report(cfg, paths, read_slots(cfg, paths, facts), now)
@@ -211,7 +218,18 @@ def run_cycle(paths: Paths, *, now: Optional[float] = None, config: Optional[Con
               memory: Optional[FactoryMemory] = None, **seams: Any) -> CycleResult:
     """One factory cycle. Keyword ``seams`` are the fields of :class:`Seams`
     (``hv_factory()`` returns a context manager yielding a hypervisor); ``memory`` is what
-    the factory role keeps between cycles (the last valid configuration, what it logged)."""
+    the factory role keeps between cycles (the last valid configuration, what it logged).
+    What the cycle did is kept in ``last-cycle.json`` (vac.services.cyclereport)."""
+    started = time.monotonic()
+    result = _run_cycle(paths, now, config, memory, **seams)
+    seconds = time.monotonic() - started
+    cyclereport.write(paths, result, seconds)
+    metrics_hooks.observe_cycle(seconds)
+    return result
+
+
+def _run_cycle(paths: Paths, now: Optional[float], config: Optional[Config],
+               memory: Optional[FactoryMemory], **seams: Any) -> CycleResult:
     now = time.time() if now is None else now
     opts = Seams(**seams)
     result = CycleResult(now)
@@ -268,14 +286,18 @@ def _cycle_with_hv(cfg: Config, paths: Paths, hv: Any, now: float, result: Cycle
         log.info("No machines created this cycle: the configuration is invalid (its "
                  "problems are in the log when they change, and in %s)", paths.config_error)
         return
+    reports = query_reports(creation)
+    result.peers = cyclereport.peer_states(creation, reports)
     inputs = dataclasses.replace(inputs, config=creation, blockers=blockers,
-                                 reports=gather_reports(creation, paths, facts, now))
+                                 reports=with_own_report(creation, paths, facts, now, reports))
     done = len(plan.actions)
     log.info("Start a LM creation attempt (at most %d this cycle). Load average is %.2f; "
              "superslots (shutdown time: processors) %s", cfg.settings.max_creations_per_cycle,
              facts.load_average, dict(sorted(capacity.superslots.items())))
     planner.plan_creation(inputs, capacity, now, opts.rng or random.Random(), plan)
     log_plan(plan)
+    for veto in plan.vetoes:
+        metrics_hooks.count("vetoes", reason=veto_reason(veto))
     _apply(executor, plan.actions[done:])
     result.created, result.failed = executor.created, executor.failed
     result.created_names = list(executor.created_names)

@@ -22,6 +22,7 @@ from vac.core.configtypes import Config
 from vac.core.metadata import Response
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
+from vac.services import metrics_hooks
 from vac.services.rolekit import CONFIG_CHECK_SECONDS, ConfigHolder, Loader, write_heartbeat
 from vac.services.vmnet import slot_count
 
@@ -109,9 +110,9 @@ Answer = Callable[[Paths, Optional[Config], Optional[Machine], HttpRequest], Res
 
 @dataclass(frozen=True)
 class RoleSpec:
-    role: str                          # "metadata" or "mjf"
+    role: str                          # "metadata", "mjf" or "metrics"
     server_name: str                   # Server header
-    bind: Callable[[Config], Tuple[str, int]]       # cfg -> (address, port)
+    bind: Callable[[Config], Optional[Tuple[str, int]]]   # cfg -> (address, port); None: off
     answer: Answer                     # (paths, cfg, machine or None, request) -> response
 
 
@@ -126,7 +127,13 @@ def _bind(spec: RoleSpec, paths: Paths, holder: ConfigHolder, resolve: Resolver)
     host, port = spec.bind(holder.cfg)
 
     def app(request: HttpRequest) -> Response:
-        return spec.answer(paths, holder.cfg, resolve(request.client_ip), request)
+        try:
+            response = spec.answer(paths, holder.cfg, resolve(request.client_ip), request)
+        except Exception:  # counted as the 500 the server sends, then raised to it
+            metrics_hooks.count("http_requests", role=spec.role, code="500")
+            raise
+        metrics_hooks.count("http_requests", role=spec.role, code=str(response.status))
+        return response
     server = httpserver.make_server(host, port, app, spec.server_name,
                                     limits=server_limits(holder.cfg, paths))
     server.allowed_hosts = frozenset(allowed_hosts(host, server.server_address[1]))
@@ -138,10 +145,18 @@ def _bind(spec: RoleSpec, paths: Paths, holder: ConfigHolder, resolve: Resolver)
     return server, (host, port)
 
 
+def _close(server) -> None:
+    """Stop serving (None: nothing to stop); returns None for the caller's variable."""
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+
+
 def run_http_role(paths: Paths, control: RoleControl, spec: RoleSpec,
                   load: Optional[Loader] = None, resolve: Optional[Resolver] = None,
                   ready: Optional[Callable] = None) -> None:
-    """Serve until ``control.should_stop()``; rebind if the configured address changes."""
+    """Serve until ``control.should_stop()``; rebind if the configured address changes,
+    serve nothing while ``spec.bind`` gives None."""
     holder = ConfigHolder(paths, load, check_seconds=CONFIG_CHECK_SECONDS)
     resolve = resolve or address_resolver(paths, holder)
     server, bound, last_beat, warned = None, None, 0.0, False
@@ -151,11 +166,10 @@ def run_http_role(paths: Paths, control: RoleControl, spec: RoleSpec,
                 write_heartbeat(paths, spec.role)
                 last_beat = time.time()
             holder.reload(force=control.take_reload())
-            if holder.cfg is not None and (server is None or spec.bind(holder.cfg) != bound):
-                if server is not None:
-                    server.shutdown()
-                    server.server_close()
-                    server = None
+            wanted = spec.bind(holder.cfg) if holder.cfg is not None else None
+            if server is not None and wanted != bound:
+                server = _close(server)
+            if wanted is not None and server is None:
                 try:
                     server, bound = _bind(spec, paths, holder, resolve)
                     warned = False
@@ -164,12 +178,10 @@ def run_http_role(paths: Paths, control: RoleControl, spec: RoleSpec,
                 except OSError as e:
                     if not warned:
                         log.warning("cannot bind %s server to %s: %s (retrying every %s s)",
-                                    spec.role, spec.bind(holder.cfg), e, BIND_RETRY_SECONDS)
+                                    spec.role, wanted, e, BIND_RETRY_SECONDS)
                     warned = True
                     control.wait(BIND_RETRY_SECONDS)
                     continue
             control.wait(POLL_SECONDS)
     finally:
-        if server is not None:
-            server.shutdown()
-            server.server_close()
+        _close(server)

@@ -27,7 +27,7 @@ from vac.core.configtypes import Config
 from vac.model import SlotRecord
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
-from vac.services import accounting
+from vac.services import accounting, metrics_hooks
 from vac.services.rolekit import CONFIG_CHECK_SECONDS, ConfigHolder, write_heartbeat
 
 log = logging.getLogger(__name__)
@@ -159,16 +159,19 @@ class Responder:
         request, error = vq.parse_request(data)
         if request is None:
             self.stats.malformed += 1
+            metrics_hooks.count("vacquery_refused", reason="malformed")
             self._warn("Malformed VacQuery datagram from %s: %s", peer, error)
             return []
         if cfg is None or request.space != cfg.settings.vac_space:
             self.stats.wrong_space += 1
+            metrics_hooks.count("vacquery_refused", reason="space")
             log.debug("Ignoring query for space %r from %s", request.space[:80], peer)
             return []
         now = time.time() if now is None else now
         log.info("Received %s from %s", request.message_type, peer)
         bodies = self._bodies(cfg, request.reply_type, now)
         self.stats.answered += 1
+        metrics_hooks.count("vacquery_requests", type=request.message_type)
         return [vq.encode(wrap(cfg, request.reply_type, b, request.cookie, now))
                 for b in bodies]
 
@@ -178,6 +181,7 @@ class Responder:
             replies = self.replies_for(data, peer)
         except Exception:                       # datagram boundary
             self.stats.errors += 1
+            metrics_hooks.count("vacquery_refused", reason="error")
             log.exception("Failed to answer datagram from %s", peer)
             return
         for failure in udp.send_to_many(self.sock, ((r, peer) for r in replies)):
