@@ -29,7 +29,10 @@ setup(
     extras_require={
         "daemon": ["python-daemon>=2.3.0"],
         "proctitle": ["setproctitle>=1.2.2"],
-        "test": ["pytest", "hypothesis", "python-daemon>=2.3.0", "setproctitle>=1.2.2"],
+        # only for the metrics role (metrics_address): Debian 12 has 0.16, EPEL 9 0.21
+        "metrics": ["prometheus-client>=0.16"],
+        "test": ["pytest", "hypothesis", "python-daemon>=2.3.0", "setproctitle>=1.2.2",
+                 "prometheus-client>=0.16"],
     },
     entry_points={
         "console_scripts": [

@@ -36,6 +36,7 @@ STATE_FILE = "demo.json"
 EVENTS_FILE = "demo-events.jsonl"
 DEMO_CONF_NAME = "10-demo.conf"
 SLOTS = 3                      # concurrent TCG guests: at most 3 on 2 cores
+METRICS_ADDRESS = "127.0.0.1:8995"   # inside the namespace (vac.conf(5) metrics_address)
 GUEST_IMAGE = "demo-guest.iso"
 STOP_WAIT_SECONDS = 45.0       # vacd gives its roles 30 s after SIGTERM
 POLL_SECONDS = 1.0
@@ -63,6 +64,8 @@ max_creations_per_cycle = 1
 udp_timeout_seconds = 2
 shutdown_grace_seconds = 5
 version_logger = 0
+# Prometheus /metrics and /status.json on the namespace's loopback
+metrics_address = {metrics_address}
 """
 
 MACHINETYPE = """
@@ -131,7 +134,7 @@ def render_config(factory: str, env: demoenv.DemoEnv, domain_type: str,
     """The text of ``etc/vac.d/10-demo.conf``."""
     text = SETTINGS.format(factory=factory, domain_type=domain_type,
                            domain_reason=domain_reason, libvirt_uri=env.libvirt_uri,
-                           volume_group=env.volume_group)
+                           volume_group=env.volume_group, metrics_address=METRICS_ADDRESS)
     for name, share, fizzle, backoff, fqan in MACHINETYPES:
         text += MACHINETYPE.format(name=name, share=share, image=GUEST_IMAGE, fizzle=fizzle,
                                    backoff=backoff, fqan=fqan)
@@ -209,6 +212,7 @@ def user_commands(root: str, netns: str) -> List[str]:
     return [f"{prefix}/vac --root {root} {sub}" for sub in ("machines", "machinetypes",
                                                              "factories", "plan")] + \
         [f"{prefix}/check-vacd --root {root}",
+         f"ip netns exec {netns} curl -s http://{METRICS_ADDRESS}/metrics    # or /status.json",
          f"tail -f {Paths.from_root(root).log_file('factory')}",
          "make demo-clean    # afterwards: remove every domain, LV, network and file the demo made"]
 

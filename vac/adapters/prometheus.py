@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+# the classic text format generate_latest writes (newer clients name 1.0.0 "latest")
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @dataclass(frozen=True)
@@ -106,10 +108,10 @@ def exposition(path: Optional[str], helps: Mapping[str, str],
                gauges: Sequence[GaugeFamily]) -> Tuple[bytes, str]:
     """(body, content type) of /metrics in the Prometheus text format: the counters
     of the multiprocess directory ``path`` (None: none) and the ``gauges``."""
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+    from prometheus_client import CollectorRegistry, generate_latest
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_merged_collector(path, helps, gauges))
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(registry), CONTENT_TYPE
 
 
 def parse_exposition(text: str) -> List[Tuple[str, Dict[str, str], float]]:

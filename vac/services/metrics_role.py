@@ -145,7 +145,9 @@ def _bind(cfg: Config) -> Optional[Tuple[str, int]]:
     return split_listen_address(address) if address else None
 
 
-def run_role(paths: Paths, control: RoleControl, *, load=None, ready=None) -> None:
-    """vacd role ``metrics``; ``load``/``ready`` are for tests only."""
+def run_role(paths: Paths, control: RoleControl, *, load=None, resolve=None,
+             ready=None) -> None:
+    """vacd role ``metrics``; ``load``/``ready`` are for tests only (``resolve`` is
+    ignored: no answer depends on who asks)."""
     spec = RoleSpec(METRICS_ROLE, SERVER_NAME, _bind, answer)
     run_http_role(paths, control, spec, load=load, resolve=lambda _ip: None, ready=ready)

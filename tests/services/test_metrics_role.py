@@ -1,0 +1,248 @@
+"""The metrics role over real HTTP on the loopback, with counts written by other real
+processes (prometheus_client's multiprocess files); the exposition passes `promtool check
+metrics`; the dashboard and the alerting rules use only metric names a real scrape has;
+/status.json says what the responder would."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.services.ctxhelpers import FACTORY, make_machine, request, running_role
+from vac.adapters import prometheus, statefs
+from vac.core import metrics as catalogue
+from vac.core import vacquery as vq
+from vac.core.configtypes import Config, Machinetype, Settings
+from vac.core import planner, shares
+from vac.services import cyclereport, factory, metrics_hooks, metrics_role, responder
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DASHBOARD = os.path.join(REPO, "etc", "grafana", "vac-dashboard.json")
+RULES = os.path.join(REPO, "etc", "prometheus", "vac-rules.yml")
+promtool = pytest.mark.skipif(not shutil.which("promtool"),
+                              reason="promtool not installed (tools/install-deps.sh)")
+
+
+def config(address: str = "127.0.0.1:0") -> Config:
+    return Config(settings=Settings(vac_space="vac01.example.com", factory_hostname=FACTORY,
+                                    factories=(FACTORY, "factory2.example.com"),
+                                    total_processors=8, metrics_address=address),
+                  machinetypes={"lhcb-prod": Machinetype("lhcb-prod", target_share=3),
+                                "atlas": Machinetype("atlas", target_share=1)})
+
+
+@pytest.fixture(scope="module")
+def multiproc(tmp_path_factory):
+    """A multiprocess directory named in the environment, as vacd sets it for its roles.
+
+    prometheus_client binds its value files to the directory named when it is first
+    imported (once per process, as in a vacd role): one directory serves this whole
+    module, so counts add up across its tests and each test counts under its own names
+    or labels."""
+    directory = str(tmp_path_factory.mktemp("multiproc"))
+    os.environ[prometheus.ENV] = directory
+    if "prometheus_client" in sys.modules:
+        from prometheus_client import values
+        if values.ValueClass.__name__ != "MmapedValue":
+            pytest.skip("prometheus_client was imported before a multiprocess directory "
+                        "was named (run this module on its own)")
+    metrics_hooks.reset()
+    yield directory
+    del os.environ[prometheus.ENV]
+    metrics_hooks.reset()
+
+
+def count_in_another_process(*calls: str) -> None:
+    """Run metrics_hooks calls in a fresh Python process that then exits (dies)."""
+    code = "from vac.services import metrics_hooks as h\n" + "\n".join(calls)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=60,
+                   env=dict(os.environ, PYTHONPATH=REPO))
+
+
+@pytest.fixture
+def served(paths, multiproc):
+    os.makedirs(paths.state_dir, exist_ok=True)
+    make_machine(paths, 0, machinetype="lhcb-prod")
+    make_machine(paths, 1, machinetype="atlas")
+    statefs.write_counts(paths, 2, 4, 2, 8, 2.0)
+    with running_role(metrics_role.run_role, paths, config()) as addr:
+        yield addr
+
+
+def scrape(addr) -> str:
+    status, headers, body = request(addr, "GET", "/metrics", source="127.0.0.1")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    return body.decode()
+
+
+def samples(text: str):
+    return prometheus.parse_exposition(text)
+
+
+def value(text: str, name: str, **labels) -> float:
+    hits = [v for n, lab, v in samples(text) if n == name and lab == labels]
+    assert len(hits) == 1, (name, labels)
+    return hits[0]
+
+
+def test_counts_of_other_processes_add_up_and_outlive_them(served):
+    count_in_another_process('h.count("creations", machinetype="lhcb-prod")',
+                             'h.count("creations", machinetype="lhcb-prod")',
+                             'h.count("finishes", machinetype="atlas", code="300")')
+    count_in_another_process('h.count("creations", machinetype="lhcb-prod")',
+                             'h.count("role_restarts", role="responder")',
+                             'h.observe_cycle(1.25)')
+    text = scrape(served)
+    assert value(text, "vac_creations_total", machinetype="lhcb-prod") == 3
+    assert value(text, "vac_creations_total", machinetype="atlas") == 0      # seeded at 0
+    assert value(text, "vac_finishes_total", machinetype="atlas", code="300") == 1
+    assert value(text, "vac_role_restarts_total", role="responder") == 1
+    assert value(text, "vac_cycle_duration_seconds_count") == 1
+    assert value(text, "vac_machines", machinetype="lhcb-prod", state="running") == 0
+    assert value(text, "vac_machines", machinetype="atlas", state="starting") == 1
+    assert value(text, "vac_slots") == 4 and value(text, "vac_slots_free") == 2
+    assert "# HELP vac_creations_total Machines created" in text    # not "Multiprocess metric"
+
+
+def test_no_label_carries_a_machine_name_or_uuid(served):
+    for name, labels, _ in samples(scrape(served)):
+        for label_value in labels.values():
+            assert "uuid" not in label_value and "factory1-" not in label_value, (name, labels)
+
+
+@promtool
+def test_exposition_passes_promtool(served):
+    count_in_another_process('h.count("vetoes", reason="slots")')
+    result = subprocess.run(["promtool", "check", "metrics"], input=scrape(served),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and not result.stdout.strip(), \
+        result.stdout + result.stderr
+
+
+def names_used(expressions) -> set:
+    return {n for e in expressions for n in re.findall(r"\bvac_[a-z0-9_]+", e)}
+
+
+def dashboard_exprs():
+    with open(DASHBOARD, encoding="utf-8") as f:
+        dash = json.load(f)
+    return dash, [t["expr"] for p in dash["panels"] for t in p["targets"]]
+
+
+def rule_exprs():
+    with open(RULES, encoding="utf-8") as f:
+        return re.findall(r"^\s+expr: (.+)$", f.read(), re.M)
+
+
+def write_a_cycle_report(paths) -> None:
+    """last-cycle.json as the factory writes it after a cycle that ranked machinetypes."""
+    cfg, now = config(), time.time()
+    plan = planner.Plan(standings=shares.standings(cfg, {}, now), vetoes=["no free slot"])
+    result = factory.CycleResult(now - 2, config=cfg, plan=plan,
+                                 peers=cyclereport.peer_states(cfg, {FACTORY: {}}))
+    cyclereport.write(paths, result, 2.0)
+
+
+def test_dashboard_and_rules_use_only_scraped_metric_names(served, paths):
+    write_a_cycle_report(paths)
+    scraped = {name for name, _, _ in samples(scrape(served))}
+    dash, exprs = dashboard_exprs()
+    used = names_used(exprs + rule_exprs() +
+                      [v["definition"] for v in dash["templating"]["list"] if "definition" in v])
+    assert used and used <= scraped, used - scraped
+
+
+def test_dashboard_covers_the_questions_sites_ask():
+    dash, exprs = dashboard_exprs()
+    titles = " | ".join(p["title"] for p in dash["panels"]).lower()
+    for topic in ("share", "machines by machinetype and state", "fizzles", "back-off",
+                  "cycle time", "apel backlog"):
+        assert topic in titles, topic
+    ids = [p["id"] for p in dash["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in dash["panels"]:
+        assert panel["datasource"]["uid"] == "${datasource}" and panel["targets"]
+
+
+@promtool
+def test_alerting_rules_pass_promtool():
+    result = subprocess.run(["promtool", "check", "rules", RULES], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    alerts = re.findall(r"alert: (\w+)", open(RULES, encoding="utf-8").read())
+    for wanted in ("VacFactoryNotCycling", "VacAllMachinetypesBackingOff",
+                   "VacApelRecordsPending", "VacRoleRestarting"):
+        assert wanted in alerts
+
+
+def test_status_json_is_what_the_responder_would_say(served, paths):
+    statefs.write_cycle_report(paths, {"time": 1.0, "end": 2.5, "duration_seconds": 1.5,
+                                       "plan": {"vetoes": ["no free slot"], "standings": []},
+                                       "peers": {"answering": [FACTORY], "silent": []}})
+    status, headers, body = request(served, "GET", "/status.json", source="127.0.0.1")
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    doc = json.loads(body)
+    assert doc["factory"] == FACTORY and doc["plan"]["vetoes"] == ["no free slot"]
+    assert doc["last_cycle"]["duration_seconds"] == 1.5
+    cfg = config()
+    want = responder.local_bodies(cfg, paths, vq.MACHINE_STATUS, doc["time"])
+    assert [(m["machine"], m["machinetype"], m["uuid"]) for m in doc["machines"]] == \
+        [(b["machine"], b["machinetype"], b["uuid"]) for b in want]
+    assert {m["machinetype"] for m in doc["machinetypes"]} == {"lhcb-prod", "atlas"}
+    assert doc["factories"][0]["message_type"] == vq.FACTORY_STATUS
+    for message in doc["machines"] + doc["machinetypes"] + doc["factories"]:
+        assert vq.validate_response(message) == [], message
+
+
+def test_other_paths_and_methods_refused(served):
+    assert request(served, "GET", "/", source="127.0.0.1")[0] == 404
+    assert request(served, "GET", "/metrics/../etc/passwd", source="127.0.0.1")[0] == 404
+    assert request(served, "POST", "/metrics", body=b"x", source="127.0.0.1")[0] == 405
+    assert request(served, "HEAD", "/metrics", source="127.0.0.1")[0] == 200
+
+
+def test_bound_only_to_the_configured_address(served):
+    host, port = served
+    assert host == "127.0.0.1"
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.2", port), timeout=5).close()
+
+
+def test_metrics_off_imports_nothing_and_counts_nothing(tmp_path):
+    """Without vacd's multiprocess directory in the environment no role imports
+    prometheus_client (memory) and counting is a no-op."""
+    code = ("import sys\nfrom vac.services import metrics_hooks as h\n"
+            "h.count('creations', machinetype='x'); h.observe_cycle(1.0)\n"
+            "print(h.enabled(), 'prometheus_client' in sys.modules)")
+    env = {k: v for k, v in os.environ.items() if k != prometheus.ENV}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO, env=dict(env, PYTHONPATH=REPO), timeout=60, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_a_broken_counter_turns_counting_off_without_raising(multiproc, caplog):
+    metrics_hooks.count("creations", machinetype="lhcb")      # works
+    metrics_hooks.count("finishes", machinetype="lhcb")       # a label is missing
+    assert not metrics_hooks.enabled()
+    assert "this process counts nothing more" in caplog.text
+    metrics_hooks.count("creations", machinetype="lhcb")      # silently a no-op now
+
+
+def test_catalogue_is_the_single_source_of_help_texts(served):
+    text = scrape(served)
+    for metric in catalogue.COUNTED + catalogue.STATE:
+        if metric.name in ("machinetype_score", "machinetype_backoff",
+                           "machinetype_backoff_end_timestamp_seconds",
+                           "machinetype_last_abort_timestamp_seconds",
+                           "last_cycle_timestamp_seconds", "last_cycle_duration_seconds",
+                           "peers"):
+            continue                              # need a factory cycle (tested in core)
+        assert f"# HELP {metric.exposed_name} {metric.help}" in text, metric.name
