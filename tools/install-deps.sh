@@ -15,6 +15,7 @@ DEB_PKGS=(
   genisoimage xorriso busybox-static isolinux syslinux-common lz4  # context ISO + test guest
   rpm mandoc puppet cloud-init                               # packaging, man pages, puppet module
   rpmlint python3-packaging puppet-lint                      # rpm checks + dep generator, puppet lint
+  prometheus                                                 # server + promtool for the metrics tests
 )
 # EL9 names; some live in EPEL (mandoc, busybox) and puppet comes from Puppet's own repo.
 EL_PKGS=(
@@ -22,6 +23,7 @@ EL_PKGS=(
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-client libvirt-daemon-config-nwfilter
   qemu-kvm qemu-img dnsmasq iptables-nft iproute lvm2 psmisc
   xorriso busybox syslinux lz4 rpm-build rpmlint python3-rpm-macros mandoc cloud-init
+  python3-prometheus_client   # EPEL 9; EL9 has no Prometheus server package for the tests
 )
 
 if [ "$(id -u)" != 0 ]; then echo "install-deps.sh: must run as root" >&2; exit 1; fi

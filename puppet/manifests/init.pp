@@ -45,6 +45,8 @@
 # @param apel_key_path    source of the APEL key ('' = APEL not set up)
 # @param local_squid      run a Squid cache for the machines, peered with the factories
 # @param manage_ksm       enable KSM and ksmtuned (memory de-duplication between VMs)
+# @param metrics_address  HOST:PORT of vacd's Prometheus /metrics and /status.json
+#                         (e.g. '127.0.0.1:8995'; undef: no metrics role)
 # @param package_ensure   ensure value of the vac package
 class vac (
   String                  $space             = "vac01.${facts['networking']['domain']}",
@@ -74,6 +76,7 @@ class vac (
   String                  $apel_key_path     = '',
   Boolean                 $local_squid       = false,
   Boolean                 $manage_ksm        = true,
+  Optional[String[1]]     $metrics_address   = undef,
   String                  $package_ensure    = 'installed',
 ) {
   $fqdn = $facts['networking']['fqdn']
@@ -111,6 +114,7 @@ class vac (
       'volume_group'     => $volume_group,
       'total_processors' => $total_processors,
       'root_public_key'  => $root_public_key,
+      'metrics_address'  => $metrics_address,
     }),
     notify  => Service['vacd'],
   }

@@ -103,6 +103,7 @@ class { 'vac':
   apel_cert_path     => 'puppet:///modules/site/apel/hostcert.pem',
   apel_key_path      => 'puppet:///modules/site/apel/hostkey.pem',
   local_squid        => true,
+  metrics_address    => '127.0.0.1:8995',
 }
 """
 
@@ -224,7 +225,8 @@ def test_vac_d_is_layered_rendered_and_valid(scratch):
         "[settings]", "vac_space = vac01.example.com",
         "root_public_key = /root/.ssh/id_ed25519.pub",
         "factories = factory1.example.com factory2.example.com",
-        "volume_group = vac_volume_group", "total_processors = 2"]
+        "volume_group = vac_volume_group", "total_processors = 2",
+        "metrics_address = 127.0.0.1:8995"]
     # vac reads the rendered directory as a factory would
     _write(str(scratch.upper / "proc/cpuinfo"), "processor\t: 0\n" * 2)
     config = load_config(Paths(str(scratch.upper)), hostname=FQDN, processor_count=2,
@@ -232,6 +234,7 @@ def test_vac_d_is_layered_rendered_and_valid(scratch):
     s = config.settings
     assert (s.vac_space, s.volume_group, s.total_processors, s.hs06_per_processor) == \
         ("vac01.example.com", "vac_volume_group", 2, 10.5)
+    assert s.metrics_address == "127.0.0.1:8995"
     assert config.machinetypes["lhcb"].target_share == 3
     assert config.machinetypes["atlas"].target_share == 1
     assert not config.warnings

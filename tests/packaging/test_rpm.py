@@ -114,6 +114,7 @@ def test_daemon_package_files_and_documentation(built):
         "/usr/lib/systemd/system/vacd.service", "/etc/logrotate.d/vac",
         "/etc/apel/vac-ssmsend-prod.cfg", "/etc/cron.d/vac-ssmsend",
         "/usr/share/vac/vac-ssmsend.in", "/etc/squid/squid.conf.vac",
+        "/usr/share/vac/grafana/vac-dashboard.json", "/usr/share/vac/prometheus/vac-rules.yml",
         "/var/lib/vac/tmp", "/var/lib/vac/imagecache", "/var/lib/vac/machinetypes",
         "/var/lib/vac/pipescache", "/var/lib/vac/apel-archive", "/var/lib/vac/apel-outgoing",
         "/var/lib/vac/slots", "/var/lib/vac/finishes", "/var/lib/vac/machines",
