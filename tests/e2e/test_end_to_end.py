@@ -6,7 +6,10 @@ inside the namespace. Real guests boot, take user_data from vac's metadata servi
 MJF, PUT heartbeats and a shutdown message through JOBOUTPUTS and power off; the factory
 finalises each, accounts the ones that passed fizzle in APEL, and backs ``idle`` off after
 its ``300 Nothing to do``. While vacd runs, ``vac machines --json`` (the real responder)
-must match the files and ``check-vacd`` must say OK. Ctrl-C (SIGINT) stops the demo and
+must match the files and ``check-vacd`` must say OK. A real Prometheus server in the
+namespace scrapes vacd's metrics role: through its query API it must see the machines
+the files show running while real guests run, and after the demo path the counters of
+creations, finishes by code and APEL records must equal what is on disk. Ctrl-C (SIGINT) stops the demo and
 vacd cleanly. Each guest's timeline is printed and written to $TESTENV_DIR/e2e_timeline.txt.
 """
 
@@ -23,6 +26,7 @@ from typing import Dict, List, Optional
 
 import pytest
 
+from tests.e2e import metricscheck
 from tests.realenv import console_tail
 from vac import demo
 from vac.adapters import statefs
@@ -202,9 +206,8 @@ def demo_run(real_env, tmp_path):
     return proc, Paths.from_root(root), out
 
 
-def wait_for_goal(proc: subprocess.Popen, paths: Paths) -> float:
-    """Poll until goal_reached; returns the seconds it took."""
-    start = time.monotonic()
+def wait_for_goal(proc: subprocess.Popen, paths: Paths, start: float) -> float:
+    """Poll until goal_reached; returns the seconds since ``start`` (monotonic)."""
     while not goal_reached(paths):
         assert proc.poll() is None, f"the demo exited early with status {proc.returncode}"
         assert time.monotonic() - start < GOAL_SECONDS, \
@@ -213,14 +216,33 @@ def wait_for_goal(proc: subprocess.Popen, paths: Paths) -> float:
     return time.monotonic() - start
 
 
-def test_demo_factory_end_to_end(real_env, demo_run):
+@pytest.fixture
+def prom(real_env, tmp_path):
+    """A real Prometheus server in the namespace, scraping the demo's metrics address."""
+    server = metricscheck.PrometheusServer(real_env, str(tmp_path / "prometheus"))
+    real_env.add_cleanup(server.stop)
+    return server
+
+
+def test_demo_factory_end_to_end(real_env, demo_run, prom):
     proc, paths, out = demo_run
+    start = time.monotonic()
     try:
-        took = wait_for_goal(proc, paths)
+        prom.wait_ready()
+
+        def alive() -> None:
+            assert proc.poll() is None, f"the demo exited early with status {proc.returncode}"
+        metricscheck.wait_prometheus_sees_running_guests(prom, lambda: machines(paths), alive)
+        took = wait_for_goal(proc, paths, start)
         factory = demo.read_state(paths.root)["factory"]
         check_vac_machines_matches_disk(real_env, paths, factory)
         res = run_in_netns(real_env, ["check-vacd", "--root", paths.root])
         assert res.returncode == 0 and res.stdout.startswith("VACD OK"), res.stdout
+        scrape = metricscheck.check_counters_equal_disk(
+            real_env.netns, paths, lambda: machines(paths),
+            lambda: len(archive_records(paths)))
+        metricscheck.check_scrape(scrape)
+        assert {"VacFactoryNotCycling", "VacRoleRestarting"} <= set(prom.rules_healthy())
         proc.send_signal(signal.SIGINT)                     # Ctrl-C
         assert proc.wait(STOP_SECONDS) == 0, "the demo did not stop cleanly"
         assert "vacd stopped (exit status 0)" in _read(out)
