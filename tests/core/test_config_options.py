@@ -33,6 +33,7 @@ BAD_SETTINGS = {
     "joboutputs_max_file_bytes": "0", "joboutputs_max_total_bytes": "lots",
     "joboutputs_max_files": "0",
     "shutdown_grace_seconds": "-1", "check_iptables": "sometimes",
+    "metrics_address": "127.0.0.1",
 }
 BAD_MACHINETYPE = {
     "target_share": "-1", "machine_model": "xen", "root_image": "", "user_data": "",

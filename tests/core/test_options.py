@@ -87,9 +87,25 @@ def test_good_values(convert, text, value):
     (o.version_logger, "often", "expected an integer >= 0"),
     (o.nonempty, "  ", "non-empty"),
     (o.single_word, "two words", "single word"),
+    (o.listen_address, "127.0.0.1", "IPV4_ADDRESS:PORT"),
+    (o.listen_address, "127.0.0.1:0", "IPV4_ADDRESS:PORT"),
+    (o.listen_address, "127.0.0.1:65536", "IPV4_ADDRESS:PORT"),
+    (o.listen_address, "[::1]:8995", "IPV4_ADDRESS:PORT"),
+    (o.listen_address, "::1:8995", "IPV4_ADDRESS:PORT"),
+    (o.listen_address, "1.2.3:8995", "IPV4_ADDRESS:PORT"),
+    (o.listen_address, "bad_host:8995", "IPV4_ADDRESS:PORT"),
+    (o.listen_address, ":8995", "IPV4_ADDRESS:PORT"),
 ])
 def test_bad_values_say_what_is_expected(convert, text, expected):
     with pytest.raises(ValueError) as e:
         convert(text)
     assert expected in str(e.value)
     assert str(e.value).startswith("expected")
+
+
+def test_listen_address():
+    assert o.listen_address("") == ""
+    assert o.listen_address(" 127.0.0.1:08995 ") == "127.0.0.1:8995"
+    assert o.listen_address("Mgmt.Example.org:8995") == "mgmt.example.org:8995"
+    assert o.listen_address("0.0.0.0:8995") == "0.0.0.0:8995"
+    assert o.split_listen_address("127.0.0.1:8995") == ("127.0.0.1", 8995)
