@@ -163,8 +163,15 @@ def check_counters_equal_disk(netns: str, paths: Paths, machines: Callable[[], l
     raise AssertionError(f"metrics {scrape_counts(text)} != files {before}")
 
 
+SCRAPE_FILE = os.path.join(os.environ.get("TESTENV_DIR", "/var/tmp/vac-test-env"),
+                           "e2e_scrape.txt")
+
+
 def check_scrape(text: str) -> None:
-    """promtool accepts the live exposition; it has every name the dashboard and rules use."""
+    """promtool accepts the live exposition; it has every name the dashboard and rules use.
+    The scrape is kept in $TESTENV_DIR/e2e_scrape.txt for a look afterwards."""
+    with open(SCRAPE_FILE, "w", encoding="utf-8") as f:
+        f.write(text)
     result = subprocess.run(["promtool", "check", "metrics"], input=text,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout
