@@ -53,6 +53,9 @@ def test_real_roles_run_and_stop(paths, capsys):
         wait_for(lambda: "End cycle" in log_text(paths, "factory"), timeout=30,
                  what="one factory cycle")
         assert nagios.main(["--root", paths.root]) == nagios.OK
+        # metrics_address is not set: no metrics role, no counter files
+        assert "vacd-metrics" not in vacd.children()
+        assert not os.path.exists(paths.metrics_dir)
         assert capsys.readouterr().out.startswith("VACD OK - Factory + responder ok")
     finally:
         code = vacd.stop()
