@@ -16,7 +16,7 @@ from collections import Counter
 from typing import Callable, Dict, List, Tuple
 
 from tests.services.ctxhelpers import in_thread
-from tests.services.test_metrics_role import dashboard_exprs, names_used, rule_exprs
+from tests.services.test_metrics_role import check_exposition
 from vac import demo
 from vac.adapters import prometheus
 from vac.core.metrics import finish_code
@@ -172,10 +172,4 @@ def check_scrape(text: str) -> None:
     The scrape is kept in $TESTENV_DIR/e2e_scrape.txt for a look afterwards."""
     with open(SCRAPE_FILE, "w", encoding="utf-8") as f:
         f.write(text)
-    result = subprocess.run(["promtool", "check", "metrics"], input=text,
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0 and not result.stdout.strip(), result.stdout
-    scraped = {name for name, _, _ in prometheus.parse_exposition(text)}
-    _dash, exprs = dashboard_exprs()
-    used = names_used(exprs + rule_exprs())
-    assert used <= scraped, used - scraped
+    check_exposition(text)
