@@ -52,22 +52,23 @@ def value(text: str, name: str, **labels) -> float:
 
 
 def ask(port: int, times: int) -> None:
-    """``times`` machines_query requests, each answered, to the real responder."""
+    """``times`` factory_query requests (one reply datagram each), each answered before
+    the next is sent, to the real responder."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(5)
         for i in range(times):
-            sock.sendto(vq.encode(vq.request_dict(vq.MACHINES_QUERY, SPACE, f"c{i}", "x")),
+            sock.sendto(vq.encode(vq.request_dict(vq.FACTORY_QUERY, SPACE, f"c{i}", "x")),
                         ("127.0.0.1", port))
-            sock.recvfrom(65535)
+            assert vq.decode_response(sock.recvfrom(65535)[0])["cookie"] == f"c{i}"
         sock.sendto(b"{not json", ("127.0.0.1", port))
 
 
 def wait_answering(port: int) -> None:
-    """Until the responder answers a factory_query (unanswered ones are not counted)."""
+    """Until the responder answers a machinetypes_query (counted under that type)."""
     def answered() -> bool:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             sock.settimeout(1)
-            sock.sendto(vq.encode(vq.request_dict(vq.FACTORY_QUERY, SPACE, "p", "x")),
+            sock.sendto(vq.encode(vq.request_dict(vq.MACHINETYPES_QUERY, SPACE, "p", "x")),
                         ("127.0.0.1", port))
             try:
                 return bool(sock.recvfrom(65535))
@@ -129,7 +130,7 @@ def test_counts_survive_a_role_restart_and_restart_with_vacd(metrics_vacd, paths
     wait_answering(query_port)
     ask(query_port, 3)
     text = get(port, "/metrics")
-    assert value(text, "vac_vacquery_requests_total", type="machines_query") == 3
+    assert value(text, "vac_vacquery_requests_total", type="factory_query") == 3
     assert value(text, "vac_vacquery_refused_total", reason="malformed") == 1
     assert value(text, "vac_role_restarts_total", role="responder") == 0
 
@@ -140,7 +141,7 @@ def test_counts_survive_a_role_restart_and_restart_with_vacd(metrics_vacd, paths
     wait_answering(query_port)
     ask(query_port, 2)
     text = get(port, "/metrics")
-    assert value(text, "vac_vacquery_requests_total", type="machines_query") == 5
+    assert value(text, "vac_vacquery_requests_total", type="factory_query") == 5
     assert value(text, "vac_role_restarts_total", role="responder") == 1
     assert value(text, "vac_cycle_duration_seconds_count") >= 1
     assert value(text, "vac_last_cycle_timestamp_seconds") > 0
@@ -152,7 +153,7 @@ def test_counts_survive_a_role_restart_and_restart_with_vacd(metrics_vacd, paths
         again.wait_roles(ROLES)
         wait_for(lambda: _scrapes(port), timeout=20, what="the metrics role to serve again")
         text = get(port, "/metrics")
-        assert value(text, "vac_vacquery_requests_total", type="machines_query") == 0
+        assert value(text, "vac_vacquery_requests_total", type="factory_query") == 0
         assert value(text, "vac_role_restarts_total", role="responder") == 0
     finally:
         assert again.stop() == 0
