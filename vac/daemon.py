@@ -115,7 +115,7 @@ def start_config(paths: Paths) -> Tuple[Settings, List[str]]:
         return load_config(paths, pipes="none").settings, []
     except ConfigError as e:
         fallback = e.fallback
-        settings = fallback.settings if fallback is not None else Settings()
+        settings = fallback.settings if fallback is not None else Settings(vac_space="")
         return settings, [str(p) for p in e.problems]
 
 
