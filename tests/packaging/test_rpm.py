@@ -98,7 +98,7 @@ def test_daemon_package_requires_recommends_and_config_files(built):
                  "vac-command = 04.00.00-1.el9"):
         assert name in requires, name
     assert rpm_query(daemon, "--recommends").splitlines() == [
-        "apel-ssm", "python3-daemon >= 2.3.0"]
+        "apel-ssm", "python3-daemon >= 2.3.0", "python3-prometheus_client >= 0.16"]
     flags = dict(line.rsplit(" ", 1) for line in rpm_query(
         daemon, "--qf", "[%{FILENAMES} %{FILEFLAGS:fflags}\n]").splitlines())
     for conf in ("/etc/logrotate.d/vac", "/etc/apel/vac-ssmsend-prod.cfg",
