@@ -41,7 +41,7 @@ import sys
 from importlib.metadata import version
 print("%d.%d" % sys.version_info[:2])
 for name in ("cryptography", "psutil", "dnspython", "python-daemon", "dirq",
-             "setproctitle", "libvirt-python"):
+             "setproctitle", "libvirt-python", "prometheus-client"):
     print(name, version(name))
 """], capture_output=True, text=True, check=True, timeout=60).stdout.split("\n")
     assert out[0] == "3.9"
