@@ -44,6 +44,15 @@ def directory() -> Optional[str]:
     return os.environ.get(ENV) or None
 
 
+def missing() -> Optional[str]:
+    """Why the library cannot be used here (None: it is installed)."""
+    try:
+        import prometheus_client  # noqa: F401 - imported for the check only
+    except ImportError as e:
+        return f"prometheus_client cannot be imported ({e})"
+    return None
+
+
 def reset_directory(path: str) -> None:
     """Create ``path`` (0755) and remove the value files of an earlier vacd."""
     os.makedirs(path, mode=0o755, exist_ok=True)

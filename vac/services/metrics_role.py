@@ -148,6 +148,11 @@ def _bind(cfg: Config) -> Optional[Tuple[str, int]]:
 def run_role(paths: Paths, control: RoleControl, *, load=None, resolve=None,
              ready=None) -> None:
     """vacd role ``metrics``; ``load``/``ready`` are for tests only (``resolve`` is
-    ignored: no answer depends on who asks)."""
+    ignored: no answer depends on who asks). Without prometheus_client the role stops
+    with an error saying so, and vacd retries it with back-off."""
+    problem = prometheus.missing()
+    if problem:
+        raise RuntimeError(f"metrics_address is set but {problem}: install "
+                           "python3-prometheus_client (EPEL 9) or prometheus-client")
     spec = RoleSpec(METRICS_ROLE, SERVER_NAME, _bind, answer)
     run_http_role(paths, control, spec, load=load, resolve=lambda _ip: None, ready=ready)
