@@ -16,11 +16,12 @@ import time
 
 import pytest
 
-from tests.services.ctxhelpers import FACTORY, make_machine, request, running_role
+from tests.realenv import wait_for
+from tests.services.ctxhelpers import FACTORY, make_machine, request
 from vac.adapters import prometheus, statefs
 from vac.core import metrics as catalogue
 from vac.core import vacquery as vq
-from vac.core.configtypes import Config, Machinetype, Settings
+from vac.core.configtypes import Config
 from vac.core import planner, shares
 from vac.services import cyclereport, factory, metrics_hooks, metrics_role, responder
 
@@ -31,50 +32,90 @@ promtool = pytest.mark.skipif(not shutil.which("promtool"),
                               reason="promtool not installed (tools/install-deps.sh)")
 
 
-def config(address: str = "127.0.0.1:0") -> Config:
-    return Config(settings=Settings(vac_space="vac01.example.com", factory_hostname=FACTORY,
-                                    factories=(FACTORY, "factory2.example.com"),
-                                    total_processors=8, metrics_address=address),
-                  machinetypes={"lhcb-prod": Machinetype("lhcb-prod", target_share=3),
-                                "atlas": Machinetype("atlas", target_share=1)})
+CONF = """[settings]
+vac_space = vac01.example.com
+factory_hostname = factory1.example.com
+factories = factory1.example.com factory2.example.com
+total_processors = 2
+metrics_address = 127.0.0.1:{port}
+
+[machinetype lhcb-prod]
+target_share = 3
+root_image = /images/lhcb.iso
+
+[machinetype atlas]
+target_share = 1
+root_image = /images/atlas.iso
+"""
+ROLE = """import signal, sys
+from vac.paths import Paths
+from vac.rolecontrol import RoleControl
+from vac.services import metrics_role
+control = RoleControl()
+signal.signal(signal.SIGTERM, lambda *_: control.request_stop())
+metrics_role.run_role(Paths.from_root(sys.argv[1]), control)
+"""
 
 
-@pytest.fixture(scope="module")
-def multiproc(tmp_path_factory):
-    """A multiprocess directory named in the environment, as vacd sets it for its roles.
-
-    prometheus_client binds its value files to the directory named when it is first
-    imported (once per process, as in a vacd role): one directory serves this whole
-    module, so counts add up across its tests and each test counts under its own names
-    or labels."""
-    directory = str(tmp_path_factory.mktemp("multiproc"))
-    os.environ[prometheus.ENV] = directory
-    if "prometheus_client" in sys.modules:
-        from prometheus_client import values
-        if values.ValueClass.__name__ != "MmapedValue":
-            pytest.skip("prometheus_client was imported before a multiprocess directory "
-                        "was named (run this module on its own)")
-    metrics_hooks.reset()
-    yield directory
-    del os.environ[prometheus.ENV]
-    metrics_hooks.reset()
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
-def count_in_another_process(*calls: str) -> None:
+@pytest.fixture
+def multiproc(tmp_path):
+    """A multiprocess directory, named in the environment of the processes started here
+    as vacd names it for its roles (prometheus_client reads it when first imported)."""
+    directory = str(tmp_path / "multiproc")
+    prometheus.reset_directory(directory)
+    return directory
+
+
+def role_env(directory: str) -> dict:
+    return dict(os.environ, PYTHONPATH=REPO, **{prometheus.ENV: directory})
+
+
+def count_in_another_process(directory: str, *calls: str) -> None:
     """Run metrics_hooks calls in a fresh Python process that then exits (dies)."""
     code = "from vac.services import metrics_hooks as h\n" + "\n".join(calls)
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, timeout=60,
-                   env=dict(os.environ, PYTHONPATH=REPO))
+                   env=role_env(directory))
+
+
+def config(paths) -> Config:
+    from vac.services.configload import load_config
+    return load_config(paths, pipes="none")
 
 
 @pytest.fixture
 def served(paths, multiproc):
+    """The metrics role in a process of its own (as vacd runs it) on a free port."""
     os.makedirs(paths.state_dir, exist_ok=True)
+    os.makedirs(os.path.dirname(paths.etc_vac_conf), exist_ok=True)
+    port = free_port()
+    with open(paths.etc_vac_conf, "w", encoding="utf-8") as f:
+        f.write(CONF.format(port=port))
     make_machine(paths, 0, machinetype="lhcb-prod")
     make_machine(paths, 1, machinetype="atlas")
-    statefs.write_counts(paths, 2, 4, 2, 8, 2.0)
-    with running_role(metrics_role.run_role, paths, config()) as addr:
+    statefs.write_counts(paths, 2, 4, 2, 2, 2.0)
+    proc = subprocess.Popen([sys.executable, "-c", ROLE, paths.root], cwd=REPO,
+                            env=role_env(multiproc))
+    try:
+        addr = ("127.0.0.1", port)
+        wait_for(lambda: _listening(addr), timeout=30, what="the metrics role to listen")
         yield addr
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def _listening(addr) -> bool:
+    try:
+        socket.create_connection(addr, timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def scrape(addr) -> str:
@@ -93,11 +134,11 @@ def value(text: str, name: str, **labels) -> float:
     return hits[0]
 
 
-def test_counts_of_other_processes_add_up_and_outlive_them(served):
-    count_in_another_process('h.count("creations", machinetype="lhcb-prod")',
+def test_counts_of_other_processes_add_up_and_outlive_them(served, multiproc):
+    count_in_another_process(multiproc, 'h.count("creations", machinetype="lhcb-prod")',
                              'h.count("creations", machinetype="lhcb-prod")',
                              'h.count("finishes", machinetype="atlas", code="300")')
-    count_in_another_process('h.count("creations", machinetype="lhcb-prod")',
+    count_in_another_process(multiproc, 'h.count("creations", machinetype="lhcb-prod")',
                              'h.count("role_restarts", role="responder")',
                              'h.observe_cycle(1.25)')
     text = scrape(served)
@@ -152,7 +193,7 @@ def rule_exprs():
 
 def write_a_cycle_report(paths) -> None:
     """last-cycle.json as the factory writes it after a cycle that ranked machinetypes."""
-    cfg, now = config(), time.time()
+    cfg, now = config(paths), time.time()
     plan = planner.Plan(standings=shares.standings(cfg, {}, now), vetoes=["no free slot"])
     result = factory.CycleResult(now - 2, config=cfg, plan=plan,
                                  peers=cyclereport.peer_states(cfg, {FACTORY: {}}))
@@ -160,9 +201,10 @@ def write_a_cycle_report(paths) -> None:
 
 
 @promtool
-def test_exposition_passes_promtool_and_has_what_dashboard_and_rules_use(served, paths):
+def test_exposition_passes_promtool_and_has_what_dashboard_and_rules_use(served, paths,
+                                                                         multiproc):
     write_a_cycle_report(paths)
-    count_in_another_process('h.count("vetoes", reason="slots")')
+    count_in_another_process(multiproc, 'h.count("vetoes", reason="slots")')
     check_exposition(scrape(served))
 
 
@@ -198,7 +240,7 @@ def test_status_json_is_what_the_responder_would_say(served, paths):
     doc = json.loads(body)
     assert doc["factory"] == FACTORY and doc["plan"]["vetoes"] == ["no free slot"]
     assert doc["last_cycle"]["duration_seconds"] == 1.5
-    cfg = config()
+    cfg = config(paths)
     want = responder.local_bodies(cfg, paths, vq.MACHINE_STATUS, doc["time"])
     assert [(m["machine"], m["machinetype"], m["uuid"]) for m in doc["machines"]] == \
         [(b["machine"], b["machinetype"], b["uuid"]) for b in want]
@@ -234,12 +276,18 @@ def test_metrics_off_imports_nothing_and_counts_nothing(tmp_path):
     assert out.stdout.split() == ["False", "False"]
 
 
-def test_a_broken_counter_turns_counting_off_without_raising(multiproc, caplog):
-    metrics_hooks.count("creations", machinetype="lhcb")      # works
-    metrics_hooks.count("finishes", machinetype="lhcb")       # a label is missing
-    assert not metrics_hooks.enabled()
-    assert "this process counts nothing more" in caplog.text
-    metrics_hooks.count("creations", machinetype="lhcb")      # silently a no-op now
+def test_a_broken_counter_turns_counting_off_without_raising(multiproc, monkeypatch,
+                                                             caplog):
+    monkeypatch.setenv(prometheus.ENV, multiproc)
+    metrics_hooks.reset()
+    try:
+        metrics_hooks.count("creations", machinetype="lhcb")      # works
+        metrics_hooks.count("finishes", machinetype="lhcb")       # a label is missing
+        assert not metrics_hooks.enabled()
+        assert "this process counts nothing more" in caplog.text
+        metrics_hooks.count("creations", machinetype="lhcb")      # silently a no-op now
+    finally:
+        metrics_hooks.reset()
 
 
 def test_catalogue_is_the_single_source_of_help_texts(served):
