@@ -274,6 +274,7 @@ def queue_count(outgoing_dir: str) -> int:
     """Messages waiting in the outgoing dirq queue for ssmsend (0 if there is no queue)."""
     if not os.path.isdir(outgoing_dir):
         return 0
+    from dirq.QueueSimple import QueueSimple   # not at the top: check-vacd needs stdlib only
     return QueueSimple(outgoing_dir, umask=0o022).count()
 
 

@@ -28,7 +28,6 @@ from vac.adapters.atomicfile import file_mtime, read_text, write_atomic
 from vac.core import apel, pacing, planner
 from vac.core.actions import describe
 from vac.core.configtypes import Config
-from vac.core.metrics import veto_reason
 from vac.core.slotstate import MachineDirInfo
 from vac.errors import HypervisorError, StateError, VacError
 from vac.model import DomainInfo, DomainState, HostFacts, SlotRecord
@@ -147,35 +146,6 @@ def with_own_report(cfg: Config, paths: Paths, facts: HostFacts, now: float,
     return reports
 
 
-def log_slots(plan: planner.Plan, slots: List[SlotRecord]) -> None:
-    """``NAME is STATE (PROCESSORS MACHINETYPE "MESSAGE" UUID)`` per slot (SPEC §3.2)."""
-    for slot in slots:
-        state = plan.states.get(slot.name, "Unknown")
-        hint = ""
-        if slot.shutdown_message and slot.shutdown_message.startswith("3") and \
-                slot.heartbeat_time and slot.started_time:
-            hint = (f" Minimum {slot.machinetype} fizzle_seconds="
-                    f"{int(slot.heartbeat_time - slot.started_time)} ?")
-        log.info('%s is %s (%s %s "%s" %s)%s', slot.name, state, slot.processors or "-",
-                 slot.machinetype or "-", slot.shutdown_message or "", slot.uuid or "-", hint)
-
-
-def log_plan(plan: planner.Plan) -> None:
-    """One line per standing, veto and note (the creation decision's explanation)."""
-    for s in plan.standings:
-        abort = (f"last abort {s.last_abort:.0f}, creation restart at {s.restart_time:.0f}"
-                 if s.last_abort else "no abort")
-        log.info("For %s: score %.2f, machinegroup %s score %.2f, %d before fizzle, %s%s",
-                 s.machinetype, s.score, s.machinegroup, s.group_score, s.num_before_fizzle,
-                 abort, f" - not eligible: {s.why_not}" if s.why_not else "")
-    if plan.ranked:
-        log.info("Sorted machinegroup/machinetype scores: %s", " ".join(plan.ranked))
-    for veto in plan.vetoes:
-        log.info("LM not created as %s", veto)
-    for note in plan.notes:
-        log.info("%s", note)
-
-
 def _connect(cfg: Config, hv_factory: Optional[Callable[[], ContextManager[Any]]]):
     if hv_factory is not None:
         return hv_factory()
@@ -276,7 +246,7 @@ def _cycle_with_hv(cfg: Config, paths: Paths, hv: Any, now: float, result: Cycle
     inputs = gather(cfg, paths, hv, facts, start, opts.volumes)
     plan, capacity = planner.plan_lifecycle(inputs, now)
     result.plan = plan
-    log_slots(plan, list(inputs.slots))
+    cyclereport.log_slots(plan, list(inputs.slots))
     executor = Executor(cfg, paths, hv, now, opts.vm_module)
     _apply(executor, plan.actions)
     result.record_failures = executor.record_failures
@@ -295,9 +265,7 @@ def _cycle_with_hv(cfg: Config, paths: Paths, hv: Any, now: float, result: Cycle
              "superslots (shutdown time: processors) %s", cfg.settings.max_creations_per_cycle,
              facts.load_average, dict(sorted(capacity.superslots.items())))
     planner.plan_creation(inputs, capacity, now, opts.rng or random.Random(), plan)
-    log_plan(plan)
-    for veto in plan.vetoes:
-        metrics_hooks.count("vetoes", reason=veto_reason(veto))
+    cyclereport.log_plan(plan)
     _apply(executor, plan.actions[done:])
     result.created, result.failed = executor.created, executor.failed
     result.created_names = list(executor.created_names)

@@ -61,7 +61,7 @@ def state_inputs(paths: Paths, cfg: Config, now: float) -> metricstate.StateInpu
             cfg, paths, slots, now),
         cycle=statefs.read_cycle_report(paths), now=now, version=__version__,
         processors_max=status.total_processors(cfg, host.processor_count(paths)),
-        apel_pending=sum(1 for _ in apelspool.pending_frozen(paths.machines_dir)),
+        apel_pending=len(apelspool.pending_dirs(paths.machines_dir)),
         apel_outgoing=apelspool.queue_count(paths.apel_outgoing),
         config_problems=statefs.config_problem_count(paths),
         factory_error=os.path.exists(paths.factory_error),
