@@ -1,6 +1,7 @@
 #!/bin/bash
 # The real test environment of vac (root; Debian 12): see FEASIBILITY.md for why it looks like this.
-#   install  one-time, idempotent, cached: libvirt config, LVM config, guest kernel, test guest ISO
+#   install  one-time, idempotent, cached: libvirt config, LVM config, podman config, guest kernel,
+#            test guest ISO, and the Debian OS image (tools/osimage.sh; TESTENV_OSIMAGE=0 skips it)
 #   start    (runs stop first) netns vacns + libvirtd inside it + VG on a loop device + LV shim,
 #            then writes $TESTENV_DIR/env.json, which the real_env pytest fixture reads
 #   stop     tears all of that down; never fails when things are absent
@@ -56,6 +57,27 @@ install_lvm_config() {
     [ "$(cat "$f" 2>/dev/null)" = "$want" ] ||
       { mkdir -p /etc/lvm; printf '%s\n' "$want" > "$f.vac-tmp"; mv -f "$f.vac-tmp" "$f"; }
   elif grep -qF "$marker" "$f" 2>/dev/null; then
+    rm -f "$f"
+  fi
+}
+
+install_podman_config() {
+  # Rootful podman as Debian ships it fails on this kind of host (FEASIBILITY.md §8): crun
+  # refuses cgroup v1/hybrid hierarchies (runc works), and podman's default ulimits (nofile
+  # 1048576) exceed the host's hard limits. A containers.conf drop-in fixes both for every
+  # podman user of the host (as a site would configure it); written only where needed.
+  local f=/etc/containers/containers.conf.d/50-vac-testenv.conf want="" containers="" engine=""
+  if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt 1048576 ]; then
+    containers=$'[containers]\n# podman\'s default nofile (1048576) is above this host\'s hard limit\ndefault_ulimits = []'
+  fi
+  if [ "$(stat -fc %T /sys/fs/cgroup 2>/dev/null)" != cgroup2fs ]; then
+    engine=$'[engine]\n# cgroup v1/hybrid host: crun refuses it, runc works\nruntime = "runc"'
+  fi
+  if [ -n "$containers$engine" ]; then
+    want=$(printf '# written by vac tools/testenv.sh\n%s\n%s' "$containers" "$engine")
+    [ "$(cat "$f" 2>/dev/null)" = "$want" ] ||
+      { mkdir -p "${f%/*}"; printf '%s\n' "$want" > "$f.vac-tmp"; mv -f "$f.vac-tmp" "$f"; }
+  else
     rm -f "$f"
   fi
 }
@@ -176,9 +198,14 @@ cmd_install() {
     mkdir -p "$GUEST_DIR"; rm -f "$GUEST_DIR/stamp"
     build_guest
     echo "$stamp" > "$GUEST_DIR/stamp"
+    exec 9>&-   # osimage.sh takes the lock again for its own swap
   fi
   echo "$KVER" > "$GUEST_DIR/kernel-version"
   t "install ok: $GUEST_DIR/vac-test-guest.iso (kernel $KVER)"
+  command -v podman >/dev/null && install_podman_config
+  if [ "${TESTENV_OSIMAGE:-1}" != 0 ]; then
+    TESTENV_DIR=$TESTENV_DIR bash "$HERE/osimage.sh" install "$TESTENV_DIR/images"
+  fi
 }
 
 # ---------------------------------------------------------------------------- LV shim
