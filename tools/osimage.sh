@@ -22,7 +22,7 @@ PART_START=2048                          # first sector of the root partition (1
 FS_LABEL=vacroot
 FS_UUID=7ac0de12-0b0e-4c3a-9d5e-000000000001   # fixed: the image is reproducible by recipe
 PODMAN_REPO=localhost/vac-debian12
-CMDLINE_EXTRA="console=ttyS0,115200 quiet net.ifnames=0 fsck.mode=skip mitigations=off panic=-1"
+CMDLINE_EXTRA="console=ttyS0,115200 quiet net.ifnames=0 fsck.mode=skip mitigations=off init_on_alloc=0 transparent_hugepage=never audit=0 cryptomgr.notests panic=-1"
 export DEBIAN_FRONTEND=noninteractive LC_ALL=C.UTF-8
 
 t() { echo "[osimage $(date +%T.%N | cut -c1-12)] $*"; }
@@ -42,6 +42,7 @@ build_rootfs() {
   local root=$1
   mmdebstrap --variant=minbase --mode=root --format=directory --quiet \
     --include="$(packages)" \
+    --dpkgopt=force-unsafe-io \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
     --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
@@ -69,6 +70,7 @@ customise() {
   install -D -m 0644 "$SRC/wait-online.conf" \
     "$root/etc/systemd/system/systemd-networkd-wait-online.service.d/vac.conf"
   install -D -m 0644 "$SRC/journald.conf" "$root/etc/systemd/journald.conf.d/vac.conf"
+  install -D -m 0644 "$SRC/20-vac-dhcp.network" "$root/etc/systemd/network/20-vac-dhcp.network"
   install -D -m 0644 "$SRC/modprobe-blacklist.conf" "$root/etc/modprobe.d/vac.conf"
   systemctl --root="$root" --quiet enable systemd-networkd.service
   # cloud-init always runs here: no ds-identify (its blkid/DMI probing costs seconds under
