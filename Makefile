@@ -47,6 +47,8 @@ unit: venv
 	$(VPY) -m pytest -m 'not integration' $(PYTEST_ARGS)
 
 # make demo [DEMO_DURATION=SECONDS]: Ctrl-C (or the duration) stops vacd; guests finish alone
+# (the demo needs no Debian OS image: TESTENV_OSIMAGE=1 make demo builds it anyway)
+demo: export TESTENV_OSIMAGE ?= 0
 demo: venv testenv
 	$(VPY) -m vac.demo run --root $(DEMO_ROOT) $(if $(DEMO_DURATION),--duration $(DEMO_DURATION))
 
