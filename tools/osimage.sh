@@ -5,7 +5,7 @@
 #   install DIR   build DIR/debian12.qcow2 (BIOS-bootable disk for vm-raw machinetypes) and
 #                 DIR/debian12-rootfs.tar (the same tree), import the tar as the podman image
 #                 localhost/vac-debian12:STAMP, write DIR/debian12.json. Idempotent and cached:
-#                 rebuilt only when the recipe (this script, tools/osimage/*) changes.
+#                 rebuilt only when the recipe (see recipe_stamp) changes.
 #   stamp         print the recipe hash (the cache key and the podman tag)
 # Everything is built in DIR/build.* and moved into place at the end, under $TESTENV_DIR/lock
 # (tests may be booting the previous image), so a failed or interrupted build leaves the
@@ -29,8 +29,10 @@ t() { echo "[osimage $(date +%T.%N | cut -c1-12)] $*"; }
 die() { echo "osimage: $*" >&2; exit 1; }
 
 recipe_stamp() {
-  # everything the build reads, independent of where the repository lives
-  { (cd "$SRC" && sha256sum $(ls | grep -v '\.md$')); sed '/^#/d' "${BASH_SOURCE[0]}"; } |
+  # what the image is made of: the recipe files (not the README) and this script from its
+  # settings to make_disk, without comments; independent of where the repository lives
+  { (cd "$SRC" && sha256sum $(ls | grep -v '\.md$'))
+    sed -n '/^SUITE=/,/^podman_import()/p' "${BASH_SOURCE[0]}" | sed '/^ *#/d'; } |
     sha256sum | cut -c1-16
 }
 
@@ -40,7 +42,7 @@ build_rootfs() {
   # $1: empty target directory. initramfs-tools is configured (MODULES=list + our modules)
   # before the kernel package is installed, so update-initramfs runs once, small.
   local root=$1
-  mmdebstrap --variant=minbase --mode=root --format=directory --quiet \
+  mmdebstrap --variant=minbase --mode=root --format=directory \
     --include="$(packages)" \
     --dpkgopt=force-unsafe-io \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
