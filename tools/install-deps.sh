@@ -6,7 +6,8 @@
 set -euo pipefail
 
 DEB_PKGS=(
-  python3-venv python3-dev gcc pkg-config libvirt-dev       # venv + libvirt-python build
+  python3-venv python3-dev gcc libc6-dev pkg-config libvirt-dev  # venv + libvirt-python build,
+                                                             # static vac-udp for the test guest
   libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients  # libvirtd (monolithic) + virsh
   libvirt-daemon-config-nwfilter                             # clean-traffic anti-spoofing filter
   qemu-system-x86 qemu-utils                                 # TCG/KVM guests, qemu-img overlays

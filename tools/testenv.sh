@@ -159,6 +159,8 @@ build_guest() {
   install -m 0755 "$GUEST_SRC/init" "$w/initrd/init"
   install -m 0755 "$GUEST_SRC/udhcpc.sh" "$w/initrd/etc/udhcpc.sh"
   install -m 0755 "$GUEST_SRC/vac-put" "$GUEST_SRC/wget" "$w/initrd/usr/local/bin/"
+  # busybox cannot send a chosen UDP payload (VacQuery): a tiny static helper can
+  gcc -static -Os -s -Wall -o "$w/initrd/usr/local/bin/vac-udp" "$GUEST_SRC/vac-udp.c"
   echo "127.0.0.1 localhost" > "$w/initrd/etc/hosts"
   module_order "$KDIR/lib/modules/$KVER" > "$w/initrd/lib/modules/load.order"
   while read -r m; do cp "${MOD_FILE[$m]}" "$w/initrd/lib/modules/$m.ko"; done \
