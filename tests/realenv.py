@@ -89,9 +89,9 @@ class RealEnv:
     def __getitem__(self, key: str) -> object:
         return self.values[key]
 
-    def netns_argv(self, argv: List[str]) -> List[str]:
-        """argv wrapped to run inside the test network namespace."""
-        return ["ip", "netns", "exec", self.netns, *argv]
+    def netns_argv(self, argv: List[str], netns: Optional[str] = None) -> List[str]:
+        """argv wrapped to run inside the test network namespace (or ``netns``)."""
+        return ["ip", "netns", "exec", netns or self.netns, *argv]
 
     def run(self, argv: List[str], timeout: float = 60, netns: bool = False,
             check: bool = True) -> subprocess.CompletedProcess:
@@ -101,11 +101,12 @@ class RealEnv:
                               timeout=timeout, check=check)
 
     def start_in_netns(self, argv: List[str], ready_line: Optional[str] = None,
-                       timeout: float = 10) -> subprocess.Popen:
-        """Start argv inside the netns; stopped at teardown. With ready_line, wait until the
-        process prints a stdout line starting with it (or fail with its output)."""
-        proc = subprocess.Popen(self.netns_argv(argv), env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True)
+                       timeout: float = 10, netns: Optional[str] = None) -> subprocess.Popen:
+        """Start argv inside the netns (or ``netns``); stopped at teardown. With ready_line,
+        wait until the process prints a stdout line starting with it (or fail with its
+        output)."""
+        proc = subprocess.Popen(self.netns_argv(argv, netns), env=self.env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self._procs.append(proc)
         if ready_line is None:
             return proc
@@ -126,16 +127,16 @@ class RealEnv:
         raise RuntimeError(f"{argv!r} not ready in the netns within {timeout} s: {''.join(seen)}")
 
     def serve_http(self, bind: str, port: int, root: str, put_dir: Optional[str] = None,
-                   log: Optional[str] = None) -> subprocess.Popen:
-        """Start this module's HTTP server inside the netns bound to bind:port (the address
-        must already exist there, e.g. on virbr1 once vac's network is up)."""
+                   log: Optional[str] = None, netns: Optional[str] = None) -> subprocess.Popen:
+        """Start this module's HTTP server inside the netns (or ``netns``) bound to bind:port
+        (the address must already exist there, e.g. on virbr1 once vac's network is up)."""
         argv = [sys.executable, os.path.abspath(__file__), "serve", "--bind", bind,
                 "--port", str(port), "--root", root]
         if put_dir:
             argv += ["--put-dir", put_dir]
         if log:
             argv += ["--log", log]
-        return self.start_in_netns(argv, ready_line="READY")
+        return self.start_in_netns(argv, ready_line="READY", netns=netns)
 
     def add_address(self, cidr: str, dev: str = "virbr1") -> None:
         """Add an address to an interface inside the netns (idempotent)."""

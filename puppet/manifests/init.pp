@@ -115,6 +115,7 @@ class vac (
       'total_processors' => $total_processors,
       'root_public_key'  => $root_public_key,
       'metrics_address'  => $metrics_address,
+      'local_squid'      => $local_squid,
     }),
     notify  => Service['vacd'],
   }

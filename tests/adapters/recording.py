@@ -14,10 +14,12 @@ class RecordingRunner:
         self.answers = dict(answers or {})
         self.calls: List[list] = []
         self.envs: List[dict] = []
+        self.inputs: List[Optional[str]] = []
 
     def __call__(self, argv, timeout=120.0, check=True, env=None, input_text=None):
         self.calls.append(list(argv))
         self.envs.append(dict(env or {}))
+        self.inputs.append(input_text)
         answer = self.answers.get(argv[0], "")
         if callable(answer) and not isinstance(answer, Exception):
             answer = answer(list(argv))

@@ -34,6 +34,7 @@ BAD_SETTINGS = {
     "joboutputs_max_files": "0",
     "shutdown_grace_seconds": "-1", "check_iptables": "sometimes",
     "metrics_address": "127.0.0.1",
+    "manage_iptables": "sometimes", "host_tcp_ports_for_machines": "3128 squid",
 }
 BAD_MACHINETYPE = {
     "target_share": "-1", "machine_model": "xen", "root_image": "", "user_data": "",
@@ -44,7 +45,7 @@ BAD_MACHINETYPE = {
     "machines_dir_days": "three", "disk_gb_per_processor": "1.5", "root_device": "sd-a",
     "scratch_device": "vd_b", "image_signing_dn": "(", "container_command": "",
     "tmp_binds": "relative", "cvmfs_repositories": "a/b", "machinetype_path": "relative",
-    "hepscore23_per_processor": "0", "config_drive": "maybe",
+    "hepscore23_per_processor": "0", "config_drive": "maybe", "guest_to_guest": "maybe",
     "priority": "high", "preemptible": "maybe", "preemption_grace_seconds": "-5",
 }
 BAD_VACUUM_PIPE = {"vacuum_pipe_url": "ftp://example.org/x", "target_share": "-1"}

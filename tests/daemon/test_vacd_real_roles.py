@@ -32,6 +32,7 @@ total_processors = 2
 libvirt_uri = test:///default
 fix_networking = false
 check_iptables = false
+manage_iptables = false
 cycle_seconds = 2
 vacquery_port = {free_port(socket.SOCK_DGRAM)}
 responder_bind_address = 127.0.0.1

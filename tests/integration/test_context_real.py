@@ -17,16 +17,15 @@ import time
 import pytest
 
 from tests.integration.vmsite import (BOOT_TIMEOUT, FACTORY, link_guest_dir, machinetype,
-                                      open_site)
+                                      open_site, prepare_machine)
 from tests.realenv import console_tail, read_console as read, wait_for
 from tests.services.ctxhelpers import running_role
 from vac.adapters import statefs
-from vac.core import naming, planner
+from vac.core import planner
 from vac.core.actions import Account
 from vac.constants import STATE_SHUTDOWN
 from vac.model import HostFacts
 from vac.services import factory, metadata_httpd, mjf_httpd, vm
-from vac.services.userdata import make_user_data
 
 pytestmark = pytest.mark.integration
 
@@ -50,26 +49,6 @@ def ctx_site(real_env, tmp_path):
     return open_site(real_env, tmp_path)
 
 
-def _prepare_machine(site, mt, ordinal: int, uuid: str) -> vm.VmRequest:
-    """What the factory does before create_vm: slot file, MJF files, user_data."""
-    paths, cfg = site["paths"], site["cfg"]
-    name = naming.machine_name(FACTORY, ordinal)
-    mdir = paths.machine_dir(CREATED, mt.name, name)
-    for sub in ("machinefeatures", "jobfeatures", "joboutputs"):
-        os.makedirs(os.path.join(mdir, sub))
-    statefs.write_slot_file(paths, name, CREATED, mt.name, mt.machine_model)
-    for rel, text in {"jobfeatures/allocated_cpu": "1\n", "jobfeatures/wall_limit_secs": "3600",
-                      "jobfeatures/job_id": uuid, "machinefeatures/total_cpu": "1"}.items():
-        with open(os.path.join(mdir, rel), "w") as f:
-            f.write(text)
-    user_data = make_user_data(cfg, paths, mt, machine_name=name, uuid=uuid,
-                               shutdown_time=int(time.time()) + 3600, now=time.time())
-    with open(os.path.join(mdir, "user_data"), "wb") as f:
-        f.write(user_data)
-    return vm.VmRequest(machine_name=name, ordinal=ordinal, machinetype=mt, processors=1,
-                        uuid=uuid, machine_dir=mdir)
-
-
 def test_guest_reads_mjf_and_puts_joboutputs_through_vac_services(real_env, ctx_site):
     paths, hv = ctx_site["paths"], ctx_site["hv"]
     files = os.path.join(paths.machinetype_dir("vactest"), "files")
@@ -78,7 +57,8 @@ def test_guest_reads_mjf_and_puts_joboutputs_through_vac_services(real_env, ctx_
         f.write(TEMPLATE)
     link_guest_dir(real_env, paths)
     mt = machinetype(real_env.guest_iso, user_data="ctx.user_data", heartbeat_file="heartbeat")
-    req = _prepare_machine(ctx_site, mt, 0, "0b6c3c57-3f6e-4a55-9d1e-3a2b0c1d2e3f")
+    req = prepare_machine(ctx_site, mt, 0, "0b6c3c57-3f6e-4a55-9d1e-3a2b0c1d2e3f",
+                          created=CREATED)
     console = os.path.join(req.machine_dir, "console.log")
     with running_role(metadata_httpd.run_role, paths, ctx_site["cfg"], netns=real_env.netns), \
             running_role(mjf_httpd.run_role, paths, ctx_site["cfg"], netns=real_env.netns):

@@ -8,13 +8,16 @@ network made by ``vm.ensure_network``; every piece is undone by real_env's clean
 from __future__ import annotations
 
 import os
+import time
 
-from vac.adapters import hypervisor, runner
+from vac.adapters import hypervisor, runner, statefs
 from vac.constants import NAT_NETWORK_NAME
+from vac.core import naming
 from vac.core.configtypes import Config, Machinetype, Settings
 from vac.paths import Paths
 from vac.services import vm
 from vac.services.hostops import default_host
+from vac.services.userdata import make_user_data
 
 FACTORY = "vactest.example.com"
 BOOT_TIMEOUT = 120     # seconds for a TCG test guest to boot, report back and power off
@@ -68,8 +71,9 @@ def link_guest_dir(real_env, paths: Paths) -> None:
     os.symlink(guest_dir, paths.under_root(guest_dir))
 
 
-def open_site(real_env, tmp_path) -> dict:
-    """paths, host, hv and cfg of a fresh site whose NAT network is up."""
+def open_site(real_env, tmp_path, **settings) -> dict:
+    """paths, host, hv and cfg (``settings`` override make_cfg's) of a fresh site whose
+    NAT network (with vac's guest firewall) is up."""
     paths = Paths(root=str(tmp_path / "root"))
     for d in paths.state_subdirs():
         os.makedirs(d, exist_ok=True)
@@ -86,7 +90,7 @@ def open_site(real_env, tmp_path) -> dict:
     real_env.add_cleanup(lambda: stack.__exit__(None, None, None))
     remove_network(hv)                           # leftovers of an interrupted run
     real_env.add_cleanup(lambda: remove_network(hv))
-    cfg = make_cfg(real_env)
+    cfg = make_cfg(real_env, **settings)
     assert vm.ensure_network(hv, cfg, paths, host=host)
     return dict(paths=paths, host=host, hv=hv, cfg=cfg)
 
@@ -120,3 +124,32 @@ def factory_root(real_env, tmp_path, conf: str, names, **fields):
     real_env.add_cleanup(lambda: stack.__exit__(None, None, None))
     real_env.add_cleanup(lambda: remove_machines(real_env, hv, names))
     return paths, hv
+
+
+def write_template(paths: Paths, mt_name: str, file_name: str, text: str) -> None:
+    """A user_data template under the machinetype's files/ directory."""
+    files = os.path.join(paths.machinetype_dir(mt_name), "files")
+    os.makedirs(files, exist_ok=True)
+    with open(os.path.join(files, file_name), "w") as f:
+        f.write(text)
+
+
+def prepare_machine(site, mt, ordinal: int, uuid: str,
+                    created: int = 1_700_000_000) -> vm.VmRequest:
+    """What the factory does before create_vm: slot file, MJF files, user_data."""
+    paths, cfg = site["paths"], site["cfg"]
+    name = naming.machine_name(FACTORY, ordinal)
+    mdir = paths.machine_dir(created, mt.name, name)
+    for sub in ("machinefeatures", "jobfeatures", "joboutputs"):
+        os.makedirs(os.path.join(mdir, sub))
+    statefs.write_slot_file(paths, name, created, mt.name, mt.machine_model)
+    for rel, text in {"jobfeatures/allocated_cpu": "1\n", "jobfeatures/wall_limit_secs": "3600",
+                      "jobfeatures/job_id": uuid, "machinefeatures/total_cpu": "1"}.items():
+        with open(os.path.join(mdir, rel), "w") as f:
+            f.write(text)
+    user_data = make_user_data(cfg, paths, mt, machine_name=name, uuid=uuid,
+                               shutdown_time=int(time.time()) + 3600, now=time.time())
+    with open(os.path.join(mdir, "user_data"), "wb") as f:
+        f.write(user_data)
+    return vm.VmRequest(machine_name=name, ordinal=ordinal, machinetype=mt, processors=1,
+                        uuid=uuid, machine_dir=mdir)

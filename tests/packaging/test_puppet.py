@@ -226,7 +226,9 @@ def test_vac_d_is_layered_rendered_and_valid(scratch):
         "root_public_key = /root/.ssh/id_ed25519.pub",
         "factories = factory1.example.com factory2.example.com",
         "volume_group = vac_volume_group", "total_processors = 2",
-        "metrics_address = 127.0.0.1:8995"]
+        "metrics_address = 127.0.0.1:8995",
+        "# the local Squid (class vac::squid) on 169.254.169.253:3128 is for the machines",
+        "host_tcp_ports_for_machines = 3128"]
     # vac reads the rendered directory as a factory would
     _write(str(scratch.upper / "proc/cpuinfo"), "processor\t: 0\n" * 2)
     config = load_config(Paths(str(scratch.upper)), hostname=FQDN, processor_count=2,
@@ -235,6 +237,7 @@ def test_vac_d_is_layered_rendered_and_valid(scratch):
     assert (s.vac_space, s.volume_group, s.total_processors, s.hs06_per_processor) == \
         ("vac01.example.com", "vac_volume_group", 2, 10.5)
     assert s.metrics_address == "127.0.0.1:8995"
+    assert s.host_tcp_ports_for_machines == (3128,)     # the guest firewall lets them reach Squid
     assert config.machinetypes["lhcb"].target_share == 3
     assert config.machinetypes["atlas"].target_share == 1
     assert not config.warnings

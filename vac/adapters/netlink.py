@@ -7,9 +7,10 @@ dnsmasq processes. ``prefix`` is prepended to every command, e.g.
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
-from typing import Callable, List, Sequence
+from typing import Callable, Dict, List, Sequence
 
 import psutil
 
@@ -47,6 +48,33 @@ class NetLink:
     def iptables_save(self) -> str:
         """The output of ``iptables-save`` (stdout only; warnings go to stderr)."""
         return self._cmd(["iptables-save"]).stdout
+
+    def iptables_restore(self, script: str) -> None:
+        """Apply ``script`` with ``iptables-restore --noflush`` (one atomic commit per
+        table; waits up to 10 s for the xtables lock). Raises CommandError."""
+        self._run(list(self.prefix) + ["iptables-restore", "-w", "10", "--noflush"],
+                  timeout=30.0, check=True, input_text=script)
+
+    def bridge_ports(self) -> Dict[str, bool]:
+        """{port device: isolated?} of the bridge (``ip -j -d link``).
+
+        Raises CommandError if the bridge does not exist or the output is not JSON.
+        """
+        out = self._cmd(["ip", "-j", "-d", "link", "show", "master", self.bridge]).stdout
+        try:
+            links = json.loads(out or "[]")
+        except ValueError as e:
+            raise CommandError(["ip", "-j", "link"], 0, f"unexpected output: {e}") from e
+        ports = {}
+        for link in links:
+            slave = (link.get("linkinfo") or {}).get("info_slave_data") or {}
+            ports[link.get("ifname", "")] = bool(slave.get("isolated", False))
+        return ports
+
+    def set_port_isolated(self, device: str, isolated: bool) -> None:
+        """``bridge link set dev DEVICE isolated on|off`` (raises CommandError)."""
+        self._cmd(["bridge", "link", "set", "dev", device, "isolated",
+                   "on" if isolated else "off"])
 
     def fix_networking(self) -> None:
         """SPEC §4.4 with iproute2: bring the bridge down, delete it, kill stale dnsmasq."""

@@ -7,14 +7,14 @@ import sys
 from typing import List, Optional
 
 from vac import __version__
-from vac.cli import (apel_cmd, config_cmd, misc_cmd, plan_cmd, proxy_cmd, selftest_cmd,
-                     squid_cmd, status_cmd)
+from vac.cli import (apel_cmd, config_cmd, iptables_cmd, misc_cmd, plan_cmd, proxy_cmd,
+                     selftest_cmd, squid_cmd, status_cmd)
 from vac.cli.common import usage_error
 
 # Explicit registry: each module exposes register(subparsers) and sets ``func`` on its
 # sub-parsers; func(args) -> exit status.
 COMMAND_MODULES = (config_cmd, status_cmd, squid_cmd, plan_cmd, proxy_cmd, apel_cmd,
-                   selftest_cmd, misc_cmd)
+                   selftest_cmd, iptables_cmd, misc_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

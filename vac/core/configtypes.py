@@ -86,6 +86,8 @@ class Settings:
     check_iptables: bool = True
     share_half_life_seconds: int = 0               # 0: shares by running HS06 only
     fast_cycle_seconds: int = 5                    # pause after a creation whose guests run
+    manage_iptables: bool = True                   # vac installs the guest firewall chains
+    host_tcp_ports_for_machines: Tuple[int, ...] = ()   # extra TCP ports on .253 for guests
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ class Machinetype:
     # --- new in this implementation ---
     hepscore23_per_processor: Optional[float] = None
     config_drive: bool = False                     # attach a config-2 ISO as cdrom
+    guest_to_guest: bool = False                   # bridge port not isolated from others
     pipe_prefix: Optional[str] = None              # set for pipe-generated machinetypes
     priority: int = 0                              # tier: higher is created (and preempts) first
     preemptible: bool = False                      # may be preempted for a higher priority

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 from vac.constants import NAT_NETWORK_NAME, VM_MODELS
 from vac.core import naming
@@ -52,6 +52,7 @@ class DomainSpec:
     host_passthrough: bool = False
     serial_port: int = 0
     nwfilter: Optional[str] = "clean-traffic"   # None: no anti-spoofing filter
+    port_isolated: bool = True      # bridge port isolation: no traffic with other isolated ports
 
 
 def bus_for(target: str) -> str:
@@ -89,8 +90,10 @@ def machine_disks(model: str, *, root_disk: Optional[str], root_is_block: bool,
 def vm_domain_spec(model: str, domain_type: str, *, name: str, uuid: str, ordinal: int,
                    processors: int, mb_per_processor: int, console_log: str,
                    disks: Tuple[DiskSpec, ...], emulator: Optional[str] = None,
-                   nwfilter: Optional[str] = "clean-traffic") -> DomainSpec:
-    """The DomainSpec of a VM slot; ``domain_type`` qemu drops host-passthrough and emulator."""
+                   nwfilter: Optional[str] = "clean-traffic",
+                   guest_to_guest: bool = False) -> DomainSpec:
+    """The DomainSpec of a VM slot; ``domain_type`` qemu drops host-passthrough and emulator;
+    its bridge port is isolated from the other machines' unless ``guest_to_guest``."""
     if domain_type not in DOMAIN_TYPES:
         raise ValueError(f"domain_type must be one of {', '.join(DOMAIN_TYPES)}")
     kvm = domain_type == "kvm"
@@ -100,7 +103,7 @@ def vm_domain_spec(model: str, domain_type: str, *, name: str, uuid: str, ordina
         boot_device="hd" if model == "vm-raw" else "cdrom",
         disks=disks, mac=naming.machine_mac(ordinal), console_log=console_log,
         vnc_port=naming.vnc_port(ordinal), emulator=emulator if kvm else None,
-        host_passthrough=kvm, nwfilter=nwfilter)
+        host_passthrough=kvm, nwfilter=nwfilter, port_isolated=not guest_to_guest)
 
 
 SELFTEST_MEMORY_MIB = 128
@@ -180,7 +183,7 @@ def _devices(spec: DomainSpec) -> ET.Element:
         _text(devices, "emulator", spec.emulator)
     for disk in spec.disks:
         devices.append(_disk(disk))
-    devices.append(_interface(spec.network, spec.mac, spec.nwfilter))
+    devices.append(_interface(spec.network, spec.mac, spec.nwfilter, spec.port_isolated))
     serial = ET.SubElement(devices, "serial", type="file")
     ET.SubElement(serial, "source", path=spec.console_log)
     ET.SubElement(serial, "target", port=str(spec.serial_port))
@@ -204,7 +207,8 @@ def _disk(disk: DiskSpec) -> ET.Element:
     return el
 
 
-def _interface(network: str, mac: str, nwfilter: Optional[str]) -> ET.Element:
+def _interface(network: str, mac: str, nwfilter: Optional[str],
+               port_isolated: bool) -> ET.Element:
     el = ET.Element("interface", type="network")
     ET.SubElement(el, "source", network=network)
     ET.SubElement(el, "mac", address=mac)
@@ -212,7 +216,27 @@ def _interface(network: str, mac: str, nwfilter: Optional[str]) -> ET.Element:
     _pci(el, slot=3)
     if nwfilter:
         ET.SubElement(el, "filterref", filter=nwfilter)
+    ET.SubElement(el, "port", isolated="yes" if port_isolated else "no")
     return el
+
+
+def interface_ports(xml: str, network: str = NAT_NETWORK_NAME) -> List[Tuple[str, bool]]:
+    """(host device, isolation wanted) of each interface on ``network`` in a running
+    domain's XML; an interface without ``<port isolated=..>`` (made before vac isolated
+    machines) is to be isolated. Unparsable XML gives []."""
+    try:
+        root = ET.fromstring(xml)
+    except ET.ParseError:
+        return []
+    ports = []
+    for iface in root.iter("interface"):
+        source, target = iface.find("source"), iface.find("target")
+        if source is None or source.get("network") != network or target is None \
+                or not target.get("dev"):
+            continue
+        port = iface.find("port")
+        ports.append((target.get("dev"), port is None or port.get("isolated") != "no"))
+    return ports
 
 
 def _pci(parent: ET.Element, slot: int) -> None:

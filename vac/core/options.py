@@ -139,6 +139,17 @@ def split_listen_address(value: str) -> Tuple[str, int]:
     return host, int(port)
 
 
+def port_list(value: str) -> Tuple[int, ...]:
+    """Whitespace-separated TCP/UDP port numbers 1-65535, sorted, each once."""
+    try:
+        ports = {int(item) for item in value.split()}
+    except ValueError:
+        raise ValueError("expected a list of port numbers 1-65535") from None
+    if any(not 0 < port < 65536 for port in ports):
+        raise ValueError("expected a list of port numbers 1-65535")
+    return tuple(sorted(ports))
+
+
 def fqdn(value: str) -> str:
     """A fully qualified host name (contains a dot), lower-cased."""
     name = value.strip().lower()

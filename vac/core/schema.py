@@ -171,6 +171,13 @@ SETTINGS_OPTIONS: Tuple[Option, ...] = (
     _opt("fast_cycle_seconds", o.integer(0), 5, _INT, "pause before the next cycle when "
          "the last one created machines and their guests are running; 0: always "
          "cycle_seconds", unit=_SECONDS),
+    _opt("manage_iptables", o.boolean, True, _BOOL, "install, check and repair each cycle "
+         "the iptables chains VAC_INP and VAC_FWD that keep machines away from the "
+         "factory's other services and from each other (see NETWORK SECURITY); false: the "
+         "site keeps equivalent rules itself and check_iptables warns about missing ones"),
+    _opt("host_tcp_ports_for_machines", o.port_list, (), "port list", "TCP ports on "
+         "169.254.169.253 that machines may connect to besides DNS and MJF, e.g. 3128 for "
+         "the factory's own Squid", default_text="empty"),
 )
 
 MACHINETYPE_OPTIONS: Tuple[Option, ...] = (
@@ -241,6 +248,9 @@ MACHINETYPE_OPTIONS: Tuple[Option, ...] = (
     _opt("preemption_grace_seconds", o.integer(0), 300, _INT, "how long a preempted "
          "machine of this type is warned (MJF shutdowntime) before it is shut down",
          unit=_SECONDS),
+    _opt("guest_to_guest", o.boolean, False, _BOOL, "machines of this machinetype may "
+         "exchange traffic with every other machine of the factory (e.g. a cache machine); "
+         "other machines never reach each other. Fixed when a machine is created"),
 )
 
 VACUUM_PIPE_OPTIONS: Tuple[Option, ...] = (

@@ -157,7 +157,8 @@ def _domain_xml(hv, cfg: Config, request: VmRequest, host: HostOps, disks) -> st
         uuid=request.uuid, ordinal=request.ordinal, processors=request.processors,
         mb_per_processor=cfg.settings.mb_per_processor,
         console_log=os.path.join(request.machine_dir, "console.log"), disks=disks,
-        emulator=emulator, nwfilter=_nwfilter(hv, request.machine_name))
+        emulator=emulator, nwfilter=_nwfilter(hv, request.machine_name),
+        guest_to_guest=request.machinetype.guest_to_guest)
     return domxml.domain_xml(spec)
 
 

@@ -1,4 +1,5 @@
-"""The private NAT network, checked every cycle (SPEC §4.1, §4.3, §4.4; bug B8)."""
+"""The private NAT network, checked every cycle (SPEC §4.1, §4.3, §4.4; bug B8), with
+the guest firewall and bridge port isolation (vac.services.guestfw)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from vac.core import hostsfile, iptables, netxml
 from vac.core.configtypes import Config
 from vac.errors import VacError
 from vac.paths import Paths
+from vac.services import guestfw
 from vac.services.hostops import HostOps, default_host
 
 log = logging.getLogger(__name__)
@@ -56,8 +58,12 @@ def ensure_network(hv, cfg: Config, paths: Paths, *, host: Optional[HostOps] = N
         log.error('Failed to define network %s due to "%s"', NAT_NETWORK_NAME, e)
         return False
     write_hosts_lines(paths, factory, count)
-    return (_start(hv, cfg, host, info) and _autostart(hv, info)
-            and _metadata_address(host) and _check_iptables(cfg, host))
+    ready = (_start(hv, cfg, host, info) and _autostart(hv, info)
+             and _metadata_address(host) and _check_iptables(cfg, host)
+             and guestfw.ensure_guest_firewall(cfg, host))
+    if ready:
+        guestfw.ensure_port_isolation(hv, cfg, host)
+    return ready
 
 
 def _add_missing_hosts(hv, xml: str, factory: str, count: int) -> None:
