@@ -47,6 +47,7 @@ BAD_MACHINETYPE = {
     "tmp_binds": "relative", "cvmfs_repositories": "a/b", "machinetype_path": "relative",
     "hepscore23_per_processor": "0", "config_drive": "maybe", "guest_to_guest": "maybe",
     "priority": "high", "preemptible": "maybe", "preemption_grace_seconds": "-5",
+    "joboutputs_require_token": "maybe", "wlcg_token_file": "",
 }
 BAD_VACUUM_PIPE = {"vacuum_pipe_url": "ftp://example.org/x", "target_share": "-1"}
 FREE_TEXT = {"description"}   # any text is valid

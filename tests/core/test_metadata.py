@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -87,6 +88,17 @@ def test_without_key_and_user_data():
     assert get("/latest/meta-data/public-keys/0/openssh-key", bare).status == 404
     assert b"public-keys" not in get("/latest/meta-data/", bare).body
     assert json.loads(get("/latest/meta-data.json", bare).body)["public_keys"] == {}
+
+
+def test_vac_tree_serves_the_machines_secrets():
+    facts = dataclasses.replace(FACTS, machine_token="tok", wlcg_token="jwt")
+    assert get("/vac/machine_token", facts).body == b"tok"
+    assert get("//vac//wlcg_token", facts).body == b"jwt"
+    assert get("/vac/", facts).body == b"machine_token\nwlcg_token\n"
+    assert get("/vac", FACTS).body == b""
+    for path in ("/vac/machine_token", "/vac/wlcg_token", "/vac/other", "/vac/machine_token/"):
+        assert get(path).status == 404, path
+    assert b"tok" not in get("/openstack/latest/meta_data.json", facts).body
 
 
 @pytest.mark.parametrize("path", [

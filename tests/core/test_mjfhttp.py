@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vac.core.mjfhttp import (JoboutputsLimits, JoboutputsUsage, check_put, mjf_get,
-                              valid_name)
+from vac.core.mjfhttp import (JoboutputsLimits, JoboutputsUsage, check_bearer, check_put,
+                              mjf_get, valid_name)
 
 LIMITS = JoboutputsLimits(max_file_bytes=100, max_total_bytes=1000, max_files=3)
 EMPTY = JoboutputsUsage({}, 0)
@@ -108,3 +108,14 @@ def test_accepted_put_names_stay_inside_joboutputs(tail):
         assert posixpath.dirname(joined) == "/m/joboutputs" and not d.name.startswith(".")
     r = mjf_get("/jobfeatures/" + tail, FEATURES)
     assert r.status in (200, 404)
+
+
+def test_bearer_token_check():
+    assert check_bearer("Bearer s3cret", "s3cret") is None
+    assert check_bearer("  bearer   s3cret ", "s3cret") is None
+    for header in (None, "", "Bearer", "Bearer ", "Basic czNjcmV0", "s3cret"):
+        assert check_bearer(header, "s3cret").status == 401, header
+    for header in ("Bearer s3cre", "Bearer s3cret2", "Bearer S3CRET"):
+        assert check_bearer(header, "s3cret").status == 403, header
+    assert check_bearer("Bearer anything", None).status == 403    # no token: never accepted
+    assert check_bearer("Bearer ", "").status == 401

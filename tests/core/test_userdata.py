@@ -30,6 +30,7 @@ def _ctx(model: str, **kw) -> UserDataContext:
         template_url="https://lhcb.example.org/user_data",
         root_image="https://images.example.org/cernvm4.hdd",
         x509_proxy="-----BEGIN CERTIFICATE-----\nPROXY\n-----END CERTIFICATE-----",
+        machine_token="tok-0123456789abcdef", wlcg_token="eyJhbGciOiJFUzI1NiJ9.WLCG.sig",
         options={"dirac_pilot_url": "https://pilot.example.org/", "vo": "lhcb",
                  "dirac_opts": "-o /LocalSite/X=1", "submit_pool": "Production",
                  "dirac_queue": "default", "network_offload": "no",
@@ -69,6 +70,18 @@ def test_proxy_absent_and_no_options_leave_nothing():
     assert b"##user_data_" not in out.replace(b"##user_data_Upper##", b"")
     assert b"UUID=''" in out
     assert b"cat > /tmp/x509up <<X509\n\nX509" in out
+
+
+def test_machine_token_and_wlcg_token():
+    out = render_user_data(_template(), _ctx("cernvm3"))
+    assert b"MACHINE_TOKEN='tok-0123456789abcdef'" in out
+    assert b"<<TOKEN\neyJhbGciOiJFUzI1NiJ9.WLCG.sig\nTOKEN" in out
+    out = render_user_data(b"[##user_data_option_wlcg_token##]",
+                           _ctx("cernvm3", wlcg_token=None, options={}))
+    assert out == b"[]"                        # no wlcg_token_file: removed like any other
+    out = render_user_data(b"##user_data_option_wlcg_token##",
+                           _ctx("cernvm3", options={"wlcg_token": "configured"}))
+    assert out == b"eyJhbGciOiJFUzI1NiJ9.WLCG.sig"      # the file wins, as the proxy does
 
 
 def test_proxy_wins_over_a_configured_x509_option():

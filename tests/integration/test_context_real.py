@@ -3,7 +3,9 @@
 The metadata and MJF roles run in threads inside the test network namespace, bound to
 169.254.169.254:80 and 169.254.169.253:80 on vac's NAT bridge. The test guest fetches the
 user_data made by make_user_data, reads $JOBFEATURES/allocated_cpu and wall_limit_secs,
-PUTs ``heartbeat`` and ``shutdown_message`` ("200 Success") and powers off; the factory's
+finds its PUT refused without its token (``joboutputs_require_token``), reads the token
+from /vac/machine_token (the same as ``##user_data_machine_token##``), PUTs ``heartbeat``
+and ``shutdown_message`` ("200 Success") with it and powers off; the factory's
 view of the slot (statefs.read_slot, and the factory's own gather + lifecycle
 planning) then shows both, and the planner accounts the machine with "200 Success".
 """
@@ -37,6 +39,10 @@ wall=$(wget -q -O - "$JOBFEATURES/wall_limit_secs")
 echo "VACTEST mjf allocated_cpu=$cpu wall_limit_secs=$wall"
 echo "VACTEST missing key: $(wget -q -O - "$JOBFEATURES/max_swap_bytes" || echo absent)"
 cat /proc/loadavg > /tmp/hb
+vac-put "$JOBOUTPUTS/heartbeat" /tmp/hb | sed 's/^/VACTEST put without token: /'
+token=$(wget -q -O - http://169.254.169.254/vac/machine_token)
+[ -n "$token" ] && [ "$token" = "##user_data_machine_token##" ] && echo "VACTEST token matches"
+export VAC_PUT_AUTH="Bearer ##user_data_machine_token##"
 vac-put "##user_data_joboutputs_url##/heartbeat" /tmp/hb | sed 's/^/VACTEST put heartbeat: /'
 echo "200 Success" > /tmp/sm
 vac-put "$JOBOUTPUTS/shutdown_message" /tmp/sm | sed 's/^/VACTEST put shutdown_message: /'
@@ -56,7 +62,8 @@ def test_guest_reads_mjf_and_puts_joboutputs_through_vac_services(real_env, ctx_
     with open(os.path.join(files, "ctx.user_data"), "w") as f:
         f.write(TEMPLATE)
     link_guest_dir(real_env, paths)
-    mt = machinetype(real_env.guest_iso, user_data="ctx.user_data", heartbeat_file="heartbeat")
+    mt = machinetype(real_env.guest_iso, user_data="ctx.user_data", heartbeat_file="heartbeat",
+                     joboutputs_require_token=True)
     req = prepare_machine(ctx_site, mt, 0, "0b6c3c57-3f6e-4a55-9d1e-3a2b0c1d2e3f",
                           created=CREATED)
     console = os.path.join(req.machine_dir, "console.log")
@@ -75,6 +82,8 @@ def test_guest_reads_mjf_and_puts_joboutputs_through_vac_services(real_env, ctx_
     log = read(console)
     assert "VACTEST mjf allocated_cpu=1 wall_limit_secs=3600" in log, console_tail(console)
     assert "VACTEST missing key: absent" in log
+    assert "VACTEST put without token: HTTP/1.1 401" in log      # joboutputs_require_token
+    assert "VACTEST token matches" in log             # /vac/machine_token = its user_data's
     assert "VACTEST put heartbeat: HTTP/1.1 201" in log
     assert "VACTEST put shutdown_message: HTTP/1.1 201" in log
     assert "VACTEST put traversal: HTTP/1.1 403" in log

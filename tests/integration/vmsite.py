@@ -8,6 +8,7 @@ network made by ``vm.ensure_network``; every piece is undone by real_env's clean
 from __future__ import annotations
 
 import os
+import secrets
 import time
 
 from vac.adapters import hypervisor, runner, statefs
@@ -136,7 +137,7 @@ def write_template(paths: Paths, mt_name: str, file_name: str, text: str) -> Non
 
 def prepare_machine(site, mt, ordinal: int, uuid: str,
                     created: int = 1_700_000_000) -> vm.VmRequest:
-    """What the factory does before create_vm: slot file, MJF files, user_data."""
+    """What the factory does before create_vm: slot file, MJF files, token, user_data."""
     paths, cfg = site["paths"], site["cfg"]
     name = naming.machine_name(FACTORY, ordinal)
     mdir = paths.machine_dir(created, mt.name, name)
@@ -147,8 +148,11 @@ def prepare_machine(site, mt, ordinal: int, uuid: str,
                       "jobfeatures/job_id": uuid, "machinefeatures/total_cpu": "1"}.items():
         with open(os.path.join(mdir, rel), "w") as f:
             f.write(text)
+    token = secrets.token_urlsafe(32)
+    statefs.write_machine_token(mdir, token, mt.joboutputs_require_token)
     user_data = make_user_data(cfg, paths, mt, machine_name=name, uuid=uuid,
-                               shutdown_time=int(time.time()) + 3600, now=time.time())
+                               shutdown_time=int(time.time()) + 3600, now=time.time(),
+                               machine_token=token)
     with open(os.path.join(mdir, "user_data"), "wb") as f:
         f.write(user_data)
     return vm.VmRequest(machine_name=name, ordinal=ordinal, machinetype=mt, processors=1,

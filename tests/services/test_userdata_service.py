@@ -16,7 +16,7 @@ from tests.services.https_server import Route, https, pki  # noqa: F401 (fixture
 from vac.core.configtypes import Config, Machinetype, Settings
 from vac.core.userdata import UserDataError
 from vac.services.configdrive import build_config_drive, make_config_drive
-from vac.services.userdata import make_user_data
+from vac.services.userdata import make_user_data, read_wlcg_token
 
 NOW = 1_700_000_000
 TEMPLATE = (b"host=##user_data_machine_hostname## uuid=##user_data_uuid## "
@@ -151,6 +151,7 @@ def test_factory_hook_builds_the_iso_in_the_machine_dir(paths, mtdir):
     iso = build_config_drive(_cfg(), paths, _mt(config_drive=True),
                              machine_name="factory1-05.example.com", machine_dir=mdir)
     assert iso == os.path.join(mdir, "config-drive.iso") and os.path.getsize(iso) > 0
+    assert os.stat(iso).st_mode & 0o777 == 0o600     # its user_data may hold secrets
     with pytest.raises(UserDataError, match="is not a slot of factory1.example.com"):
         build_config_drive(_cfg(), paths, _mt(), machine_name="other-01.example.org",
                            machine_dir=mdir)
@@ -173,3 +174,31 @@ def test_https_template_verified_with_grid_security_and_cached(paths, mtdir, htt
     https.routes["/lhcb/user_data"] = Route(body=b"new ##user_data_uuid##",
                                             last_modified=time.time() + 10)
     assert _make(paths, _mt(user_data=url)) == b"new the-uuid"
+
+
+def test_wlcg_token_file_must_be_private_readable_and_not_empty(paths, mtdir):
+    token = os.path.join(mtdir, "files", "wlcg.token")      # a bare name: under files/
+    mt = _mt(wlcg_token_file="wlcg.token")
+    with pytest.raises(UserDataError, match="wlcg_token_file .*wlcg.token of machinetype "
+                                            "lhcb: No such file"):
+        read_wlcg_token(paths, mt)
+    with open(token, "w") as f:
+        f.write(" jwt.token.sig \n")
+    for bad in (0o640, 0o604, 0o620, 0o602):
+        os.chmod(token, bad)
+        with pytest.raises(UserDataError, match=f"by group or others \\(mode 0{bad:o}\\)"):
+            read_wlcg_token(paths, mt)
+    os.chmod(token, 0o600)
+    assert read_wlcg_token(paths, mt) == "jwt.token.sig"
+    public = os.path.join(mtdir, "files", "public")            # a symlink: the target counts
+    with open(public, "w") as f:
+        f.write("jwt")
+    os.chmod(public, 0o644)
+    os.symlink(public, os.path.join(mtdir, "files", "link.token"))
+    with pytest.raises(UserDataError, match="mode 0644"):
+        read_wlcg_token(paths, _mt(wlcg_token_file="link.token"))
+    with open(token, "w") as f:
+        f.write("\n")
+    with pytest.raises(UserDataError, match="is empty"):
+        read_wlcg_token(paths, mt)
+    assert read_wlcg_token(paths, _mt()) is None

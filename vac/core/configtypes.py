@@ -126,6 +126,8 @@ class Machinetype:
     hepscore23_per_processor: Optional[float] = None
     config_drive: bool = False                     # attach a config-2 ISO as cdrom
     guest_to_guest: bool = False                   # bridge port not isolated from others
+    joboutputs_require_token: bool = False         # JOBOUTPUTS PUTs need the machine token
+    wlcg_token_file: Optional[str] = None          # absolute, or under MACHINETYPE_PATH/files
     pipe_prefix: Optional[str] = None              # set for pipe-generated machinetypes
     priority: int = 0                              # tier: higher is created (and preempts) first
     preemptible: bool = False                      # may be preempted for a higher priority

@@ -11,6 +11,10 @@ for three trees, all served from 169.254.169.254:
   ``user_data``, ``vendor_data.json``, ``vendor_data2.json``, ``network_data.json``.
 * The original Vac's spellings for old images: ``/VER/meta-data.json`` and, under
   ``/openstack/VER/``, ``meta-data.json``, ``user-data`` and the EC2 ``meta-data`` tree.
+* vac's own: ``/vac/`` (listing), ``/vac/machine_token`` (the machine's secret, also in
+  its user_data as ``##user_data_machine_token##``) and ``/vac/wlcg_token`` (the current
+  content of its machinetype's ``wlcg_token_file``). Like everything here they are
+  answered only to the machine itself (the source address picks the machine).
 
 Everything else is 404 with an empty body; methods other than GET/HEAD are 405.
 """
@@ -49,6 +53,8 @@ class MachineFacts:
     user_data: Optional[bytes] = None
     public_key: Optional[str] = None
     launch_index: int = 0
+    machine_token: Optional[str] = None
+    wlcg_token: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +194,15 @@ def _openstack_tree(rest: str, f: MachineFacts) -> Response:
     return handler() if handler else _ec2_tree(rest, f, openstack_prefix=True)
 
 
+def _vac_tree(rest: str, f: MachineFacts) -> Response:
+    """Below ``/vac/``: the machine's secrets, each 404 when it has none."""
+    secrets = {"machine_token": f.machine_token, "wlcg_token": f.wlcg_token}
+    if rest == "":
+        return _listing(sorted(k for k, v in secrets.items() if v is not None))
+    value = secrets.get(rest)
+    return _ok(value) if value is not None else NOT_FOUND
+
+
 def metadata_response(method: str, path: str, facts: MachineFacts) -> Response:
     """The answer to ``method path`` from the machine described by ``facts``."""
     if method not in ("GET", "HEAD"):
@@ -198,6 +213,8 @@ def metadata_response(method: str, path: str, facts: MachineFacts) -> Response:
     parts = norm[1:].split("/", 1)
     if parts[0] == "":
         return _listing(EC2_VERSIONS)
+    if parts[0] == "vac":
+        return _vac_tree(parts[1] if len(parts) > 1 else "", facts)
     if parts[0] == "openstack":
         below = parts[1] if len(parts) > 1 else ""
         if below == "":

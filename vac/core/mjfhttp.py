@@ -5,7 +5,9 @@ GET ``/machinefeatures/KEY`` the raw value; a missing key is 404 (DIRAC treats e
 non-2xx as "absent"). ``PUT /joboutputs/NAME`` is checked by ``check_put``: 201 after the
 service wrote the file, 403 for a bad name, a missing/oversized length, a full quota
 (bytes or files) or an unknown machine, 409 while the same name is still being uploaded.
-Subdirectories, ``..`` and hidden files never match.
+Subdirectories, ``..`` and hidden files never match. For machines created with
+``joboutputs_require_token``, ``check_bearer`` first wants ``Authorization: Bearer TOKEN``
+with the machine's token: 401 without one, 403 with another.
 
 Quotas hold under concurrency because every upload is charged before its body is
 written (``PutDecision.charge``, given back if it fails) and a name has at most one
@@ -15,6 +17,7 @@ bytes + charges of uploads in progress <= ``max_total_bytes``; likewise for file
 
 from __future__ import annotations
 
+import hmac
 import html
 import re
 from dataclasses import dataclass
@@ -129,3 +132,18 @@ def check_put(path: str, content_length: Optional[int], usage: JoboutputsUsage,
     if new_file and len(usage.sizes) + usage.reserved_files >= limits.max_files:
         return PutDecision(403, reason=f"joboutputs would exceed {limits.max_files} files")
     return PutDecision(201, name=name, charge=charge, new_file=new_file)
+
+
+UNAUTHORIZED = Response(401)
+
+
+def check_bearer(authorization: Optional[str], token: Optional[str]) -> Optional[PutDecision]:
+    """None if ``authorization`` (the header's value) is ``Bearer <token>``; else the
+    refusal: 401 when no Bearer credential came, 403 when it is not the machine's
+    (or the machine has no token). Compared in constant time."""
+    scheme, _, credential = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        return PutDecision(401, reason="no Authorization: Bearer token")
+    if not token or not hmac.compare_digest(credential.strip().encode(), token.encode()):
+        return PutDecision(403, reason="wrong bearer token")
+    return None

@@ -251,6 +251,13 @@ MACHINETYPE_OPTIONS: Tuple[Option, ...] = (
     _opt("guest_to_guest", o.boolean, False, _BOOL, "machines of this machinetype may "
          "exchange traffic with every other machine of the factory (e.g. a cache machine); "
          "other machines never reach each other. Fixed when a machine is created"),
+    _opt("joboutputs_require_token", o.boolean, False, _BOOL, "JOBOUTPUTS PUTs must carry "
+         "the machine's token (Authorization: Bearer TOKEN, see ##user_data_machine_token##)"
+         " besides coming from the machine's address. Fixed when a machine is created"),
+    _opt("wlcg_token_file", o.nonempty, None, "path", "file with a WLCG (JWT) token, "
+         "absolute or under MACHINETYPE_PATH/files; delivered as "
+         "##user_data_option_wlcg_token## and at /vac/wlcg_token of the metadata service "
+         "(read on every request); refused if group or others may read or write it"),
 )
 
 VACUUM_PIPE_OPTIONS: Tuple[Option, ...] = (

@@ -5,10 +5,12 @@ is inserted is never scanned again, so a site file containing such a token is de
 verbatim). NAME is looked up in this order:
 
 1. the fixed patterns (space, machinetype, machine_hostname, manager_version,
-   manager_hostname, MJF/JOBOUTPUTS URLs for the machine model, root_image_url, uuid)
-   and their deprecated aliases (vmtype, vm_hostname, vmlm_version, vmlm_hostname);
+   manager_hostname, MJF/JOBOUTPUTS URLs for the machine model, root_image_url, uuid,
+   machine_token) and their deprecated aliases (vmtype, vm_hostname, vmlm_version,
+   vmlm_hostname);
 2. ``url`` - only when the template itself was fetched from an http(s) URL;
-3. ``option_x509_proxy`` - the proxy made for ``user_data_proxy = true``;
+3. ``option_x509_proxy`` - the proxy made for ``user_data_proxy = true``, and
+   ``option_wlcg_token`` - the content of the machinetype's ``wlcg_token_file``;
 4. ``option_X`` - ``user_data_option_X``; if there is none, the content of
    ``user_data_file_X`` (precedence: OPTION BEFORE FILE);
 5. ``file_X`` - the content of ``user_data_file_X`` (deprecated form).
@@ -66,6 +68,8 @@ class UserDataContext:
     template_url: Optional[str] = None    # set only if the template came from http(s)
     root_image: Optional[str] = None
     x509_proxy: Optional[str] = None      # PEM text when user_data_proxy is true
+    machine_token: str = ""               # the machine's own secret (JOBOUTPUTS, metadata)
+    wlcg_token: Optional[str] = None      # content of wlcg_token_file, if the machinetype has one
     options: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     files: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
 
@@ -92,6 +96,8 @@ def substitutions(ctx: UserDataContext) -> Dict[str, str]:
         values["option_" + name] = value          # option before file
     if ctx.x509_proxy is not None:
         values["option_x509_proxy"] = ctx.x509_proxy
+    if ctx.wlcg_token is not None:
+        values["option_wlcg_token"] = ctx.wlcg_token
     if _is_http_url(ctx.template_url):
         values["url"] = ctx.template_url
     if _is_http_url(ctx.root_image):
@@ -106,6 +112,7 @@ def substitutions(ctx: UserDataContext) -> Dict[str, str]:
         "jobfeatures_url": jf,
         "joboutputs_url": jo,
         "uuid": ctx.uuid,
+        "machine_token": ctx.machine_token,
         "vmtype": ctx.machinetype,
         "vm_hostname": ctx.machine_hostname,
         "vmlm_version": ctx.manager_version,

@@ -55,10 +55,13 @@ def config_drive_files(cfg: Config, paths: Paths, machinetype: Machinetype, *,
 def make_config_drive(cfg: Config, paths: Paths, machinetype: Machinetype, *,
                       machine_name: str, uuid: str, ordinal: int,
                       user_data: Optional[bytes], dest_path: str) -> str:
-    """Write an ISO9660 volume labelled ``config-2`` to ``dest_path`` (genisoimage)."""
+    """Write an ISO9660 volume labelled ``config-2`` to ``dest_path`` (genisoimage), mode
+    0600 from the start: its user_data may hold the machine token or other secrets."""
     os.makedirs(paths.tmp, mode=0o755, exist_ok=True)
     staging = tempfile.mkdtemp(prefix="configdrive-", dir=paths.tmp)
     try:
+        os.close(os.open(dest_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+        os.chmod(dest_path, 0o600)            # an older file may have had another mode
         for rel, content in config_drive_files(cfg, paths, machinetype,
                                                machine_name=machine_name, uuid=uuid,
                                                ordinal=ordinal, user_data=user_data).items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import secrets
 import uuid as uuidlib
 from typing import Any, Callable, Dict, List, Optional
 
@@ -27,6 +28,8 @@ from vac.paths import Paths
 from vac.services import accounting, configdrive, metrics_hooks, userdata, vacmon
 
 log = logging.getLogger(__name__)
+
+TOKEN_BYTES = 32        # random bytes of a machine token (43 URL-safe base64 characters)
 
 
 class Executor:
@@ -163,7 +166,8 @@ class Executor:
         statefs.clear_factory_error(self.paths)
 
     def _create_machine(self, a: Create) -> None:
-        """SPEC §3.3 steps 1-9; the UUID exists before user_data is templated (B5)."""
+        """SPEC §3.3 steps 1-9; the UUID and the machine token exist before user_data is
+        templated (B5)."""
         mt = self.cfg.machinetypes[a.machinetype]
         created = int(self.now)
         # slot file first: a crash before the directory exists leaves a free slot, a crash
@@ -180,8 +184,10 @@ class Executor:
                                mjf.jobfeatures(s, a.processors, a.shutdown_time, created))
         machine_uuid = str(uuidlib.uuid4())
         statefs.write_machine_file(mdir, "jobfeatures/job_id", machine_uuid)
+        token = secrets.token_urlsafe(TOKEN_BYTES)
+        statefs.write_machine_token(mdir, token, mt.joboutputs_require_token)
         if mt.user_data:
-            self._write_user_data(a, mdir, machine_uuid)
+            self._write_user_data(a, mdir, machine_uuid, token)
         key = read_text(self.paths.under_root(s.root_public_key))
         if key is not None:
             statefs.write_machine_file(mdir, "root_public_key", key)
@@ -193,11 +199,13 @@ class Executor:
         self.vm.create_vm(self.hv, self.cfg, self.paths, request)
         statefs.write_started(mdir, self.now)
 
-    def _write_user_data(self, a: Create, mdir: str, machine_uuid: str) -> None:
+    def _write_user_data(self, a: Create, mdir: str, machine_uuid: str, token: str) -> None:
+        """user_data (mode 0600: it may hold the machine token, a proxy or a WLCG token)."""
         mt = self.cfg.machinetypes[a.machinetype]
-        data = userdata.make_user_data(self.cfg, self.paths, mt, machine_name=a.name, uuid=machine_uuid,
-                    shutdown_time=a.shutdown_time, now=self.now)
-        statefs.write_machine_file(mdir, "user_data", data)
+        data = userdata.make_user_data(self.cfg, self.paths, mt, machine_name=a.name,
+                                       uuid=machine_uuid, shutdown_time=a.shutdown_time,
+                                       now=self.now, machine_token=token)
+        statefs.write_machine_file(mdir, "user_data", data, mode=0o600)
 
     def _config_drive(self, a: Create, mdir: str) -> Optional[str]:
         """Path of the config-2 ISO for machinetypes with ``config_drive`` (if buildable)."""

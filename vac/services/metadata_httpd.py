@@ -11,14 +11,17 @@ import os
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
+from vac.adapters import statefs
 from vac.adapters.atomicfile import read_text
 from vac.adapters.httpserver import HttpRequest
 from vac.core import naming
 from vac.core.configtypes import Config
 from vac.core.metadata import NOT_FOUND, MachineFacts, Response, metadata_response
+from vac.core.userdata import UserDataError
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
 from vac.services.httpd_role import Answer, Machine, RoleSpec, run_http_role
+from vac.services.userdata import read_wlcg_token
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +87,24 @@ class MachineFilesCache:
         return files
 
 
-def machine_facts(paths: Paths, cfg, machine: Machine, files: MachineFiles) -> MachineFacts:
+def _wlcg_token(paths: Paths, cfg: Optional[Config], machine: Machine) -> Optional[str]:
+    """The current content of the machinetype's wlcg_token_file (re-read on every request,
+    so a refreshed token reaches running machines); None if none or refused."""
+    mt = cfg.machinetypes.get(machine.machinetype) if cfg is not None else None
+    if mt is None or not mt.wlcg_token_file:
+        return None
+    try:
+        return read_wlcg_token(paths, mt)
+    except UserDataError as e:
+        log.warning("%s: not serving the WLCG token: %s", machine.name, e)
+        return None
+
+
+def machine_facts(paths: Paths, cfg, machine: Machine, files: MachineFiles,
+                  secrets: bool = False) -> MachineFacts:
     """The facts of ``machine`` for vac.core.metadata; the factory's root_public_key
-    stands in when the machine directory has none."""
+    stands in when the machine directory has none. The machine and WLCG tokens only if
+    ``secrets`` (requests below /vac/; never cached)."""
     key = files.public_key
     if key is None and cfg is not None:
         key = (read_text(paths.under_root(cfg.settings.root_public_key)) or "").strip() or None
@@ -94,7 +112,9 @@ def machine_facts(paths: Paths, cfg, machine: Machine, files: MachineFiles) -> M
         name=machine.name, uuid=files.uuid, machinetype=machine.machinetype,
         factory_hostname=cfg.settings.factory_hostname if cfg is not None else "",
         ip=naming.machine_ip(machine.ordinal), mac=naming.machine_mac(machine.ordinal),
-        user_data=files.user_data, public_key=key)
+        user_data=files.user_data, public_key=key,
+        machine_token=statefs.read_machine_token(machine.machine_dir) if secrets else None,
+        wlcg_token=_wlcg_token(paths, cfg, machine) if secrets else None)
 
 
 def make_answer(cache: MachineFilesCache) -> Answer:
@@ -106,7 +126,8 @@ def make_answer(cache: MachineFilesCache) -> Answer:
             log.info("%s is not a machine of this factory: 404 for %s",
                      request.client_ip, request.path[:200])
             return NOT_FOUND
-        facts = machine_facts(paths, cfg, machine, cache.get(machine.machine_dir))
+        secrets = request.path.lstrip("/").startswith("vac")
+        facts = machine_facts(paths, cfg, machine, cache.get(machine.machine_dir), secrets)
         return metadata_response(request.method, request.path, facts)
     return answer
 

@@ -6,6 +6,8 @@ and jobfeatures/ directories. ``PUT /joboutputs/NAME`` is charged to the machine
 then its body is streamed into a temporary file renamed into joboutputs/ (201). A full
 file system is 507 (the guest may retry later), a failed upload leaves no temporary file
 and the file it would have replaced intact.
+Machines made with ``joboutputs_require_token`` must send their token first
+(vac.core.mjfhttp.check_bearer: else 401/403).
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ import os
 import stat
 from typing import Dict, Iterator, List, Mapping, Optional
 
+from vac.adapters import statefs
 from vac.adapters.httpserver import BodyError, HttpRequest
 from vac.core.configtypes import Config
 from vac.core.metadata import NOT_FOUND, Response
-from vac.core.mjfhttp import FEATURE_DIRS, FORBIDDEN, JoboutputsLimits, mjf_get, valid_name
+from vac.core.mjfhttp import (FEATURE_DIRS, FORBIDDEN, UNAUTHORIZED, JoboutputsLimits,
+                              check_bearer, mjf_get, valid_name)
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
 from vac.services.httpd_role import Answer, Machine, RoleSpec, run_http_role
@@ -90,8 +94,24 @@ def joboutputs_limits(settings) -> JoboutputsLimits:
                             settings.joboutputs_max_files)
 
 
+def _token_refusal(machine: Machine, request: HttpRequest) -> Optional[Response]:
+    """For a machine that must send its token: 401/403 unless the PUT carries it."""
+    if not statefs.joboutputs_token_required(machine.machine_dir):
+        return None
+    authorization = next((v for k, v in request.headers.items()
+                          if k.lower() == "authorization"), None)     # names are caseless
+    refusal = check_bearer(authorization, statefs.read_machine_token(machine.machine_dir))
+    if refusal is None:
+        return None
+    log.warning("%s PUT %s refused: %s", machine.name, request.path[:200], refusal.reason)
+    return UNAUTHORIZED if refusal.status == 401 else FORBIDDEN
+
+
 def put_joboutput(machine: Machine, request: HttpRequest, settings,
                   ledger: JoboutputsLedger) -> Response:
+    refusal = _token_refusal(machine, request)
+    if refusal is not None:
+        return refusal
     joboutputs = os.path.join(machine.machine_dir, "joboutputs")
     decision, reservation = ledger.reserve(joboutputs, request.path, request.content_length,
                                            joboutputs_limits(settings))

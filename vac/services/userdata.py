@@ -6,7 +6,8 @@ contents, then calls the pure vac.core.userdata. Any failure raises UserDataErro
 one clear line naming the machinetype and the file/URL.
 
 ``user_data_file_*`` files that contain a PRIVATE KEY must not be group/world readable
-(the same rule as x509key.pem). If fetching a URL template fails, the cached copy of an
+(the same rule as x509key.pem), nor may a machinetype's ``wlcg_token_file`` be readable or
+writable by group or others. If fetching a URL template fails, the cached copy of an
 earlier fetch is used (with a warning); without a cached copy creation fails.
 """
 
@@ -29,6 +30,7 @@ from vac.paths import Paths
 log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_TOKEN_BYTES = 64 * 1024
 FETCH_TIMEOUT_SECONDS = 30.0
 
 
@@ -59,6 +61,29 @@ def _read_file(path: str, what: str, mt: Machinetype) -> bytes:
         raise UserDataError(f"{what} {path} holds a private key but is readable by group "
                             f"or others (mode {stat.S_IMODE(mode):04o}); chmod 600 it")
     return data
+
+
+def read_wlcg_token(paths: Paths, mt: Machinetype) -> Optional[str]:
+    """The token in the machinetype's ``wlcg_token_file`` (surrounding white space removed),
+    None if it has none. Raises UserDataError naming the file if it cannot be read, is
+    readable or writable by group or others, is empty or larger than 64 KiB."""
+    if not mt.wlcg_token_file:
+        return None
+    path = local_file(paths, mt, mt.wlcg_token_file)
+    what = f"wlcg_token_file {path} of machinetype {mt.name}"
+    try:
+        with open(path, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                raise UserDataError(f"{what} is readable or writable by group or others "
+                                    f"(mode {stat.S_IMODE(mode):04o}); chmod 600 it")
+            data = f.read(MAX_TOKEN_BYTES + 1)
+    except OSError as e:
+        raise UserDataError(f"Failed to read {what}: {e.strerror}") from e
+    token = data.decode("utf-8", "replace").strip()
+    if not token or len(data) > MAX_TOKEN_BYTES:
+        raise UserDataError(f"{what} is empty or larger than {MAX_TOKEN_BYTES} bytes")
+    return token
 
 
 def _is_url(value: str) -> bool:
@@ -109,7 +134,7 @@ def _files(paths: Paths, mt: Machinetype) -> Dict[str, str]:
 
 
 def make_user_data(cfg: Config, paths: Paths, machinetype: Machinetype, *, machine_name: str,
-                   uuid: str, shutdown_time: int, now: float) -> bytes:
+                   uuid: str, shutdown_time: int, now: float, machine_token: str = "") -> bytes:
     """The final user_data of one machine (raises UserDataError with a clear line)."""
     mt = machinetype
     if not mt.user_data:
@@ -124,6 +149,7 @@ def make_user_data(cfg: Config, paths: Paths, machinetype: Machinetype, *, machi
         manager_version=f"Vac {__version__}",
         manager_hostname=cfg.settings.factory_hostname, machine_model=mt.machine_model,
         uuid=uuid, template_url=url, root_image=mt.root_image,
-        x509_proxy=_proxy(paths, mt, shutdown_time, now),
+        x509_proxy=_proxy(paths, mt, shutdown_time, now), machine_token=machine_token,
+        wlcg_token=read_wlcg_token(paths, mt),
         options=dict(mt.user_data_options), files=_files(paths, mt))
     return render_user_data(template, ctx)
