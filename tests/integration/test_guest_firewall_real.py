@@ -12,7 +12,8 @@ firewall, and ``vm.create_vm``): A and C listen on TCP 7777; C's machinetype has
 * a factory service bound to all addresses (TCP 2222): not reachable; TCP 3128 on
   169.254.169.253 (``host_tcp_ports_for_machines = 3128``) reachable, but not on 10.99.0.1;
 * still reachable: DHCP (its lease), metadata (its user_data), MJF, DNS on .253 and the
-  outside world through NAT (an HTTP server in another namespace behind 10.99.0.1).
+  outside world through NAT (an HTTP server and a peer factory's responder in another
+  namespace behind 10.99.0.1; the latter's reply also shows that vac-udp works).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ got() { echo "VACTEST $1 $2 got=<$(tr -d '<>\\r\\n' | head -c 200)>"; }
 tcp() { (sleep 3) | timeout 4 nc -w 3 $1 $2 2>/dev/null | got tcp $3; }
 http() { timeout 4 busybox wget -q -O - $1 2>/dev/null | got http $2; }
 q='{"message_type":"machines_query","space":"##user_data_space##","cookie":"probe","vacquery_version":"VacQuery 01.03","vac_version":"Vac probe"}'
-for dst in 169.254.169.253 169.254.169.254 %(other)s; do
+for dst in 169.254.169.253 169.254.169.254 %(other)s %(outside)s; do
   (echo "$q" | vac-udp $dst 995 3 | got udp995 $dst) &
 done
 tcp %(a)s 7777 switched-to-isolated &
@@ -78,7 +79,8 @@ echo "VACTEST probes done"
 @contextlib.contextmanager
 def outside_world(real_env, www: str):
     """A namespace joined to the test netns by a veth: the factory side gets HOST_OTHER,
-    the other side OUTSIDE with an HTTP server on port 8080 serving ``www``."""
+    the other side OUTSIDE with an HTTP server on port 8080 serving ``www``; yields the
+    namespace's name."""
     ns, veth = f"vacout-{os.getpid()}", f"vo{os.getpid() % 100000}"
     ip = lambda *a: subprocess.run(["ip", *a], check=True, capture_output=True)  # noqa: E731
     try:
@@ -90,7 +92,7 @@ def outside_world(real_env, www: str):
         for where, dev in ((real_env.netns, veth + "a"), (ns, veth + "b"), (ns, "lo")):
             ip("-n", where, "link", "set", dev, "up")
         real_env.serve_http(OUTSIDE, 8080, www, netns=ns)
-        yield
+        yield ns
     finally:
         subprocess.run(["ip", "-n", real_env.netns, "link", "del", veth + "a"],
                        capture_output=True)
@@ -99,7 +101,8 @@ def outside_world(real_env, www: str):
 
 @contextlib.contextmanager
 def running_responder(paths, cfg, netns: str):
-    """vac's real VacQuery responder on UDP 995 of every address in ``netns``."""
+    """vac's real VacQuery responder on UDP 995 of every address in ``netns`` (the
+    factory's own, or a peer factory's out in the world)."""
     control = RoleControl()
     responder = Responder(paths, load=lambda: cfg, bind=("", 995))
 
@@ -151,7 +154,8 @@ def test_guests_reach_only_their_services(real_env, tmp_path):
         real_env.add_cleanup(lambda r=req: vm.destroy_vm(hv, cfg, paths, r.machine_name,
                                                          grace_seconds=0, wait=False,
                                                          host=site["host"]))
-    with outside_world(real_env, str(www)), running_responder(paths, cfg, real_env.netns), \
+    with outside_world(real_env, str(www)) as out_ns, \
+            running_responder(paths, cfg, real_env.netns), running_responder(paths, cfg, out_ns), \
             running_role(metadata_httpd.run_role, paths, cfg, netns=real_env.netns), \
             running_role(mjf_httpd.run_role, paths, cfg, netns=real_env.netns):
         for k in (A, C, B):                   # boot together; B waits for "go"
@@ -165,8 +169,12 @@ def test_guests_reach_only_their_services(real_env, tmp_path):
     log = read_console(consoles[B])
     got = dict(re.findall(r"VACTEST (\S+ \S+) got=<([^>\n]*)>", log))
     failure = f"{got}\n{console_tail(consoles[B])}"
-    # the listeners were up: the factory itself reaches both
+    # the listeners were up (the factory itself reaches both), and vac-udp works: a peer
+    # factory's responder out in the world answers through the NAT
     assert banners[A].startswith("BANNER-") and banners[C].startswith("BANNER-"), banners
+    assert '{"cookie":"probe"' in got.get(f"udp995 {OUTSIDE}", ""), \
+        "no VacQuery reply from the outside: is vac-udp in the test guest (tools/testenv.sh " \
+        f"install)?\n{failure}"
     # never: the responder on any factory address, other guests, other factory services
     for dst in ("169.254.169.253", "169.254.169.254", HOST_OTHER):
         assert got.get(f"udp995 {dst}") == "", failure
