@@ -72,3 +72,14 @@ def test_man_page_lints_clean():
     result = subprocess.run(["mandoc", "-Tlint", MAN], capture_output=True, text=True,
                             timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_network_security_lists_the_default_guest_firewall():
+    """The rules vac.conf(5) gives sites that keep their own iptables are vac's own."""
+    from vac.core import iptables
+    from vac.core.configtypes import Settings
+    with open(MAN, encoding="utf-8") as f:
+        page = _unescape(f.read())
+    for line in iptables.site_rules(iptables.guest_firewall(Settings(vac_space="s.x"))) \
+            .splitlines():
+        assert line in page, line

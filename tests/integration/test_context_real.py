@@ -19,7 +19,7 @@ import time
 import pytest
 
 from tests.integration.vmsite import (BOOT_TIMEOUT, FACTORY, link_guest_dir, machinetype,
-                                      open_site, prepare_machine)
+                                      open_site, prepare_machine, require_guest_tool)
 from tests.realenv import console_tail, read_console as read, wait_for
 from tests.services.ctxhelpers import running_role
 from vac.adapters import statefs
@@ -56,6 +56,7 @@ def ctx_site(real_env, tmp_path):
 
 
 def test_guest_reads_mjf_and_puts_joboutputs_through_vac_services(real_env, ctx_site):
+    require_guest_tool(real_env, "usr/local/bin/vac-put", b"VAC_PUT_AUTH")
     paths, hv = ctx_site["paths"], ctx_site["hv"]
     files = os.path.join(paths.machinetype_dir("vactest"), "files")
     os.makedirs(files)

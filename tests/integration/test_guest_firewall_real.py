@@ -28,7 +28,7 @@ import threading
 import pytest
 
 from tests.integration.vmsite import (BOOT_TIMEOUT, link_guest_dir, machinetype, open_site,
-                                      prepare_machine, write_template)
+                                      prepare_machine, require_guest_tool, write_template)
 from tests.realenv import console_tail, read_console, wait_for
 from tests.services.ctxhelpers import in_thread, running_role, setns
 from vac.core import iptables, naming
@@ -129,6 +129,7 @@ def banner(address: str) -> str:
 
 
 def test_guests_reach_only_their_services(real_env, tmp_path):
+    require_guest_tool(real_env, "usr/local/bin/vac-udp")
     site = open_site(real_env, tmp_path, host_tcp_ports_for_machines=(3128,))
     real_env.run(["iptables", "-Z", iptables.FORWARD_CHAIN], netns=True)    # count afresh
     paths, hv, cfg = site["paths"], site["hv"], site["cfg"]

@@ -7,9 +7,13 @@ network made by ``vm.ensure_network``; every piece is undone by real_env's clean
 
 from __future__ import annotations
 
+import gzip
 import os
 import secrets
 import time
+from typing import Optional
+
+import pytest
 
 from vac.adapters import hypervisor, runner, statefs
 from vac.constants import NAT_NETWORK_NAME
@@ -157,3 +161,33 @@ def prepare_machine(site, mt, ordinal: int, uuid: str,
         f.write(user_data)
     return vm.VmRequest(machine_name=name, ordinal=ordinal, machinetype=mt, processors=1,
                         uuid=uuid, machine_dir=mdir)
+
+
+def guest_file(real_env, name: str) -> Optional[bytes]:
+    """The content of ``name`` (e.g. ``usr/local/bin/vac-udp``) in the test guest's initrd
+    (gzip'd newc cpio), or None if the guest has no such file."""
+    with gzip.open(real_env.guest_initrd, "rb") as f:
+        data = f.read()
+    pos = 0
+    while data.startswith(b"070701", pos):
+        size, name_size = int(data[pos + 54:pos + 62], 16), int(data[pos + 94:pos + 102], 16)
+        start = pos + 110
+        entry = data[start:start + name_size - 1].decode(errors="replace")
+        body = (start + name_size + 3) & ~3
+        if entry == name:
+            return data[body:body + size]
+        if entry == "TRAILER!!!":
+            break
+        pos = (body + size + 3) & ~3
+    return None
+
+
+def require_guest_tool(real_env, name: str, marker: bytes = b"") -> None:
+    """Fail clearly when the shared test guest lacks a tool of tools/guest (it was built
+    from another checkout): run ``tools/testenv.sh install`` from this one."""
+    content = guest_file(real_env, name)
+    if content is None or marker not in content:
+        pytest.fail(f"the test guest {real_env.guest_initrd} has no {name}"
+                    f"{' with ' + marker.decode() if marker else ''}: it was built from "
+                    "another checkout; run tools/testenv.sh install from this one",
+                    pytrace=False)
