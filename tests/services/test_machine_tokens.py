@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import socket
 import stat
 
 import pytest
@@ -120,7 +121,8 @@ def test_joboutputs_put_needs_the_machines_own_token(paths, machines):
         def put(headers, source="127.0.0.5"):
             return request(addr, "PUT", "/joboutputs/heartbeat", source=source, body=b"1",
                            headers=headers)[0]
-        assert put({}) == 401
+        status, reply_headers, _ = request(addr, "PUT", "/joboutputs/heartbeat", body=b"1")
+        assert status == 401 and reply_headers["WWW-Authenticate"].startswith("Bearer ")
         assert put({"Authorization": "Basic dG9rZW4="}) == 401
         assert put({"Authorization": "Bearer token-of-six"}) == 403      # another's token
         assert put({"Authorization": "Bearer token-of-fiv"}) == 403
@@ -128,6 +130,14 @@ def test_joboutputs_put_needs_the_machines_own_token(paths, machines):
         assert put({"authorization": "bearer token-of-five"}) == 201     # names are caseless
         assert put({}, source="127.0.0.6") == 201                         # not required there
         assert put({"Authorization": "Bearer token-of-five"}, source="127.0.0.6") == 201
+        assert put({"Authorization": "Bearer token-of-five"}, source="127.0.0.1") == 403
+
+        # a large upload without the token is refused on its head: no 100 Continue, no body
+        with socket.create_connection(addr, timeout=10, source_address=("127.0.0.5", 0)) as s:
+            s.sendall(b"PUT /joboutputs/big HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000000"
+                      b"\r\nExpect: 100-continue\r\n\r\n" % addr[0].encode())
+            assert s.recv(100).startswith(b"HTTP/1.1 401 ")
+        assert os.listdir(os.path.join(machines[5], "joboutputs")) == ["heartbeat"]
 
 
 @pytest.mark.integration

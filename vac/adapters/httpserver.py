@@ -8,7 +8,8 @@ denied the services to all other guests. Here:
   heads, and bodies of at most ``memory_body`` (64 KiB), without blocking. A client that
   is still sending costs only its socket and buffer, never a thread.
 - Only a complete request goes to a small pool of ``workers`` threads that run the
-  ``app(request) -> reply`` callback (every decision is the app's). They never wait for
+  ``app(request) -> reply`` callback (every decision is the app's; a reply has
+  ``status``, ``content_type``, ``body`` and optionally ``headers``, (name, value) pairs). They never wait for
   a client: a reply is sent with one non-blocking send, the rest by the event loop.
 - A larger body (a JOBOUTPUTS file) is streamed by a thread of its own, started once the
   head is complete, so the app can refuse or reserve space before any of it is read; at
@@ -302,12 +303,13 @@ class VacHTTPServer:
         try:
             reply = self.app(request)
             status, ctype, payload = reply.status, reply.content_type, reply.body
+            extra = getattr(reply, "headers", ())
         except Exception:  # request boundary: never let one request kill the server
             log.exception("%s %s %r failed", conn.source, head.method, head.path[:200])
-            status, ctype, payload, close = 500, "text/plain", b"", True
+            status, ctype, payload, close, extra = 500, "text/plain", b"", True, ()
         close = close or not body.consumed
         out = httpwire.reply_bytes(status, ctype, payload, self.server_name_header, close,
-                                   send_body=head.method != "HEAD")
+                                   send_body=head.method != "HEAD", extra=extra)
         log.info("%s", httpwire.access_line(conn.source, head.requestline, status))
         try:
             if blocking:

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from email.utils import formatdate
 from http import HTTPStatus
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence, Tuple
 
 MAX_REQUEST_LINE = 2048          # bytes, the request line without its line end
 MAX_HEADERS = 100                # header lines (as http.client)
@@ -144,11 +144,13 @@ def http_date() -> str:
 
 
 def reply_bytes(status: int, content_type: str, body: bytes, server: str, close: bool,
-                send_body: bool = True) -> bytes:
-    """A whole HTTP/1.1 reply; ``send_body`` False (HEAD) keeps Content-Length only."""
+                send_body: bool = True, extra: Sequence[Tuple[str, str]] = ()) -> bytes:
+    """A whole HTTP/1.1 reply; ``send_body`` False (HEAD) keeps Content-Length only;
+    ``extra``: further (name, value) header lines (the app's, no CR/LF in them)."""
     reason = _PHRASES.get(status, "")
+    more = "".join(f"{k}: {v}\r\n" for k, v in extra)
     head = (f"HTTP/1.1 {status} {reason}\r\nServer: {server}\r\nDate: {http_date()}\r\n"
-            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+            f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n{more}"
             f"{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n")
     return head.encode("latin-1") + (body if send_body else b"")
 

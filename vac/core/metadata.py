@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 from vac.constants import JOBFEATURES_URL, JOBOUTPUTS_URL, MACHINEFEATURES_URL
 
@@ -59,9 +59,12 @@ class MachineFacts:
 
 @dataclass(frozen=True)
 class Response:
+    """An HTTP answer; ``headers``: extra (name, value) pairs, e.g. WWW-Authenticate."""
+
     status: int
     content_type: str = "text/plain"
     body: bytes = b""
+    headers: Tuple[Tuple[str, str], ...] = ()
 
 
 NOT_FOUND = Response(404)

@@ -7,7 +7,8 @@ service wrote the file, 403 for a bad name, a missing/oversized length, a full q
 (bytes or files) or an unknown machine, 409 while the same name is still being uploaded.
 Subdirectories, ``..`` and hidden files never match. For machines created with
 ``joboutputs_require_token``, ``check_bearer`` first wants ``Authorization: Bearer TOKEN``
-with the machine's token: 401 without one, 403 with another.
+with the machine's token: 401 (with ``WWW-Authenticate: Bearer``, RFC 6750) without
+one, 403 with another.
 
 Quotas hold under concurrency because every upload is charged before its body is
 written (``PutDecision.charge``, given back if it fails) and a name has at most one
@@ -134,7 +135,7 @@ def check_put(path: str, content_length: Optional[int], usage: JoboutputsUsage,
     return PutDecision(201, name=name, charge=charge, new_file=new_file)
 
 
-UNAUTHORIZED = Response(401)
+UNAUTHORIZED = Response(401, headers=(("WWW-Authenticate", 'Bearer realm="joboutputs"'),))
 
 
 def check_bearer(authorization: Optional[str], token: Optional[str]) -> Optional[PutDecision]:
