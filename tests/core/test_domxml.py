@@ -18,7 +18,7 @@ libvirt.registerErrorHandler(lambda _c, _e: None, None)
 
 
 def build(model: str, domain_type: str, *, lv: bool = True, config_drive: bool = False,
-          scratch_device: str = "vdb") -> str:
+          scratch_device: str = "vdb", guest_to_guest: bool = False) -> str:
     if model == "vm-raw":
         disks = domxml.machine_disks(
             model, root_disk="/var/lib/vac/tmp/root.disk.abcd", root_is_block=False,
@@ -34,7 +34,8 @@ def build(model: str, domain_type: str, *, lv: bool = True, config_drive: bool =
     spec = domxml.vm_domain_spec(model, domain_type, name="f1-07.example.com", uuid=UUID,
                                  ordinal=7, processors=2, mb_per_processor=2048,
                                  console_log=MACHINE_DIR + "/console.log", disks=disks,
-                                 emulator="/usr/libexec/qemu-kvm")
+                                 emulator="/usr/libexec/qemu-kvm",
+                                 guest_to_guest=guest_to_guest)
     return domxml.domain_xml(spec)
 
 
@@ -68,11 +69,23 @@ def test_golden_and_accepted_by_libvirt(golden, model, domain_type):
     ("cernvm3-file-configdrive", dict(model="cernvm3", lv=False, config_drive=True)),
     ("vm-raw-noscratch", dict(model="vm-raw", lv=False)),
     ("vm-raw-scratch-sdb", dict(model="vm-raw", scratch_device="sdb")),
+    ("cernvm3-guest-to-guest", dict(model="cernvm3", guest_to_guest=True)),
 ])
 def test_variants_golden_and_accepted(golden, name, kwargs):
     xml = build(domain_type="qemu", **kwargs)
     golden.check(xml, f"domxml/{name}.xml")
     accept(xml)
+
+
+def test_bridge_port_isolated_unless_guest_to_guest():
+    """libvirt keeps <port isolated=..> and interface_ports reads the wish back."""
+    for g2g in (False, True):
+        defined = accept(build("cernvm3", "qemu", guest_to_guest=g2g))
+        port = defined.find("devices/interface/port")
+        assert port is not None and port.get("isolated") == ("no" if g2g else "yes")
+        device = defined.find("devices/interface/target").get("dev")
+        assert domxml.interface_ports(ET.tostring(defined, encoding="unicode")) == \
+            [(device, not g2g)]
 
 
 def test_cernvm4_is_cernvm3():
