@@ -66,14 +66,19 @@ def proxy_cert_info_der(policy_language: str = LIMITED_PROXY_POLICY) -> bytes:
 
 # --- reading credentials --------------------------------------------------------
 
-def read_secret(path: str) -> bytes:
-    """Content of a private key file, refused if it is group or world readable."""
+def read_secret(path: str, forbidden_mode: int = stat.S_IRGRP | stat.S_IROTH) -> bytes:
+    """Content of a private key file, refused if its mode has any ``forbidden_mode`` bit
+    (default: readable by group or others) or it is not a regular file."""
     try:
         st = os.stat(path)
     except OSError as e:
         raise CredentialError(f"cannot read {path}: {e.strerror}") from e
-    if st.st_mode & (stat.S_IRGRP | stat.S_IROTH):
-        raise CredentialError(f"{path} is readable by group or others "
+    if not stat.S_ISREG(st.st_mode):
+        raise CredentialError(f"{path} is not a regular file")
+    if st.st_mode & forbidden_mode:
+        what = ("readable" if st.st_mode & forbidden_mode & (stat.S_IRGRP | stat.S_IROTH)
+                else "writable or executable")
+        raise CredentialError(f"{path} is {what} by group or others "
                               f"(mode {stat.S_IMODE(st.st_mode):04o}); chmod 600 it")
     return _read(path)
 

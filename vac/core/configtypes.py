@@ -74,6 +74,9 @@ class Settings:
     log_destination: str = "files"                 # files | journald
     vacquery_port: int = 995                       # UDP port of every responder in the space
     responder_bind_address: str = ""               # "" = all addresses
+    query_allowed_sources: Tuple[str, ...] = ()    # CIDR networks answered besides factories
+    query_key_file: Optional[str] = None           # space key for HMAC-SHA256 VacQuery
+    query_unkeyed_sources: Tuple[str, ...] = ()    # CIDR networks exempt from the key
     metadata_bind_address: str = "169.254.169.254"
     metadata_port: int = 80
     mjf_bind_address: str = "169.254.169.253"

@@ -262,6 +262,19 @@ def ip_address(allow_empty: bool = False) -> Converter:
     return convert
 
 
+def ip_networks(value: str) -> Tuple[str, ...]:
+    """Whitespace-separated IPv4/IPv6 addresses or CIDR networks, normalised
+    (``10.1.2.3`` -> ``10.1.2.3/32``, ``2001:DB8::/32`` -> ``2001:db8::/32``)."""
+    out = []
+    for item in value.split():
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValueError("expected IP addresses or networks such as 10.1.0.0/16 "
+                             f"or 2001:db8::/32, not {item!r}") from None
+    return tuple(out)
+
+
 def url(schemes: Sequence[str]) -> Converter:
     """Converter for a URL with one of ``schemes`` (e.g. ``("http", "https")``)."""
     def convert(value: str) -> str:

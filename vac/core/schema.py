@@ -144,6 +144,17 @@ SETTINGS_OPTIONS: Tuple[Option, ...] = (
          "every factory in the space", unit="port"),
     _opt("responder_bind_address", o.ip_address(allow_empty=True), "", "IP address",
          "address the responder binds; empty: all addresses", default_text='"" (all)'),
+    _opt("query_allowed_sources", o.ip_networks, (), "IP address/network list",
+         "besides the addresses of factories (resolved every minute) and this host's "
+         "loopback, the sources whose VacQuery requests are answered, e.g. VacMon or "
+         "monitoring hosts; everybody else gets nothing", default_text="empty"),
+    _opt("query_key_file", o.absolute_path, None, _PATH, "file (mode 0600) holding the "
+         "space key: requests and replies carry an HMAC-SHA256 made with it, and "
+         "unauthenticated requests and replies are ignored; unset: the original protocol"),
+    _opt("query_unkeyed_sources", o.ip_networks, (), "IP address/network list",
+         "with query_key_file, peers still accepted without an HMAC (their requests "
+         "answered, their replies believed) while a space migrates to a key",
+         default_text="empty"),
     _opt("metadata_bind_address", o.ip_address(), "169.254.169.254", "IP address",
          "address of the EC2/OpenStack metadata service"),
     _opt("metadata_port", o.integer(1, 65535), 80, _INT, "port of the metadata service",

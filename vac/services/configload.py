@@ -11,6 +11,7 @@ from vac.adapters.fetch import fetch as default_fetch
 from vac.core.config import parse_config
 from vac.core.configtypes import Config
 from vac.paths import Paths
+from vac.services import spacekey
 from vac.services.pipecache import load_pipe
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ def load_config(paths: Paths, *, hostname: Optional[str] = None,
 
     ``pipes``: "refresh" (factory: fetch expired pipes), "cache" (responder: cached
     copies only) or "none" (vac command: pipes not expanded). Volume groups are not
-    checked here.
+    checked here; the space key file (``query_key_file``) is.
     """
     if pipes not in PIPE_MODES:
         raise ValueError(f"pipes must be one of {PIPE_MODES}, not {pipes!r}")
@@ -33,6 +34,7 @@ def load_config(paths: Paths, *, hostname: Optional[str] = None,
     name = hostname if hostname is not None else host.hostname()
     count = processor_count if processor_count is not None else host.processor_count(paths)
     config = parse_config(sources, hostname=name, processor_count=count)
+    spacekey.load(paths, config)        # a missing or open space key is a config error
     if pipes == "none" or not config.vacuum_pipes:
         return config
     documents: Dict[str, dict] = {}
