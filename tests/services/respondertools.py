@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 from types import MappingProxyType
-from typing import List, Optional
+from typing import Optional
 
 from vac.adapters import statefs
 from vac.core import vacquery as vq
@@ -58,16 +58,25 @@ def add_machine(paths: Paths, factory: str, ordinal: int, mt: str, created: int,
     return name
 
 
+def running_factory(paths: Paths, factory: str, slots: int) -> Paths:
+    """A state directory with ``slots`` slots, each running an lhcb machine."""
+    statefs.ensure_state_dirs(paths)
+    statefs.write_counts(paths, slots, slots, slots, slots, float(slots))
+    for ordinal in range(slots):
+        add_machine(paths, factory, ordinal, "lhcb", int(time.time()) - 100)
+    return paths
+
+
 class LiveResponder:
     """A Responder serving in a thread on 127.0.0.1 (ephemeral port unless given)."""
 
     def __init__(self, paths: Paths, cfg: Config, port: int = 0, address: str = "127.0.0.1",
-                 snapshot_seconds: float = 0.0):
+                 snapshot_seconds: float = 0.0, **responder_kw):
         self.cfg = cfg
         self.loads = 0
         self.control = RoleControl()
         self.responder = Responder(paths, load=self._load, bind=(address, port),
-                                   snapshot_seconds=snapshot_seconds)
+                                   snapshot_seconds=snapshot_seconds, **responder_kw)
         self.thread = threading.Thread(target=self.responder.serve, args=(self.control,),
                                        daemon=True)
 
@@ -89,16 +98,19 @@ class LiveResponder:
         self.thread.join(5)
 
 
-def ask(address, message: dict, expect: int, timeout: float = 3.0) -> List[dict]:
-    """Send one request, collect up to ``expect`` decoded replies."""
+def ask(address, message, expect: int, timeout: float = 3.0, source: str = "127.0.0.1",
+        raw: bool = False) -> list:
+    """Send one request (a dict, or the datagram bytes) from ``source``; collect up to
+    ``expect`` replies, decoded (or the datagrams themselves if ``raw``)."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((source, 0))
         sock.settimeout(timeout)
-        sock.sendto(vq.encode(message), address)
-        replies = []
+        sock.sendto(message if isinstance(message, bytes) else vq.encode(message), address)
+        replies: list = []
         try:
             while len(replies) < expect:
                 data, _ = sock.recvfrom(65535)
-                replies.append(vq.decode_response(data, strict=True))
+                replies.append(data if raw else vq.decode_response(data, strict=True))
         except socket.timeout:
             pass
         return replies

@@ -2,14 +2,14 @@
 
 Canonicalisation: ``.`` -> this factory; a dotted name unchanged; a short name gets the
 factory's domain. Look-ups use the system resolver (so /etc/hosts works) and fall back
-to dnspython for an A record.
+to dnspython for A (and, for :func:`resolve_all`, AAAA) records.
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-from typing import Optional
+from typing import List, Optional
 
 import dns.exception
 import dns.resolver
@@ -42,3 +42,23 @@ def resolve_ipv4(name: str, timeout: float = 2.0) -> Optional[str]:
     except (dns.exception.DNSException, OSError, IndexError) as e:
         log.debug("DNS A record of %s failed: %s", name, e)
         return None
+
+
+def resolve_all(name: str, timeout: float = 2.0) -> List[str]:
+    """Every IPv4 and IPv6 address of ``name`` (system resolver, else DNS A and AAAA),
+    sorted; empty if the name does not resolve."""
+    found = set()
+    try:
+        for info in socket.getaddrinfo(name, None, socket.AF_UNSPEC, socket.SOCK_DGRAM):
+            found.add(str(info[4][0]).split("%", 1)[0])
+    except (socket.gaierror, UnicodeError, OSError) as e:
+        log.debug("getaddrinfo(%s) failed: %s", name, e)
+    if found:
+        return sorted(found)
+    for rdtype in ("A", "AAAA"):
+        try:
+            found.update(str(r.address) for r in dns.resolver.resolve(name, rdtype,
+                                                                       lifetime=timeout))
+        except (dns.exception.DNSException, OSError) as e:
+            log.debug("DNS %s record of %s failed: %s", rdtype, name, e)
+    return sorted(found)

@@ -10,7 +10,7 @@ import os
 import select
 import socket
 import time
-from typing import Iterable, List, Optional, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 from vac.constants import UDP_BUFFER_BYTES
 
@@ -116,3 +116,40 @@ def receive(sock: socket.socket, deadline: float, bufsize: int = 65535
         readable, _, _ = select.select([sock], [], [], remaining)
         if not readable and deadline - time.monotonic() <= 0:
             return None
+
+
+Handler = Callable[[bytes, Any], Sequence[bytes]]
+
+
+def wait_readable(sock: socket.socket, seconds: float) -> bool:
+    """True once a datagram is waiting, False after ``seconds`` without one."""
+    readable, _, _ = select.select([sock], [], [], max(0.0, seconds))
+    return bool(readable)
+
+
+def drain(sock: socket.socket, handle: Handler, bufsize: int, limit: int = 256
+          ) -> Tuple[int, List[Tuple[Address, str]]]:
+    """Answer the datagrams already waiting on a non-blocking ``sock`` (at most ``limit``).
+
+    ``handle(data, address)`` returns the datagrams to send back to ``address`` (the full
+    socket address). Returns (datagrams read, (address, error) of failed sends).
+    """
+    recvfrom, sendto = sock.recvfrom, sock.sendto
+    failures: List[Tuple[Address, str]] = []
+    count = 0
+    while count < limit:
+        try:
+            data, address = recvfrom(bufsize)
+        except (BlockingIOError, InterruptedError):
+            break
+        except ConnectionRefusedError:
+            continue        # ICMP error of an earlier send, not a datagram
+        count += 1
+        for reply in handle(data, address):
+            try:
+                sendto(reply, address)
+            except OSError:
+                error = send(sock, reply, address)     # waits for buffer space once
+                if error:
+                    failures.append((address[:2], error))
+    return count, failures

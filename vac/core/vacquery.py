@@ -148,6 +148,10 @@ class Request:
     cookie: str
     vac_version: str = ""
     vacquery_version: str = ""
+    # keyed requests only (vac.core.vqauth); None when absent or not the right type
+    target: Optional[str] = None
+    time_sent: Optional[int] = None
+    nonce: Optional[str] = None
 
     @property
     def reply_type(self) -> str:
@@ -207,7 +211,11 @@ def decode_request(data: bytes) -> Request:
     extra = {k: obj.get(k, "") for k in ("vac_version", "vacquery_version")}
     if not all(isinstance(v, str) for v in extra.values()):
         raise ProtocolError("vac_version/vacquery_version must be strings")
-    return Request(canonical, obj["space"], obj["cookie"], **extra)
+    target, time_sent, nonce = obj.get("target"), obj.get("time_sent"), obj.get("nonce")
+    return Request(canonical, obj["space"], obj["cookie"], **extra,
+                   target=target if isinstance(target, str) else None,
+                   time_sent=time_sent if type(time_sent) is int else None,
+                   nonce=nonce if isinstance(nonce, str) else None)
 
 
 def parse_request(data: bytes) -> Tuple[Optional[Request], Optional[str]]:

@@ -2,10 +2,18 @@
 
 Reads the state directory through ``vac.adapters.statefs`` only (never writes slot state),
 loads the configuration at start and again when a configuration file changes or vacd asks
-for a reload, and never dies on a datagram: malformed ones are counted and logged at a
-limited rate. Heartbeat file: ``paths.heartbeat("responder")`` at least every 30 s.
+for a reload, and never dies on a datagram. Heartbeat file: ``paths.heartbeat("responder")``
+at least every 30 s.
 
-``python -m vac.services.responder --root DIR`` runs the role alone (tests, until vacd).
+Who gets an answer (anti-amplification): only the addresses of ``factories`` (resolved
+every minute), ``query_allowed_sources`` and this host's loopback, each at most
+RATE_PER_SECOND requests per second after a burst (vac.core.querygate); with a space key
+(``query_key_file``) only requests with a valid HMAC, for this factory, recent and never
+seen before (vac.core.vqauth), or unsigned ones from ``query_unkeyed_sources``. Every
+other datagram gets nothing. Replies are encoded once per snapshot (vac.services.
+replycache); received / answered / refused counts are logged once a minute.
+
+``python -m vac.services.responder --root DIR`` runs the role alone (tests, benchmarks).
 """
 
 from __future__ import annotations
@@ -15,8 +23,7 @@ import logging
 import signal
 import sys
 import time
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from vac import __version__
 from vac.adapters import host, statefs, sysinfo, udp
@@ -24,11 +31,16 @@ from vac.constants import DAEMON_ROLES
 from vac.core import status, usage
 from vac.core import vacquery as vq
 from vac.core.configtypes import Config
+from vac.core.querygate import QueryCounters
+from vac.core.vqauth import ReplayGuard, Signer, is_signed
+from vac.errors import ConfigError
 from vac.model import SlotRecord
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
-from vac.services import accounting, metrics_hooks
+from vac.services import accounting, spacekey
+from vac.services.replycache import ReplyCache
 from vac.services.rolekit import CONFIG_CHECK_SECONDS, ConfigHolder, write_heartbeat
+from vac.services.sourcegate import SourceGate
 
 log = logging.getLogger(__name__)
 
@@ -36,18 +48,8 @@ HEARTBEAT_SECONDS = 30.0      # heartbeat refresh period (contract: at most 60 s
 POLL_SECONDS = 0.5            # longest wait before checking the stop flag
 RETRY_SECONDS = 10.0          # after a bind or config failure
 LOG_EVERY_SECONDS = 10.0      # rate limit for malformed-datagram warnings
-
-
-@dataclass
-class Stats:
-    """Counters since start (read by tests and the benchmark)."""
-
-    received: int = 0
-    answered: int = 0
-    replies: int = 0
-    malformed: int = 0
-    wrong_space: int = 0
-    errors: int = 0
+STATS_SECONDS = 60.0          # period of the counters log line
+BATCH = 256                   # datagrams answered per wake-up at most
 
 
 def local_bodies(cfg: Config, paths: Paths, reply_type: str, now: float
@@ -95,18 +97,27 @@ def wrap(cfg: Config, reply_type: str, body: Dict[str, Any], cookie_hex: str, no
 
 
 class Responder:
-    """One factory's responder: socket, current configuration, counters."""
+    """One factory's responder: socket, configuration, space key, gate and counters."""
 
     def __init__(self, paths: Paths, load: Optional[Callable[[], Config]] = None,
-                 bind: Optional[Tuple[str, int]] = None, snapshot_seconds: float = 1.0):
+                 bind: Optional[Tuple[str, int]] = None, snapshot_seconds: float = 1.0,
+                 stats_seconds: float = STATS_SECONDS, gate: Optional[SourceGate] = None):
         self.paths = paths
         self.config = ConfigHolder(paths, (lambda _paths: load()) if load else None,
                                    check_seconds=CONFIG_CHECK_SECONDS)
         self._bind = bind
-        self.snapshot_seconds = snapshot_seconds
-        self.stats = Stats()
+        self.stats = QueryCounters()
+        self.stats_seconds = stats_seconds
+        self.gate = gate or SourceGate()
+        self.cache = ReplyCache(self._messages, snapshot_seconds)
+        self.replay = ReplayGuard()
+        self.signer: Optional[Signer] = None
+        self.key_error = False                  # key configured but unusable: answer nobody
+        self._key_signature: Any = None
+        self._next_key_check = 0.0
+        self._next_heartbeat = 0.0
+        self._next_stats = time.monotonic() + stats_seconds
         self.sock = None
-        self._cache: Dict[str, Tuple[float, List[Dict[str, Any]]]] = {}
         self._last_warning = 0.0
         self._suppressed = 0
 
@@ -115,12 +126,34 @@ class Responder:
         """The configuration answered with (None until one could be loaded)."""
         return self.config.cfg
 
-    # --- configuration ------------------------------------------------------
+    # --- configuration and key ---------------------------------------------------
     def refresh_config(self, force: bool = False) -> Optional[Config]:
         """(Re)load the configuration if forced or its files changed; keep the old on error."""
         if self.config.reload(force):
-            self._cache.clear()
+            self.gate.configure(self.config.cfg)
+            self._load_key(self.config.cfg)
         return self.config.cfg
+
+    def _load_key(self, cfg: Config) -> None:
+        self._key_signature = spacekey.signature(self.paths, cfg)
+        try:
+            self.signer, self.key_error = spacekey.load(self.paths, cfg), False
+        except ConfigError as e:
+            log.error("%s: no VacQuery request is answered until it is fixed", e)
+            self.signer, self.key_error = None, True
+        self.cache.clear(self.signer)
+        log.info("VacQuery answers %d factories, networks [%s] and the loopback; %s",
+                 len(self.gate.names), " ".join(cfg.settings.query_allowed_sources),
+                 "space key " + (cfg.settings.query_key_file or "")
+                 if cfg.settings.query_key_file else "no space key")
+
+    def _check_key(self, clock: float) -> None:
+        """Reload the space key when its file changed (rotation)."""
+        if self.cfg is None or clock < self._next_key_check:
+            return
+        self._next_key_check = clock + CONFIG_CHECK_SECONDS
+        if spacekey.signature(self.paths, self.cfg) != self._key_signature:
+            self._load_key(self.cfg)
 
     def address(self) -> Tuple[str, int]:
         if self._bind is not None:
@@ -141,52 +174,68 @@ class Responder:
             self.sock.close()
             self.sock = None
 
-    # --- answering ----------------------------------------------------------
-    def _bodies(self, cfg: Config, reply_type: str, now: float) -> List[Dict[str, Any]]:
-        clock = time.monotonic()
-        cached = self._cache.get(reply_type)
-        if cached is not None and clock - cached[0] < self.snapshot_seconds:
-            return cached[1]
-        bodies = local_bodies(cfg, self.paths, reply_type, now)
-        self._cache[reply_type] = (clock, bodies)
-        return bodies
-
-    def replies_for(self, data: bytes, peer: Any = None, now: Optional[float] = None
-                    ) -> List[bytes]:
-        """The datagrams answering one request (empty if it is not ours or malformed)."""
+    # --- answering (per datagram) --------------------------------------------------
+    def _messages(self, reply_type: str, cookie_hex: str, now: float
+                  ) -> List[Dict[str, Any]]:
         cfg = self.cfg
-        self.stats.received += 1
-        request, error = vq.parse_request(data)
-        if request is None:
-            self.stats.malformed += 1
-            metrics_hooks.count("vacquery_refused", reason="malformed")
-            self._warn("Malformed VacQuery datagram from %s: %s", peer, error)
-            return []
-        if cfg is None or request.space != cfg.settings.vac_space:
-            self.stats.wrong_space += 1
-            metrics_hooks.count("vacquery_refused", reason="space")
-            log.debug("Ignoring query for space %r from %s", request.space[:80], peer)
-            return []
-        now = time.time() if now is None else now
-        log.info("Received %s from %s", request.message_type, peer)
-        bodies = self._bodies(cfg, request.reply_type, now)
-        self.stats.answered += 1
-        metrics_hooks.count("vacquery_requests", type=request.message_type)
-        return [vq.encode(wrap(cfg, request.reply_type, b, request.cookie, now))
-                for b in bodies]
+        assert cfg is not None
+        return [wrap(cfg, reply_type, body, cookie_hex, now)
+                for body in local_bodies(cfg, self.paths, reply_type, now)]
 
-    def handle(self, data: bytes, peer: Tuple[str, int]) -> None:
-        """Answer one datagram; any failure is logged and counted, never raised."""
+    def answer(self, data: bytes, address: Any) -> Sequence[bytes]:
+        """The datagrams answering one datagram from ``address`` (empty: nothing is sent).
+        Never raises: a failure is logged and counted (datagram boundary)."""
+        source = address[0]
+        self.stats.received += 1
         try:
-            replies = self.replies_for(data, peer)
+            refusal = self.gate.admit(source, time.monotonic())
+            if refusal is None:
+                return self._answer(data, source)
         except Exception:                       # datagram boundary
             self.stats.errors += 1
-            metrics_hooks.count("vacquery_refused", reason="error")
-            log.exception("Failed to answer datagram from %s", peer)
-            return
+            log.exception("Failed to answer datagram from %s", address)
+            return ()
+        self.stats.refuse(refusal, source)
+        return ()
+
+    def _answer(self, data: bytes, source: str) -> Sequence[bytes]:
+        request, error = vq.parse_request(data)
+        if request is None:
+            self.stats.refuse("malformed", source)
+            self._warn("Malformed VacQuery datagram from %s: %s", source, error)
+            return ()
+        cfg = self.cfg
+        if cfg is None or request.space != cfg.settings.vac_space:
+            self.stats.refuse("space", source)
+            return ()
+        if self.signer is not None or self.key_error:
+            refusal = self._authenticate(data, request, source, cfg)
+            if refusal is not None:
+                self.stats.refuse(refusal, source)
+                return ()
+        replies = self.cache.datagrams(request.reply_type, request.cookie)
+        self.stats.answer(request.message_type, source, len(replies), sum(map(len, replies)))
+        return replies
+
+    def _authenticate(self, data: bytes, request: vq.Request, source: str, cfg: Config
+                      ) -> Optional[str]:
+        """None if a keyed responder may answer ``request``, else the refusal reason."""
+        if not is_signed(data):
+            return None if self.gate.unkeyed.allows(source) else "unsigned"
+        if self.signer is None:
+            return "nokey"
+        if not self.signer.verify(data):
+            return "forged"
+        if request.target != cfg.settings.factory_hostname:
+            return "target"
+        return self.replay.check(request.nonce, request.time_sent, time.time())
+
+    def handle(self, data: bytes, peer: Tuple[str, int]) -> None:
+        """Answer one datagram and send the replies (the serve loop uses :meth:`answer`
+        through udp.drain)."""
+        replies = self.answer(data, peer)
         for failure in udp.send_to_many(self.sock, ((r, peer) for r in replies)):
             log.warning("Cannot send reply to %s: %s", failure[0], failure[1])
-        self.stats.replies += len(replies)
 
     def _warn(self, fmt: str, *args: Any) -> None:
         clock = time.monotonic()
@@ -202,18 +251,36 @@ class Responder:
     def serve(self, control: RoleControl) -> None:
         """Loop until ``control.should_stop()``."""
         log.info("Start new vac responder main loop")
-        next_heartbeat = 0.0
         while not control.should_stop():
-            if time.monotonic() >= next_heartbeat:
-                write_heartbeat(self.paths, "responder")
-                next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
+            self._housekeeping()
             if not self._ready(control):
                 continue
-            deadline = min(next_heartbeat, time.monotonic() + POLL_SECONDS)
-            received = udp.receive(self.sock, deadline, vq.MAX_REQUEST_BYTES + 1)
-            if received is not None:
-                self.handle(*received)
+            if udp.wait_readable(self.sock, POLL_SECONDS):
+                _, failures = udp.drain(self.sock, self.answer, vq.MAX_REQUEST_BYTES + 1,
+                                        BATCH)
+                for address, error in failures:
+                    log.warning("Cannot send reply to %s: %s", address, error)
+        self.log_stats()
         self.close()
+
+    def _housekeeping(self) -> None:
+        """Heartbeat, counters line, key file and allow-list refresh when due."""
+        clock = time.monotonic()
+        if clock >= self._next_heartbeat:
+            write_heartbeat(self.paths, "responder")
+            self._next_heartbeat = clock + HEARTBEAT_SECONDS
+        if clock >= self._next_stats:
+            self.log_stats()
+        self._check_key(clock)
+        if self.cfg is not None:
+            self.gate.maybe_refresh(clock)
+
+    def log_stats(self) -> None:
+        """Log the counters of the period just ended (nothing if nothing arrived)."""
+        self._next_stats = time.monotonic() + self.stats_seconds
+        line = self.stats.period_summary(self.stats_seconds)
+        if line:
+            log.info("%s", line)
 
     def _ready(self, control: RoleControl) -> bool:
         """Configuration loaded and socket bound; waits and returns False otherwise."""
@@ -243,6 +310,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="vac-responder")
     parser.add_argument("--root", default="/")
     parser.add_argument("--bind", help="ADDRESS:PORT instead of the configured one")
+    parser.add_argument("--stats-seconds", type=float, default=STATS_SECONDS,
+                        help="period of the counters log line (default 60)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s [%(process)d]: %(message)s")
@@ -254,7 +323,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.bind:
         address, _, port = args.bind.rpartition(":")
         bind = (address, int(port))
-    Responder(Paths.from_root(args.root), bind=bind).serve(control)
+    Responder(Paths.from_root(args.root), bind=bind,
+              stats_seconds=args.stats_seconds).serve(control)
     return 0
 
 
