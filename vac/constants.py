@@ -3,7 +3,6 @@
 # VacQuery (SPEC §0.3, §7)
 VACQUERY_VERSION = "VacQuery 01.03"
 UDP_BUFFER_BYTES = 16 * 1024 * 1024
-UDP_TRIES = 5
 
 # Private NAT network (SPEC §4)
 NAT_NETWORK_NAME = "vac_169.254.0.0"

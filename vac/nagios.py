@@ -17,6 +17,11 @@ heartbeat age, default 600; ``-w`` the warning age, default the critical one.
 * UNKNOWN: vac is not installed (no state directory), the state directory is unreadable,
   the arguments are wrong, or the plugin itself failed.
 
+With ``--query`` the plugin also asks the local responder for its factory_status over
+VacQuery (on ``responder_bind_address``, else 127.0.0.1, signed with the space key if
+``query_key_file`` is set, so it must then run as root): no valid answer is CRITICAL and
+the answer time is added to the performance data (``responder_answer``).
+
 Heartbeat age = now - the file's mtime (the roles rewrite the file; tests back-date mtime).
 Performance data: running machines, running processors, running HS06 (from ``counts``)
 and each role's heartbeat age in seconds (``U`` when missing), every heartbeat as
@@ -65,6 +70,7 @@ class Findings:
     config_error: Optional[str] = None
     disabled: Optional[str] = None
     pending_records: int = 0            # machines whose APEL record is pending
+    query_problem: Optional[str] = None     # --query: why the responder did not answer
 
 
 def parse_seconds(text: Optional[str]) -> int:
@@ -123,6 +129,8 @@ def evaluate(ages: Dict[str, Optional[float]], found: Findings, counts: Optional
         critical.append(found.config_error or "config-error present")
     if found.factory_error is not None:
         critical.append(found.factory_error or "factory-error present")
+    if found.query_problem is not None:
+        critical.append(found.query_problem)
     warning = [p for p in (heartbeat_problem(r, ages.get(r), limits.warning)
                            for r in CRITICAL_ROLES + WARNING_ROLES if not stale.get(r)) if p]
     if found.disabled:
@@ -160,8 +168,34 @@ def read_factory_error(path: str) -> Optional[str]:
         return ""
 
 
-def check(paths: Paths, limits: Thresholds, now: float) -> Tuple[int, str]:
-    """Run the check below ``paths``; (exit code, the one output line)."""
+def query_responder(paths: Paths) -> Tuple[Optional[str], Optional[float]]:
+    """Ask the local responder for factory_status: (problem or None, answer seconds)."""
+    from vac.errors import VacError
+    from vac.services import peers
+    from vac.services.configload import load_config
+    try:
+        cfg = load_config(paths, pipes="none")
+    except VacError as e:
+        return "cannot read the configuration: " + str(e).replace("\n", "; "), None
+    s = cfg.settings
+    address = s.responder_bind_address if s.responder_bind_address not in (
+        "", "0.0.0.0") else "127.0.0.1"
+    start = time.monotonic()
+    try:
+        result = peers.query_factories(cfg, client_name="check-vacd",
+                                       factories=[s.factory_hostname], paths=paths,
+                                       resolver=lambda _name: (address, s.vacquery_port))
+    except VacError as e:
+        return f"cannot query the responder: {e}", None
+    if not result.complete:
+        return f"No VacQuery answer from the responder on {address}:{s.vacquery_port}", None
+    return None, time.monotonic() - start
+
+
+def check(paths: Paths, limits: Thresholds, now: float, query: bool = False
+          ) -> Tuple[int, str]:
+    """Run the check below ``paths`` (``query``: also ask the responder); (exit code,
+    the one output line)."""
     state = paths.state_dir
     try:
         os.listdir(state)
@@ -174,9 +208,15 @@ def check(paths: Paths, limits: Thresholds, now: float) -> Tuple[int, str]:
     counts = read_counts(paths)
     invalid, disabled = read_config_report(paths)
     pending = len(pending_dirs(paths.machines_dir))
-    found = Findings(read_factory_error(paths.factory_error), invalid, disabled, pending)
+    problem, answer_seconds = query_responder(paths) if query else (None, None)
+    found = Findings(read_factory_error(paths.factory_error), invalid, disabled, pending,
+                     problem)
     code, text = evaluate(ages, found, counts, limits)
-    return code, format_line(code, text, perfdata(ages, counts, limits, pending))
+    perf = perfdata(ages, counts, limits, pending)
+    if query:
+        perf += " responder_answer=" + ("U" if answer_seconds is None
+                                        else f"{answer_seconds:.3f}s") + ";;;0"
+    return code, format_line(code, text, perf)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -196,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="heartbeat age for WARNING (default: the critical age)")
     p.add_argument("-c", "--critical", type=_positive, metavar="SECONDS",
                    help=f"heartbeat age for CRITICAL (default {DEFAULT_SECONDS})")
+    p.add_argument("-q", "--query", action="store_true",
+                   help="also ask the local responder over VacQuery (with the space key)")
     p.add_argument("seconds", nargs="?", metavar="SECONDS",
                    help="the critical age, as in the original check-vacd (-c wins)")
     return p
@@ -225,7 +267,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     limits = thresholds(parser, args)
     try:
-        code, line = check(Paths.from_root(args.root), limits, time.time())
+        code, line = check(Paths.from_root(args.root), limits, time.time(), query=args.query)
     except Exception as e:  # plugin boundary: any failure of the plugin itself is UNKNOWN
         code, line = UNKNOWN, format_line(UNKNOWN, f"check-vacd failed: {e}")
     print(line)

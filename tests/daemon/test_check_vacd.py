@@ -206,3 +206,34 @@ def test_warning_while_apel_records_are_pending(healthy, capsys):
 def test_ok_reports_no_pending_records(healthy, capsys):
     code, line = run(healthy, capsys)
     assert code == OK and line.endswith(" apel_records_pending=0;1;;0")
+
+
+def write_conf(paths, port: int, key_file: str) -> None:
+    with open(paths.etc_vac_conf, "w", encoding="ascii") as f:
+        f.write(f"[settings]\nvac_space = vac01.example.com\nfactory_hostname = "
+                f"factory1.example.com\nvacquery_port = {port}\nquery_key_file = {key_file}\n")
+
+
+def test_query_probe_asks_the_responder_with_the_space_key(healthy, tmp_path, capsys):
+    """--query: a signed factory_query to the local responder; its answer is OK, silence
+    or a responder with another key (it ignores the plugin's request) is CRITICAL."""
+    from vac.adapters import statefs
+    from vac.paths import Paths
+    from vac.services.sourcegate import SourceGate
+    from tests.services.respondertools import LiveResponder, make_cfg
+    from tests.services.test_vacquery_auth import KEY_FILE, install_key
+    os.makedirs(os.path.dirname(healthy.etc_vac_conf), exist_ok=True)
+    install_key(healthy)
+    cfg = make_cfg("factory1.example.com", query_key_file=KEY_FILE)
+    other = Paths(str(tmp_path / "other"))
+    statefs.ensure_state_dirs(other)
+    install_key(other, b"another space's key, 32 bytes!!")
+    for root, expected in ((healthy, OK), (other, CRITICAL)):
+        with LiveResponder(root, cfg, gate=SourceGate(resolve=lambda n: [])) as live:
+            write_conf(healthy, live.address[1], KEY_FILE)
+            code, line = run(healthy, capsys, "--query")
+        assert code == expected, line
+    assert "responder_answer=U;;;0" in line
+    assert "No VacQuery answer from the responder on 127.0.0.1:" in line
+    code, line = run(healthy, capsys)                        # without --query: not asked
+    assert code == OK and "responder_answer" not in line

@@ -14,7 +14,7 @@ F1, F2 = "f1.example.com", "f2.example.com"
 
 
 def fake_query(calls):
-    def query(cfg, client_name):
+    def query(cfg, client_name, paths=None):
         calls.append(client_name)
         return QueryResult({F1: {"factory": F1, "max_processors": 8}}, [F2])
     return query

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 
@@ -92,3 +93,16 @@ def test_version_logger_off_by_default_and_daily_when_on(state, sink):
     assert {m["message_type"] for m in messages} == {"factory_status"}
     assert vacmon.maybe_log_version(cfg, state, now + 100, sleep=sleeps.append) is False
     assert vacmon.maybe_log_version(cfg, state, now + 43300, sleep=sleeps.append) is True
+
+
+def test_keyed_space_signs_vacmon_messages_and_an_unreadable_key_sends_none(state, sink):
+    from vac.core.vqauth import Signer
+    from tests.services.test_vacquery_auth import KEY, KEY_FILE, install_key
+    port = sink.getsockname()[1]
+    cfg = make_cfg(F, vacmon_hostport=(f"127.0.0.1:{port}",), query_key_file=KEY_FILE)
+    path = install_key(state)
+    assert vacmon.send_cycle_status(cfg, state, time.time()) == 3
+    datagrams = [sink.recvfrom(65535)[0] for _ in range(3)]
+    assert all(Signer(KEY).verify(d) for d in datagrams)
+    os.chmod(path, 0o644)
+    assert vacmon.send_cycle_status(cfg, state, time.time()) == 0

@@ -169,8 +169,12 @@ def _run(args: argparse.Namespace, ask: Callable[..., peers.QueryResult],
     cfg = load_cfg(args)
     if cfg is None:
         return 1
-    result = ask(cfg, client_name="vac-command", factories=args.factories or None,
-                 timeout=args.timeout, space=args.space)
+    try:
+        result = ask(cfg, client_name="vac-command", factories=args.factories or None,
+                     timeout=args.timeout, space=args.space, paths=Paths.from_root(args.root))
+    except VacError as e:
+        print(f"Cannot query the space: {e}", file=sys.stderr)
+        return 1
     if args.json:
         print(as_json(result))
     else:

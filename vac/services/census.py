@@ -115,7 +115,7 @@ def maybe_update(cfg: Config, paths: Paths, now: float,
         return None
     try:
         touch(paths.census_updated)     # first, so a failing census is not retried at once
-        result = query(cfg, client_name="vacd-factory")
+        result = query(cfg, client_name="vacd-factory", paths=paths)
         save_replies(paths, result.replies)
         for factory in result.not_answered:
             log.info("No census reply from factory %s", factory)

@@ -69,13 +69,13 @@ def load_factory_config(paths: Paths, pipes: str = "refresh") -> Config:
     return load_config(paths, pipes=pipes)
 
 
-def query_reports(cfg: Config) -> Dict[str, Dict[str, dict]]:
+def query_reports(cfg: Config, paths: Paths) -> Dict[str, Dict[str, dict]]:
     """machinetype_status reports of every factory in the space that answers."""
     if not cfg.settings.factories:
         return {}
     try:
-        return {f: dict(r)
-                for f, r in peers.query_machinetypes(cfg, client_name="vacd-factory").items()}
+        return {f: dict(r) for f, r in peers.query_machinetypes(
+            cfg, client_name="vacd-factory", paths=paths).items()}
     except Exception:  # peers are optional (SPEC §6.5): a broken query must not stop us
         log.exception("VacQuery of the space failed; using this factory's own report")
         return {}
@@ -133,7 +133,7 @@ def read_slots(cfg: Config, paths: Paths, facts: HostFacts) -> List[SlotRecord]:
 def gather_reports(cfg: Config, paths: Paths, facts: HostFacts,
                    now: float) -> Dict[str, Dict[str, dict]]:
     """Peer reports; this factory's own files stand in when its responder is silent."""
-    return with_own_report(cfg, paths, facts, now, query_reports(cfg))
+    return with_own_report(cfg, paths, facts, now, query_reports(cfg, paths))
 
 
 def with_own_report(cfg: Config, paths: Paths, facts: HostFacts, now: float,
@@ -256,7 +256,7 @@ def _cycle_with_hv(cfg: Config, paths: Paths, hv: Any, now: float, result: Cycle
         log.info("No machines created this cycle: the configuration is invalid (its "
                  "problems are in the log when they change, and in %s)", paths.config_error)
         return
-    reports = query_reports(creation)
+    reports = query_reports(creation, paths)
     result.peers = cyclereport.peer_states(creation, reports)
     inputs = dataclasses.replace(inputs, config=creation, blockers=blockers,
                                  reports=with_own_report(creation, paths, facts, now, reports))

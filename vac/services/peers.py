@@ -1,9 +1,12 @@
 """VacQuery client (SPEC §7.5): scatter a query to the factories of the space, gather replies.
 
-Rounds re-ask only the factories whose reply set is still incomplete; gathering stops as
-soon as every factory is complete, when a round's receive wait (udp_timeout_seconds / 5)
-passes with nothing new, or at the overall deadline (udp_timeout_seconds). Replies with
-the wrong cookie, space, type or shape are ignored.
+Every factory is asked at once; the ones that have not answered completely are asked
+again on an adaptive schedule (vac.core.pollplan: RTT-based timeout, exponential
+back-off, a factory silent for ~1.5 s is given up) until all have answered or
+``udp_timeout_seconds`` has passed. Replies with the wrong cookie, space, type or shape
+are ignored. With a space key (``query_key_file``) every request is signed (fresh nonce,
+time and target factory) and a reply is believed only with a valid HMAC, or unsigned
+from ``query_unkeyed_sources`` (vac.core.vqauth).
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, Opti
 
 from vac import __version__
 from vac.adapters import dns, udp
-from vac.constants import UDP_TRIES
 from vac.core import vacquery as vq
+from vac.core import vqauth
 from vac.core.configtypes import Config
+from vac.core.pollplan import PollPlan
+from vac.core.querygate import SourcePolicy
+from vac.paths import Paths
+from vac.services import spacekey
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +75,11 @@ class QueryResult(Mapping[str, Any]):
 class _Gather:
     """Replies collected so far for one query batch."""
 
-    def __init__(self, targets: Sequence[str], reply_type: str, space: str, salt: str):
+    def __init__(self, targets: Sequence[str], reply_type: str, space: str, salt: str,
+                 signer: Optional[vqauth.Signer] = None,
+                 unkeyed: Optional[SourcePolicy] = None):
         self.reply_type, self.space, self.salt = reply_type, space, salt
+        self.signer, self.unkeyed = signer, unkeyed
         self.key, self.total_field = _KEYS[reply_type]
         self.got: Dict[str, Dict[str, dict]] = {t: {} for t in targets}
         self.expected: Dict[str, int] = {t: 1 for t in targets}
@@ -77,8 +87,19 @@ class _Gather:
     def complete(self, factory: str) -> bool:
         return len(self.got[factory]) >= self.expected[factory]
 
-    def accept(self, data: bytes, peer: Any) -> bool:
-        """Store a valid reply; False (and a debug log) for anything else."""
+    def authentic(self, data: bytes, peer: Any) -> bool:
+        """Without a key everything is; with one, a valid HMAC or an unkeyed peer."""
+        if self.signer is None:
+            return True
+        if vqauth.is_signed(data):
+            return self.signer.verify(data)
+        return self.unkeyed is not None and self.unkeyed.allows(str(peer[0]))
+
+    def accept(self, data: bytes, peer: Any) -> Optional[str]:
+        """Store a valid reply; returns its factory if it was new, else None (logged)."""
+        if not self.authentic(data, peer):
+            log.debug("Ignoring reply from %s: no valid HMAC of the space key", peer)
+            return None
         reply, error = vq.parse_response(data)
         if reply is not None:
             error = vq.reply_matches(reply, self.reply_type, self.space, self.salt)
@@ -86,16 +107,16 @@ class _Gather:
             error = f"unexpected factory {reply['factory']!r}"
         if error is not None:
             log.debug("Ignoring reply from %s: %s", peer, error)
-            return False
+            return None
         factory = reply["factory"]
-        if self.key is None:
-            self.got[factory] = {"": reply}
-        else:
-            self.got[factory][str(reply[self.key])] = reply
-            total = reply.get(self.total_field)
-            if isinstance(total, int) and total >= 0:
-                self.expected[factory] = total
-        return True
+        key = "" if self.key is None else str(reply[self.key])
+        if key in self.got[factory]:
+            return None                         # a duplicate (answer to a resend)
+        self.got[factory][key] = reply
+        total = reply.get(self.total_field) if self.total_field else None
+        if isinstance(total, int) and total >= 0:
+            self.expected[factory] = total
+        return factory
 
     def result(self) -> QueryResult:
         replies: Dict[str, Any] = {}
@@ -129,54 +150,80 @@ def default_resolver(port: int) -> Resolver:
 def query(cfg: Config, request_type: str, *, client_name: Optional[str] = "-",
           factories: Optional[Iterable[str]] = None, timeout: Optional[float] = None,
           space: Optional[str] = None, resolver: Optional[Resolver] = None,
+          paths: Optional[Paths] = None, signer: Optional[vqauth.Signer] = None,
           random_bytes: Callable[[int], bytes] = os.urandom) -> QueryResult:
-    """Send ``request_type`` to every target factory and gather the replies."""
+    """Send ``request_type`` to every target factory and gather the replies.
+
+    With ``query_key_file`` set the space key is read below ``paths`` (default: /)
+    unless a ``signer`` is given; a bad key raises ConfigError.
+    """
     space = space or cfg.settings.vac_space
     timeout = cfg.settings.udp_timeout_seconds if timeout is None else timeout
     resolver = resolver or default_resolver(cfg.settings.vacquery_port)
+    if signer is None and cfg.settings.query_key_file:
+        signer = spacekey.load(paths or Paths.from_root(None), cfg)
     targets = target_names(cfg, factories)
     salt = vq.make_salt(random_bytes(32))
     reply_type = vq.REQUEST_TYPES[request_type][1]
-    gather = _Gather(targets, reply_type, space, salt)
+    gather = _Gather(targets, reply_type, space, salt, signer,
+                     SourcePolicy(networks=cfg.settings.query_unkeyed_sources, loopback=False))
     addresses = {t: resolver(t) for t in targets}
     for name in (t for t, a in addresses.items() if a is None):
         log.warning("Cannot resolve factory %s: not queried", name)
+    make = _Requests(request_type, space, salt, client_name, signer, random_bytes)
     sock = udp.open_socket()
     try:
-        _rounds(sock, gather, addresses, request_type, client_name, timeout)
+        _poll(sock, gather, {t: a for t, a in addresses.items() if a is not None}, make,
+              timeout)
     finally:
         sock.close()
     return gather.result()
 
 
-def _rounds(sock: Any, gather: _Gather, addresses: Mapping[str, Optional[Address]],
-            request_type: str, client_name: Optional[str], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    round_wait = timeout / UDP_TRIES
-    for _ in range(UDP_TRIES + 1):
-        pending = [t for t, a in addresses.items() if a is not None and not gather.complete(t)]
-        if not pending or time.monotonic() >= deadline:
-            return
-        datagrams = [(vq.encode(vq.request_dict(request_type, gather.space,
-                                                vq.cookie(gather.salt, t), __version__,
-                                                client_name)), addresses[t])
-                     for t in pending]
-        for address, error in udp.send_to_many(sock, datagrams):
+class _Requests:
+    """Request datagrams of one batch: unkeyed ones are built once per factory; keyed
+    ones get a fresh nonce and time for every send (the responder refuses replays)."""
+
+    def __init__(self, request_type: str, space: str, salt: str, client_name: Optional[str],
+                 signer: Optional[vqauth.Signer], random_bytes: Callable[[int], bytes]):
+        self.request_type, self.space, self.salt = request_type, space, salt
+        self.client_name, self.signer, self.random_bytes = client_name, signer, random_bytes
+        self._built: Dict[str, bytes] = {}
+
+    def __call__(self, target: str) -> bytes:
+        if self.signer is None and target in self._built:
+            return self._built[target]
+        message = vq.request_dict(self.request_type, self.space, vq.cookie(self.salt, target),
+                                  __version__, self.client_name)
+        if self.signer is None:
+            data = self._built[target] = vq.encode(message)
+            return data
+        message.update(vqauth.keyed_fields(target, int(time.time()),
+                                           self.random_bytes(vqauth.NONCE_HEX // 2).hex()))
+        return self.signer.sign(vq.encode(message))
+
+
+def _poll(sock: Any, gather: _Gather, addresses: Mapping[str, Address],
+          make: Callable[[str], bytes], timeout: float) -> None:
+    """Send, receive and re-send on the PollPlan schedule until it says the batch is over."""
+    plan = PollPlan(addresses, time.monotonic() + timeout)
+    while True:
+        now = time.monotonic()
+        due = plan.due(now)
+        for address, error in udp.send_to_many(sock, [(make(t), addresses[t]) for t in due]):
             log.debug("Cannot send query to %s: %s", address, error)
-        _receive_round(sock, gather, pending, min(deadline, time.monotonic() + round_wait),
-                       deadline, round_wait)
-
-
-def _receive_round(sock: Any, gather: _Gather, pending: Sequence[str], round_deadline: float,
-                   deadline: float, round_wait: float) -> None:
-    waiting = [t for t in pending if not gather.complete(t)]
-    while waiting:
-        received = udp.receive(sock, round_deadline, vq.MAX_REPLY_BYTES)
-        if received is None:
-            return
-        if gather.accept(*received):
-            round_deadline = min(deadline, time.monotonic() + round_wait)
-            waiting = [t for t in waiting if not gather.complete(t)]
+        for target in due:
+            plan.sent(target, now)
+        wake = plan.next_wakeup(now)
+        if wake is None:
+            break
+        received = udp.receive(sock, wake, vq.MAX_REPLY_BYTES)
+        if received is not None:
+            factory = gather.accept(*received)
+            if factory is not None:
+                plan.heard(factory, time.monotonic(), gather.complete(factory))
+    for factory in plan.given_up():
+        log.debug("No reply from factory %s after %.1f s", factory, plan.silent_seconds)
 
 
 def query_machinetypes(cfg: Config, *, client_name: str = "vacd-factory",

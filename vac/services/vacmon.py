@@ -2,7 +2,8 @@
 
 Fire-and-forget UDP: factory_status and every machinetype_status at the end of each
 factory cycle, one machine_status when a started machine is finalised, all with cookie
-``"0"`` and client name ``vacd-factory``.
+``"0"`` and client name ``vacd-factory``. With a space key (``query_key_file``) every
+message carries its HMAC (vac.core.vqauth); a key that cannot be read sends nothing.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from vac.adapters.atomicfile import file_mtime, touch
 from vac.core import status
 from vac.core import vacquery as vq
 from vac.core.configtypes import Config
-from vac.errors import VacError
+from vac.errors import ConfigError, VacError
 from vac.model import SlotRecord
 from vac.paths import Paths
+from vac.services import spacekey
 from vac.services.responder import local_bodies, slot_count, wrap
 
 log = logging.getLogger(__name__)
@@ -50,20 +52,32 @@ def resolve_targets(hostports: Iterable[str]) -> List[Tuple[str, int]]:
     return targets
 
 
-def send_messages(messages: Sequence[Dict[str, Any]], targets: Sequence[Tuple[str, int]]
-                  ) -> int:
-    """Send every message to every target; returns the datagrams sent."""
-    if not messages or not targets:
+def encoded(cfg: Config, paths: Paths, messages: Sequence[Dict[str, Any]]
+            ) -> List[bytes]:
+    """The messages as datagrams, signed with the space key if there is one; none at
+    all (logged) if the key cannot be read."""
+    try:
+        signer = spacekey.load(paths, cfg)
+    except ConfigError as e:
+        log.error("Not sending VacMon messages: %s", e)
+        return []
+    data = [vq.encode(m) for m in messages]
+    return data if signer is None else [signer.sign(d) for d in data]
+
+
+def send_messages(datagrams: Sequence[bytes], targets: Sequence[Tuple[str, int]]) -> int:
+    """Send every datagram to every target; returns the datagrams sent."""
+    if not datagrams or not targets:
         return 0
-    datagrams = [(vq.encode(m), t) for t in targets for m in messages]
+    pairs = [(d, t) for t in targets for d in datagrams]
     sock = udp.open_socket()
     try:
-        failures = udp.send_to_many(sock, datagrams)
+        failures = udp.send_to_many(sock, pairs)
     finally:
         sock.close()
     for address, error in failures:
         log.warning("Cannot send VacMon message to %s: %s", address, error)
-    return len(datagrams) - len(failures)
+    return len(pairs) - len(failures)
 
 
 def cycle_messages(cfg: Config, paths: Paths, now: float) -> List[Dict[str, Any]]:
@@ -79,7 +93,7 @@ def send_cycle_status(cfg: Config, paths: Paths, now: float) -> int:
     targets = resolve_targets(cfg.settings.vacmon_hostport)
     if not targets:
         return 0
-    return send_messages(cycle_messages(cfg, paths, now), targets)
+    return send_messages(encoded(cfg, paths, cycle_messages(cfg, paths, now)), targets)
 
 
 def send_machine_status(cfg: Config, paths: Paths, slot: SlotRecord, now: float) -> int:
@@ -89,7 +103,7 @@ def send_machine_status(cfg: Config, paths: Paths, slot: SlotRecord, now: float)
         return 0
     body = status.machine_status(slot, slot_count(paths))
     message = wrap(cfg, vq.MACHINE_STATUS, body, vq.UNSOLICITED_COOKIE, now, CLIENT_NAME)
-    return send_messages([message], targets)
+    return send_messages(encoded(cfg, paths, [message]), targets)
 
 
 
@@ -113,8 +127,9 @@ def maybe_log_version(cfg: Config, paths: Paths, now: float,
     targets = resolve_targets([cfg.settings.version_logger_hostport])
     body = local_bodies(cfg, paths, vq.FACTORY_STATUS, now)[0]
     message = wrap(cfg, vq.FACTORY_STATUS, body, vq.UNSOLICITED_COOKIE, now, CLIENT_NAME)
+    datagrams = encoded(cfg, paths, [message])
     for i in range(VERSION_LOGGER_REPEATS):
         if i:
             sleep(1.0)
-        send_messages([message], targets)
+        send_messages(datagrams, targets)
     return True
