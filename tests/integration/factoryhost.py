@@ -73,13 +73,16 @@ def main(argv=None) -> int:
     parser.add_argument("--start-at", type=float, default=0.0,
                         help="Unix time of the first cycle (staggers the factories)")
     parser.add_argument("--libvirt-uri", default="test:///default")
+    parser.add_argument("--stats-seconds", type=float, default=responder.STATS_SECONDS,
+                        help="period of the responder's counters log line")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(name)s: %(message)s")
     paths = Paths.from_root(args.root)
     control = RoleControl()
     signal.signal(signal.SIGTERM, lambda *_: control.request_stop())
-    answering = responder.Responder(paths, snapshot_seconds=0.0)    # no stale reports
+    answering = responder.Responder(paths, snapshot_seconds=0.0,    # no stale reports
+                                    stats_seconds=args.stats_seconds)
     thread = threading.Thread(target=answering.serve, args=(control,), daemon=True)
     thread.start()
     facts = HostFacts(args.processors, 0.0, 0.0, 64 * 1024 * MIB, 32 * 1024 * MIB, 100 * GB)

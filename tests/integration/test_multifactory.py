@@ -2,7 +2,9 @@
 (``unshare --uts``) and --root, joined by one bridge; responders on port 995.
 
 ``vac machines`` from any factory lists the slots of all three; with one responder
-stopped the others still answer and the command names the silent factory. With real
+stopped the others still answer and the command names the silent factory. A fourth
+namespace on the bridge, not in ``factories``, gets no reply at all until it takes the
+address listed in ``query_allowed_sources``. With real
 factory cycles (f1 on the real libvirtd through the ``real_env`` fixture, f2 and f3 on
 libvirt's test driver), the planners see each other's machines and the space's
 machinetype split converges to the target shares 1:3.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,10 +35,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DOMAIN = "vac.test"
 SUBNET = "10.231.0"
 FACTORIES = [f"f{i}.{DOMAIN}" for i in (1, 2, 3)]
+MONITOR = f"monitor.{DOMAIN}"
+STRANGER_ADDRESS, MONITOR_ADDRESS = f"{SUBNET}.9", f"{SUBNET}.10"
 CONF = """[settings]
 vac_space = vac01.{domain}
 factories = f1 f2 f3
 udp_timeout_seconds = 2
+query_allowed_sources = """ + MONITOR_ADDRESS + """
 
 [machinetype lhcb]
 target_share = 1
@@ -82,21 +88,24 @@ class Space:
         tag = f"vqmf{os.getpid() % 100000}"
         self.hub = tag + "h"
         self.ns = [f"{tag}f{i}" for i in (1, 2, 3)]
+        self.outsider = tag + "m"          # a host on the bridge outside ``factories``
         self.tmp = tmp
         self.hosts = os.path.join(tmp, "hosts")
         self.roots = [os.path.join(tmp, f"f{i}") for i in (1, 2, 3)]
+        self.outsider_root = os.path.join(tmp, "monitor")
         self.responders: list = []
 
     def setup_network(self) -> None:
         ip("netns", "add", self.hub)
         ip("-n", self.hub, "link", "add", "br0", "type", "bridge")
         ip("-n", self.hub, "link", "set", "br0", "up")
-        for i, ns in enumerate(self.ns, start=1):
+        for i, ns in enumerate(self.ns + [self.outsider], start=1):
+            address = f"{SUBNET}.{i}" if ns != self.outsider else STRANGER_ADDRESS
             ip("netns", "add", ns)
             ip("link", "add", f"vh{i}", "netns", self.hub, "type", "veth",
                "peer", "name", "eth0", "netns", ns)
             ip("-n", self.hub, "link", "set", f"vh{i}", "master", "br0", "up")
-            ip("-n", ns, "addr", "add", f"{SUBNET}.{i}/24", "dev", "eth0")
+            ip("-n", ns, "addr", "add", f"{address}/24", "dev", "eth0")
             ip("-n", ns, "link", "set", "eth0", "up")
             ip("-n", ns, "link", "set", "lo", "up")
         write(self.hosts, "127.0.0.1 localhost\n" + "".join(
@@ -114,11 +123,14 @@ class Space:
             statefs.ensure_state_dirs(paths)
             statefs.write_counts(paths, 1, 2, 1, 2, 1.0)
             add_machine(paths, factory, 0, ("lhcb", "atlas", "atlas")[i], now - 100)
+        write(Paths(self.outsider_root).etc_vac_conf, CONF.format(domain=DOMAIN))
 
     def as_factory(self, index: int, *command: str) -> list:
-        return ["ip", "netns", "exec", self.ns[index], "unshare", "--uts", "--mount",
-                sys.executable, "-m", "tests.integration.nsrun", FACTORIES[index], self.hosts,
-                "--", *command]
+        """``command`` on factory ``index`` (-1: the host outside ``factories``)."""
+        ns, name = (self.ns[index], FACTORIES[index]) if index >= 0 else (self.outsider,
+                                                                           MONITOR)
+        return ["ip", "netns", "exec", ns, "unshare", "--uts", "--mount", sys.executable,
+                "-m", "tests.integration.nsrun", name, self.hosts, "--", *command]
 
     def start_responders(self, module: str = "vac.services.responder", *extra: str,
                          stagger: float = 0.0, extra_for: Optional[dict] = None) -> None:
@@ -128,8 +140,8 @@ class Space:
             log = open(os.path.join(root, "responder.log"), "w")
             own = tuple((extra_for or {}).get(i, ()))
             self.responders.append(subprocess.Popen(
-                self.as_factory(i, sys.executable, "-m", module, "--root", root, *extra,
-                                *own),
+                self.as_factory(i, sys.executable, "-m", module, "--root", root,
+                                "--stats-seconds", "1", *extra, *own),
                 cwd=REPO, stdout=log, stderr=subprocess.STDOUT))
             log.close()
         for i, root in enumerate(self.roots):
@@ -143,10 +155,17 @@ class Space:
         with open(os.path.join(self.roots[index], "responder.log")) as f:
             return f.read()
 
+    def answered_sources(self, index: int) -> set:
+        """Sources the counters lines of responder ``index`` say were answered."""
+        return set(re.findall(r"(\d+\.\d+\.\d+\.\d+)=\d+", " ".join(
+            line.split("; answered sources ", 1)[1].split(";")[0]
+            for line in self.log(index).splitlines() if "; answered sources " in line)))
+
     def vac(self, index: int, *args: str) -> subprocess.CompletedProcess:
+        root = self.roots[index] if index >= 0 else self.outsider_root
         return subprocess.run(
             self.as_factory(index, sys.executable, os.path.join(REPO, "bin", "vac"),
-                            "--root", self.roots[index], *args),
+                            "--root", root, *args),
             cwd=REPO, capture_output=True, text=True, timeout=60,
             env=dict(os.environ, PYTHONPATH=REPO))
 
@@ -159,7 +178,7 @@ class Space:
     def teardown(self) -> None:
         for i in range(len(self.responders)):
             self.stop_responder(i)
-        for ns in self.ns + [self.hub]:
+        for ns in self.ns + [self.outsider, self.hub]:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
 
 
@@ -225,8 +244,9 @@ def test_each_factory_lists_all_and_names_the_silent_one(space):
     factories = space.vac(1, "-J", "factories")
     assert factories.returncode == 0, factories.stderr
     assert '"factory": "f3.vac.test"' in factories.stdout
-    for index, factory in enumerate(FACTORIES):
-        assert f"f{index + 1}.vac.test" == factory and "Received" in space.log(index)
+    for index in range(3):          # every factory's queries were answered everywhere
+        wait_for(lambda: space.answered_sources(index) >= {f"{SUBNET}.{j}" for j in (1, 2, 3)},
+                 space.log(index))
 
     space.stop_responder(2)
     start = time.monotonic()
@@ -275,5 +295,30 @@ def test_planners_share_the_space_1_to_3(planning_space, real_env):
     assert real_domains(real_env.libvirt_uri) == [f"f1-{s:02d}.{DOMAIN}"
                                                   for s in range(PROCESSORS)]
     for i in range(3):      # every responder was asked by all three factories' planners
-        for j in (1, 2, 3):
-            assert f"Received machinetypes_query from ('{SUBNET}.{j}'" in planning_space.log(i)
+        assert planning_space.answered_sources(i) >= {f"{SUBNET}.{j}" for j in (1, 2, 3)}, \
+            planning_space.log(i)
+
+
+def wait_for(condition, what, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+def test_outsider_gets_nothing_until_it_is_a_listed_monitor(space):
+    """Anti-amplification across real namespaces: a host outside ``factories`` gets no
+    datagram back for any query; given the query_allowed_sources address it is answered."""
+    for command in ("machines", "machinetypes", "factories"):
+        done = space.vac(-1, command)
+        assert done.returncode == 1 and done.stdout.count("\n") == 1, done.stdout
+        assert all(f"No reply from factory {f}" in done.stderr for f in FACTORIES)
+    for index in range(3):
+        wait_for(lambda: f"refused sources {STRANGER_ADDRESS}=" in space.log(index),
+                 space.log(index))
+        assert STRANGER_ADDRESS not in space.answered_sources(index)
+    ip("-n", space.outsider, "addr", "del", f"{STRANGER_ADDRESS}/24", "dev", "eth0")
+    ip("-n", space.outsider, "addr", "add", f"{MONITOR_ADDRESS}/24", "dev", "eth0")
+    done = space.vac(-1, "machines")
+    assert done.returncode == 0, done.stderr
+    assert len(machine_names(done.stdout)) == 6
