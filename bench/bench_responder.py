@@ -1,21 +1,34 @@
-"""Benchmark: VacQuery responder throughput and polling a space of 500 factories.
+"""Benchmark: VacQuery responder speed, amplification, and polling a space of 500 factories.
 
-Run with ``.venv/bin/python -m bench.bench_responder [--seconds S] [--factories N]``.
+Run as root with ``.venv/bin/python -m bench.bench_responder [--seconds S]
+[--factories N] [--output FILE]``. As root the whole run happens in a private network
+namespace (``unshare --net``: its own loopback, and iptables rules that cannot disturb
+anybody); without root the loss and silence scenarios are skipped.
 
-1. Answers per second: a closed-loop client keeps W requests in flight against
-   (a) the real responder role (``python -m vac.services.responder``, own process, a
-   factory root with 2 slots) for factory_query, machinetypes_query and machines_query,
-   and (b) a minimal Python UDP echo server (own process) as the baseline.
-2. Space poll: N responders (``vac.services.responder.Responder`` objects, served from
-   two worker processes with one selector loop each) on distinct loopback addresses
-   127.0.x.y; time for ``peers.query_factories`` / ``query_machinetypes`` over all N.
+1. Answers per second: one closed-loop client keeps 16 requests in flight against (a) a
+   minimal Python UDP echo server (the baseline) and (b) the real responder role
+   (``python -m vac.services.responder``, own process, a factory root with 2 slots) for
+   factory_query, machinetypes_query and machines_query; then a keyed responder whose
+   client signs every request (fresh nonce each).
+2. Amplification: the real responder with 64 running slots; the shortest request of each
+   type (``{"method":...,"space":...,"cookie":"0"}``) from a source that is neither in
+   ``factories`` nor listed (127.0.0.2), bytes received back / bytes sent. For
+   reference the same from this host's own address (127.0.0.1, always answered).
+3. Space poll: N responders (``Responder`` objects served by two worker processes) on
+   distinct loopback addresses 127.0.x.y; time for one ``peers.query_factories`` /
+   ``query_machinetypes`` with the default udp_timeout_seconds (10 s) when all answer,
+   when 5 % are silent (iptables drops everything sent to them, like hosts that are
+   down) and when 5 % of all datagrams are lost (iptables statistic match on input).
 
-Results go to ``bench/results/responder.txt``. This is a benchmark, not a test.
+Results go to ``bench/results/responder.txt``. Running the file from a checkout of an
+older vac (``cd OLD && python -m bench.bench_responder``) measures that version with the
+same client. This is a benchmark, not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import multiprocessing
 import os
 import platform
@@ -26,7 +39,7 @@ import sys
 import tempfile
 import time
 from types import MappingProxyType
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Tuple
 
 from vac.adapters import statefs
 from vac.core import vacquery as vq
@@ -35,54 +48,81 @@ from vac.paths import Paths
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "responder.txt")
 SPACE = "vac01.bench.test"
+FACTORY = "factory1.bench.test"
 PORT = 19950
+KEY = "bench-space-key-0123456789abcdef"
+KEYED = importlib.util.find_spec("vac.core.vqauth") is not None
 ECHO = ("import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
         "s.bind(('127.0.0.1',int(sys.argv[1])))\n"
         "while True:\n d,a=s.recvfrom(2048)\n s.sendto(d,a)\n")
+Address = Tuple[str, int]
 
 
-def make_root(root: str, factory: str, port: int) -> None:
+# --- a factory root answered by the real responder role ------------------------------
+
+def make_root(root: str, port: int, slots: int, keyed: bool = False) -> None:
+    """Config, counts and ``slots`` running lhcb machines below ``root``."""
     os.makedirs(os.path.join(root, "etc"), exist_ok=True)
+    extra = ""
+    if keyed:
+        key_file = os.path.join(root, "etc", "space.key")
+        with open(key_file, "w") as f:
+            f.write(KEY + "\n")
+        os.chmod(key_file, 0o600)
+        extra = "query_key_file = /etc/space.key\n"
     with open(os.path.join(root, "etc", "vac.conf"), "w") as f:
-        f.write(f"[settings]\nvac_space = {SPACE}\nfactory_hostname = {factory}\n"
-                f"vacquery_port = {port}\ntotal_processors = 2\n\n"
+        f.write(f"[settings]\nvac_space = {SPACE}\nfactory_hostname = {FACTORY}\n"
+                f"factories = {FACTORY}\nvacquery_port = {port}\n"
+                f"{extra}\n"
                 "[machinetype lhcb]\ntarget_share = 1\nroot_image = /i.img\n"
-                "user_data = /u\n\n[machinetype atlas]\ntarget_share = 3\n"
-                "root_image = /i.img\nuser_data = /u\n")
+                "user_data = /u\naccounting_fqan = /lhcb/Role=NULL/Capability=NULL\n\n"
+                "[machinetype atlas]\ntarget_share = 3\nroot_image = /i.img\nuser_data = /u\n")
     paths = Paths(root)
     statefs.ensure_state_dirs(paths)
-    statefs.write_counts(paths, 0, 2, 0, 2, 0.0)
+    statefs.write_counts(paths, slots, slots, slots, slots, float(slots))
+    now = int(time.time())
+    short, domain = FACTORY.split(".", 1)
+    for i in range(slots):
+        name = f"{short}-{i:02d}.{domain}"
+        statefs.write_slot_file(paths, name, now - 600, "lhcb", "cernvm3")
+        mdir = paths.machine_dir(now - 600, "lhcb", name)
+        for rel, text in (("jobfeatures/allocated_cpu", "1\n"),
+                          ("jobfeatures/job_id", f"{i:08x}-0000-4000-8000-000000000000"),
+                          ("started", f"{now - 590}\n"), ("heartbeat", "512.0 98.7\n"),
+                          ("accounting_fqan", "/lhcb/Role=NULL/Capability=NULL")):
+            os.makedirs(os.path.dirname(os.path.join(mdir, rel)), exist_ok=True)
+            with open(os.path.join(mdir, rel), "w") as f:
+                f.write(text)
 
 
-def closed_loop(address: Tuple[str, int], payload: bytes, replies_per_request: int,
-                seconds: float, window: int = 16) -> float:
-    """Requests answered per second with ``window`` requests outstanding."""
+def start_responder(root: str, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "vac.services.responder", "--root", root,
+                             "--bind", f"127.0.0.1:{port}"], stderr=subprocess.DEVNULL)
+    wait_port(("127.0.0.1", port), request(vq.FACTORY_QUERY))
+    return proc
+
+
+def request(mtype: str) -> bytes:
+    return vq.encode(vq.request_dict(mtype, SPACE, vq.cookie("s", FACTORY), "b"))
+
+
+def keyed_requests(mtype: str) -> Callable[[], bytes]:
+    """A fresh signed request per call (the responder refuses replays)."""
+    from vac.core import vqauth
+    signer = vqauth.Signer(KEY.encode())
+    base = vq.request_dict(mtype, SPACE, vq.cookie("s", FACTORY), "b")
+
+    def make() -> bytes:
+        msg = dict(base, **vqauth.keyed_fields(FACTORY, int(time.time()),
+                                               os.urandom(16).hex()))
+        return signer.sign(vq.encode(msg))
+    return make
+
+
+def wait_port(address: Address, payload: bytes) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.settimeout(0.2)
-    for _ in range(window):
-        sock.sendto(payload, address)
-    answered = replies = 0
-    end = time.monotonic() + seconds
-    start = time.monotonic()
-    while time.monotonic() < end:
-        try:
-            sock.recv(65535)
-        except socket.timeout:
-            for _ in range(window):
-                sock.sendto(payload, address)       # refill after losses
-            continue
-        replies += 1
-        if replies % replies_per_request == 0:
-            answered += 1
-            sock.sendto(payload, address)
-    sock.close()
-    return answered / (time.monotonic() - start)
-
-
-def wait_port(address: Tuple[str, int], payload: bytes) -> None:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.settimeout(0.2)
-    for _ in range(100):
+    for _ in range(150):
         sock.sendto(payload, address)
         try:
             sock.recv(65535)
@@ -92,26 +132,57 @@ def wait_port(address: Tuple[str, int], payload: bytes) -> None:
     sock.close()
 
 
+# --- 1. answers per second ------------------------------------------------------------
+
+def closed_loop(address: Address, payload: Callable[[], bytes], replies_per_request: int,
+                seconds: float, window: int = 16) -> float:
+    """Requests answered per second with ``window`` requests outstanding."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(0.2)
+    for _ in range(window):
+        sock.sendto(payload(), address)
+    answered = replies = 0
+    start = time.monotonic()
+    end = start + seconds
+    while time.monotonic() < end:
+        try:
+            sock.recv(65535)
+        except socket.timeout:
+            for _ in range(window):
+                sock.sendto(payload(), address)       # refill after losses
+            continue
+        replies += 1
+        if replies % replies_per_request == 0:
+            answered += 1
+            sock.sendto(payload(), address)
+    sock.close()
+    return answered / (time.monotonic() - start)
+
+
 def throughput(seconds: float) -> Dict[str, float]:
     results: Dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as root:
-        factory = "factory1.bench.test"
-        make_root(root, factory, PORT)
-        procs = [subprocess.Popen([sys.executable, "-m", "vac.services.responder", "--root",
-                                   root, "--bind", f"127.0.0.1:{PORT}"],
-                                  stderr=subprocess.DEVNULL),
-                 subprocess.Popen([sys.executable, "-c", ECHO, str(PORT + 1)])]
+    with tempfile.TemporaryDirectory() as plain, tempfile.TemporaryDirectory() as keyed:
+        make_root(plain, PORT, 2)
+        procs = [subprocess.Popen([sys.executable, "-c", ECHO, str(PORT + 1)]),
+                 start_responder(plain, PORT)]
         try:
-            def req(mtype):
-                return vq.encode(vq.request_dict(mtype, SPACE, vq.cookie("s", factory), "b"))
-            wait_port(("127.0.0.1", PORT), req(vq.FACTORY_QUERY))
             wait_port(("127.0.0.1", PORT + 1), b"x")
             results["echo server (baseline)"] = closed_loop(
-                ("127.0.0.1", PORT + 1), req(vq.FACTORY_QUERY), 1, seconds)
+                ("127.0.0.1", PORT + 1), lambda: request(vq.FACTORY_QUERY), 1, seconds)
             for mtype, count in ((vq.FACTORY_QUERY, 1), (vq.MACHINETYPES_QUERY, 2),
                                  (vq.MACHINES_QUERY, 2)):
-                results[f"responder {mtype}"] = closed_loop(("127.0.0.1", PORT), req(mtype),
-                                                            count, seconds)
+                data = request(mtype)
+                results[f"responder {mtype}"] = closed_loop(
+                    ("127.0.0.1", PORT), lambda: data, count, seconds)
+            if KEYED:
+                make_root(keyed, PORT + 2, 2, keyed=True)
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "vac.services.responder", "--root", keyed,
+                     "--bind", f"127.0.0.1:{PORT + 2}"], stderr=subprocess.DEVNULL))
+                make = keyed_requests(vq.FACTORY_QUERY)
+                wait_port(("127.0.0.1", PORT + 2), make())
+                results["keyed responder factory_query (client signs each)"] = closed_loop(
+                    ("127.0.0.1", PORT + 2), make, 1, seconds)
         finally:
             for proc in procs:
                 proc.terminate()
@@ -119,12 +190,59 @@ def throughput(seconds: float) -> Dict[str, float]:
     return results
 
 
+# --- 2. amplification ---------------------------------------------------------------
+
+MINIMAL = {"factory_query": "factories", "machinetypes_query": "machinetypes",
+           "machines_query": "machines"}
+
+
+def amplification(slots: int = 64, count: int = 20) -> List[Tuple[str, str, int, int]]:
+    """(query type, source, bytes in, bytes out) for ``count`` minimal requests each."""
+    rows = []
+    with tempfile.TemporaryDirectory() as root:
+        make_root(root, PORT + 3, slots)
+        proc = start_responder(root, PORT + 3)
+        try:
+            for source in ("127.0.0.2", "127.0.0.1"):
+                for mtype, method in MINIMAL.items():
+                    data = ('{"method":"%s","space":"%s","cookie":"0"}'
+                            % (method, SPACE)).encode()
+                    rows.append((mtype, source, *exchange(source, ("127.0.0.1", PORT + 3),
+                                                          data, count)))
+        finally:
+            proc.terminate()
+            proc.wait()
+    return rows
+
+
+def exchange(source: str, target: Address, data: bytes, count: int) -> Tuple[int, int]:
+    """Send ``data`` ``count`` times from ``source``; (bytes sent, bytes received)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+    sock.bind((source, 0))
+    sock.settimeout(0.5)
+    received = 0
+    for _ in range(count):
+        sock.sendto(data, target)
+        time.sleep(0.01)
+    try:
+        while True:
+            received += len(sock.recv(65535))
+    except socket.timeout:
+        pass
+    sock.close()
+    return len(data) * count, received
+
+
+# --- 3. polling a space -------------------------------------------------------------
+
 def space_cfg(name: str, factories: List[str]) -> Config:
+    """Default settings (udp_timeout_seconds 10) but for the names and the port."""
     mts = {"lhcb": Machinetype("lhcb", target_share=1),
            "atlas": Machinetype("atlas", target_share=3)}
     return Config(settings=Settings(vac_space=SPACE, factory_hostname=name,
                                     factories=tuple(factories), vacquery_port=PORT,
-                                    total_processors=2, udp_timeout_seconds=30.0),
+                                    total_processors=2),
                   machinetypes=MappingProxyType(mts))
 
 
@@ -135,6 +253,10 @@ def address_of(i: int) -> str:
 def serve_many(root: str, indices: List[int], names: List[str], ready) -> None:
     """Worker: one selector loop answering for the responders ``indices``."""
     from vac.services.responder import Responder
+    try:
+        from vac.adapters.udp import drain
+    except ImportError:         # an older vac: one datagram per wake-up
+        drain = None
     selector = selectors.DefaultSelector()
     for i in indices:
         cfg = space_cfg(names[i], names)
@@ -146,6 +268,9 @@ def serve_many(root: str, indices: List[int], names: List[str], ready) -> None:
     ready.set()
     while True:
         for key, _ in selector.select():
+            if drain is not None:
+                drain(key.fileobj, key.data.answer, 2048)
+                continue
             try:
                 data, peer = key.fileobj.recvfrom(2048)
             except BlockingIOError:
@@ -153,13 +278,28 @@ def serve_many(root: str, indices: List[int], names: List[str], ready) -> None:
             key.data.handle(data, peer)
 
 
-def space_poll(count: int, workers: int = 2) -> Dict[str, float]:
+def iptables(*args: str) -> None:
+    subprocess.run(["iptables", *args], check=True, capture_output=True, timeout=30)
+
+
+def scenario_rules(scenario: str, count: int) -> List[List[str]]:
+    if scenario == "5% silent":
+        return [["INPUT", "-p", "udp", "-d", address_of(i), "-j", "DROP"]
+                for i in range(0, count, 20)]
+    if scenario == "5% datagrams lost":
+        return [["INPUT", "-p", "udp", "-m", "statistic", "--mode", "random",
+                 "--probability", "0.05", "-j", "DROP"]]
+    return []
+
+
+def space_poll(count: int, scenarios: List[str], workers: int = 2, runs: int = 3
+               ) -> List[Tuple[str, str, List[float], List[int]]]:
     import logging
     logging.disable(logging.WARNING)
     from vac.services import peers
     names = [f"f{i:03d}.bench.test" for i in range(count)]
     table = {n: (address_of(i), PORT) for i, n in enumerate(names)}
-    results: Dict[str, float] = {}
+    rows = []
     with tempfile.TemporaryDirectory() as root:
         statefs.ensure_state_dirs(Paths(root))
         statefs.write_counts(Paths(root), 0, 2, 0, 2, 0.0)
@@ -170,49 +310,79 @@ def space_poll(count: int, workers: int = 2) -> Dict[str, float]:
             proc = ctx.Process(target=serve_many, daemon=True,
                                args=(root, list(range(w, count, workers)), names, ready))
             proc.start()
-            ready.wait(120)
+            ready.wait(300)
             procs.append(proc)
         try:
             client = space_cfg("client.bench.test", names)
-            for label, ask in (("factory_query", peers.query_factories),
-                               ("machinetypes_query", peers.query_machinetypes)):
-                for attempt in range(3):
-                    start = time.monotonic()
-                    result = ask(client, resolver=table.get)
-                    elapsed = time.monotonic() - start
-                    key = f"poll {count} {label} run {attempt + 1}"
-                    results[key] = elapsed
-                    results[key + " answered"] = len(result)
+            for scenario in scenarios:
+                rules = scenario_rules(scenario, count)
+                for rule in rules:
+                    iptables("-A", *rule)
+                for label, ask in (("factory_query", peers.query_factories),
+                                   ("machinetypes_query", peers.query_machinetypes)):
+                    times, answered = [], []
+                    for _ in range(runs):
+                        start = time.monotonic()
+                        result = ask(client, resolver=table.get)
+                        times.append(time.monotonic() - start)
+                        answered.append(len(result))
+                        time.sleep(0.5)
+                    rows.append((scenario, label, times, answered))
+                for rule in rules:
+                    iptables("-D", *rule)
         finally:
             for proc in procs:
                 proc.terminate()
                 proc.join()
-    return results
+    return rows
+
+
+# --- report -------------------------------------------------------------------------
+
+def report(args, tput, amp, poll) -> str:
+    lines = [f"# bench_responder on {platform.node()} ({platform.machine()}, "
+             f"{os.cpu_count()} CPUs, Python {platform.python_version()}), "
+             f"{time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime())}, vac from "
+             f"{os.path.dirname(os.path.dirname(os.path.abspath(vq.__file__)))}",
+             f"## 1. answers per second: closed loop, 16 requests in flight, "
+             f"{args.seconds:.0f} s each, same client (machines/machinetypes = 2 datagrams "
+             "per answer)"]
+    base = tput["echo server (baseline)"]
+    for label, value in tput.items():
+        lines.append(f"{label:52s} {value:8.0f} /s  ({value / base:5.2f} x echo)")
+    lines.append("## 2. amplification on a 64-slot factory: 20 minimal requests per type, "
+                 "bytes back / bytes sent")
+    for mtype, source, sent, received in amp:
+        who = "unlisted 127.0.0.2" if source == "127.0.0.2" else "own host 127.0.0.1"
+        lines.append(f"{mtype:20s} from {who:20s} in {sent:6d} B  out {received:8d} B  "
+                     f"factor {received / sent:7.1f}")
+    lines.append(f"## 3. one poll of {args.factories} responders on loopback addresses, "
+                 "udp_timeout_seconds 10 (default): seconds per run, factories answered")
+    for scenario, label, times, answered in poll:
+        lines.append(f"{scenario:18s} {label:20s} " + " ".join(f"{t:6.2f}" for t in times)
+                     + "   answered " + " ".join(str(a) for a in answered))
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="bench_responder")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--factories", type=int, default=500)
+    parser.add_argument("--output", default=RESULTS)
+    parser.add_argument("--in-netns", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    tput = throughput(args.seconds)
-    poll = space_poll(args.factories)
-    lines = [f"# bench_responder on {platform.node()} ({platform.machine()}, "
-             f"{os.cpu_count()} CPUs, Python {platform.python_version()}), "
-             f"{time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime())}",
-             f"# closed loop, 16 requests in flight, {args.seconds:.0f} s each "
-             "(requests answered per second; machines/machinetypes = 2 datagrams each)"]
-    base = tput["echo server (baseline)"]
-    for label, value in tput.items():
-        lines.append(f"{label:40s} {value:10.0f} /s  ({value / base:5.2f} x echo)")
-    lines.append(f"# polling {args.factories} responders on distinct loopback addresses "
-                 "(2 worker processes), seconds until every factory answered")
-    for label, value in poll.items():
-        lines.append(f"{label:40s} {value:10.3f}" if "answered" not in label
-                     else f"{label:40s} {int(value):10d}")
-    text = "\n".join(lines) + "\n"
-    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-    with open(RESULTS, "w") as f:
+    if os.geteuid() == 0 and not args.in_netns:
+        return subprocess.call(["unshare", "--net", "--", sys.executable, "-m",
+                                "bench.bench_responder", "--in-netns",
+                                *(argv if argv is not None else sys.argv[1:])])
+    scenarios = ["all answer"]
+    if args.in_netns:
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        scenarios += ["5% silent", "5% datagrams lost"]
+    text = report(args, throughput(args.seconds), amplification(),
+                  space_poll(args.factories, scenarios))
+    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    with open(args.output, "w") as f:
         f.write(text)
     sys.stdout.write(text)
     return 0

@@ -13,8 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
 
 from vac.constants import VACQUERY_VERSION
 from vac.core.apel import site_name  # noqa: F401  (re-exported: replies carry the site)
@@ -139,9 +138,9 @@ def vo_of_fqan(fqan: str) -> str:
 
 # --- requests --------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Request:
-    """A decoded request; ``message_type`` is canonical even for legacy ``method`` forms."""
+class Request(NamedTuple):
+    """A decoded request; ``message_type`` is canonical even for legacy ``method`` forms.
+    (A NamedTuple: the responder makes one per datagram.)"""
 
     message_type: str
     space: str
@@ -194,28 +193,33 @@ def _load_object(data: bytes, limit: int) -> Dict[str, Any]:
 def decode_request(data: bytes) -> Request:
     """Strictly decode a request datagram; raises ProtocolError naming the problem."""
     obj = _load_object(data, MAX_REQUEST_BYTES)
-    mtype = obj.get("message_type")
-    method = obj.get("method")
-    if not isinstance(mtype, (str, type(None))) or not isinstance(method, (str, type(None))):
+    get = obj.get
+    mtype, method = get("message_type"), get("method")
+    if mtype is None:
+        if method is None:
+            raise ProtocolError("neither message_type nor method")
+        if not isinstance(method, str):
+            raise ProtocolError("message_type/method must be strings")
+        if method not in LEGACY_METHODS:
+            raise ProtocolError(f"unknown method {method[:40]!r}")
+        mtype = LEGACY_METHODS[method]
+    elif not isinstance(mtype, str) or not isinstance(method, (str, type(None))):
         raise ProtocolError("message_type/method must be strings")
-    if mtype is None and method is None:
-        raise ProtocolError("neither message_type nor method")
-    if mtype is not None and mtype not in REQUEST_TYPES:
-        raise ProtocolError(f"unknown message_type {str(mtype)[:40]!r}")
-    if mtype is None and method not in LEGACY_METHODS:
-        raise ProtocolError(f"unknown method {str(method)[:40]!r}")
-    canonical = mtype if mtype is not None else LEGACY_METHODS[method]
-    for key in ("space", "cookie"):
-        if not isinstance(obj.get(key), str) or not obj[key]:
-            raise ProtocolError(f"missing or non-string {key}")
-    extra = {k: obj.get(k, "") for k in ("vac_version", "vacquery_version")}
-    if not all(isinstance(v, str) for v in extra.values()):
+    elif mtype not in REQUEST_TYPES:
+        raise ProtocolError(f"unknown message_type {mtype[:40]!r}")
+    space, cookie_hex = get("space"), get("cookie")
+    if not isinstance(space, str) or not space:
+        raise ProtocolError("missing or non-string space")
+    if not isinstance(cookie_hex, str) or not cookie_hex:
+        raise ProtocolError("missing or non-string cookie")
+    vac_version, vacquery_version = get("vac_version", ""), get("vacquery_version", "")
+    if not isinstance(vac_version, str) or not isinstance(vacquery_version, str):
         raise ProtocolError("vac_version/vacquery_version must be strings")
-    target, time_sent, nonce = obj.get("target"), obj.get("time_sent"), obj.get("nonce")
-    return Request(canonical, obj["space"], obj["cookie"], **extra,
-                   target=target if isinstance(target, str) else None,
-                   time_sent=time_sent if type(time_sent) is int else None,
-                   nonce=nonce if isinstance(nonce, str) else None)
+    target, time_sent, nonce = get("target"), get("time_sent"), get("nonce")
+    return Request(mtype, space, cookie_hex, vac_version, vacquery_version,
+                   target if isinstance(target, str) else None,
+                   time_sent if type(time_sent) is int else None,
+                   nonce if isinstance(nonce, str) else None)
 
 
 def parse_request(data: bytes) -> Tuple[Optional[Request], Optional[str]]:

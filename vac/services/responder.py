@@ -255,6 +255,7 @@ class Responder:
             self._housekeeping()
             if not self._ready(control):
                 continue
+            self.gate.maybe_refresh(time.monotonic())
             if udp.wait_readable(self.sock, POLL_SECONDS):
                 _, failures = udp.drain(self.sock, self.answer, vq.MAX_REQUEST_BYTES + 1,
                                         BATCH)
@@ -264,7 +265,7 @@ class Responder:
         self.close()
 
     def _housekeeping(self) -> None:
-        """Heartbeat, counters line, key file and allow-list refresh when due."""
+        """Heartbeat, counters line and key file check when due."""
         clock = time.monotonic()
         if clock >= self._next_heartbeat:
             write_heartbeat(self.paths, "responder")
@@ -272,8 +273,6 @@ class Responder:
         if clock >= self._next_stats:
             self.log_stats()
         self._check_key(clock)
-        if self.cfg is not None:
-            self.gate.maybe_refresh(clock)
 
     def log_stats(self) -> None:
         """Log the counters of the period just ended (nothing if nothing arrived)."""
