@@ -9,13 +9,15 @@ anybody); without root the loss and silence scenarios are skipped.
    minimal Python UDP echo server (the baseline) and (b) the real responder role
    (``python -m vac.services.responder``, own process, a factory root with 2 slots) for
    factory_query, machinetypes_query and machines_query; then a keyed responder whose
-   client signs every request (fresh nonce each).
+   client signs every request (fresh nonce each). Rounds of (echo, each case), the
+   median of each case's ratio to the echo of its round is reported.
 2. Amplification: the real responder with 64 running slots; the shortest request of each
    type (``{"method":...,"space":...,"cookie":"0"}``) from a source that is neither in
    ``factories`` nor listed (127.0.0.2), bytes received back / bytes sent. For
    reference the same from this host's own address (127.0.0.1, always answered).
 3. Space poll: N responders (``Responder`` objects served by two worker processes) on
-   distinct loopback addresses 127.0.x.y; time for one ``peers.query_factories`` /
+   distinct loopback addresses 127.0.x.y; after one unmeasured warm-up poll (each
+   responder's first snapshot), time for one ``peers.query_factories`` /
    ``query_machinetypes`` with the default udp_timeout_seconds (10 s) when all answer,
    when 5 % are silent (iptables drops everything sent to them, like hosts that are
    down) and when 5 % of all datagrams are lost (iptables statistic match on input).
@@ -35,6 +37,7 @@ import platform
 import selectors
 import socket
 import subprocess
+import statistics
 import sys
 import tempfile
 import time
@@ -159,21 +162,24 @@ def closed_loop(address: Address, payload: Callable[[], bytes], replies_per_requ
     return answered / (time.monotonic() - start)
 
 
-def throughput(seconds: float) -> Dict[str, float]:
-    results: Dict[str, float] = {}
+def throughput(seconds: float, rounds: int = 5) -> Dict[str, Tuple[float, float]]:
+    """label -> (median answers/s, median ratio to the echo server of the same round).
+
+    Each round measures the echo server and then every responder case for ``seconds``
+    each, so a ratio compares measurements taken seconds apart on the shared CPUs."""
+    samples: Dict[str, List[Tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as plain, tempfile.TemporaryDirectory() as keyed:
         make_root(plain, PORT, 2)
         procs = [subprocess.Popen([sys.executable, "-c", ECHO, str(PORT + 1)]),
                  start_responder(plain, PORT)]
         try:
             wait_port(("127.0.0.1", PORT + 1), b"x")
-            results["echo server (baseline)"] = closed_loop(
-                ("127.0.0.1", PORT + 1), lambda: request(vq.FACTORY_QUERY), 1, seconds)
+            cases = [("echo server (baseline)", ("127.0.0.1", PORT + 1),
+                      lambda: request(vq.FACTORY_QUERY), 1)]
             for mtype, count in ((vq.FACTORY_QUERY, 1), (vq.MACHINETYPES_QUERY, 2),
                                  (vq.MACHINES_QUERY, 2)):
-                data = request(mtype)
-                results[f"responder {mtype}"] = closed_loop(
-                    ("127.0.0.1", PORT), lambda: data, count, seconds)
+                cases.append((f"responder {mtype}", ("127.0.0.1", PORT),
+                              (lambda data: lambda: data)(request(mtype)), count))
             if KEYED:
                 make_root(keyed, PORT + 2, 2, keyed=True)
                 procs.append(subprocess.Popen(
@@ -181,13 +187,21 @@ def throughput(seconds: float) -> Dict[str, float]:
                      "--bind", f"127.0.0.1:{PORT + 2}"], stderr=subprocess.DEVNULL))
                 make = keyed_requests(vq.FACTORY_QUERY)
                 wait_port(("127.0.0.1", PORT + 2), make())
-                results["keyed responder factory_query (client signs each)"] = closed_loop(
-                    ("127.0.0.1", PORT + 2), make, 1, seconds)
+                cases.append(("keyed responder factory_query (client signs each)",
+                              ("127.0.0.1", PORT + 2), make, 1))
+            for _ in range(rounds):
+                base = 0.0
+                for label, address, payload, count in cases:
+                    rate = closed_loop(address, payload, count, seconds)
+                    base = base or rate
+                    samples.setdefault(label, []).append((rate, rate / base))
         finally:
             for proc in procs:
                 proc.terminate()
                 proc.wait()
-    return results
+    return {label: (statistics.median(r for r, _ in values),
+                    statistics.median(q for _, q in values))
+            for label, values in samples.items()}
 
 
 # --- 2. amplification ---------------------------------------------------------------
@@ -314,6 +328,10 @@ def space_poll(count: int, scenarios: List[str], workers: int = 2, runs: int = 3
             procs.append(proc)
         try:
             client = space_cfg("client.bench.test", names)
+            # warm-up (not measured): each responder builds its first snapshot, which on
+            # real factories happens in parallel on 500 hosts, here on two processes
+            for ask in (peers.query_factories, peers.query_machinetypes):
+                ask(client, resolver=table.get)
             for scenario in scenarios:
                 rules = scenario_rules(scenario, count)
                 for rule in rules:
@@ -344,12 +362,11 @@ def report(args, tput, amp, poll) -> str:
              f"{os.cpu_count()} CPUs, Python {platform.python_version()}), "
              f"{time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime())}, vac from "
              f"{os.path.dirname(os.path.dirname(os.path.abspath(vq.__file__)))}",
-             f"## 1. answers per second: closed loop, 16 requests in flight, "
-             f"{args.seconds:.0f} s each, same client (machines/machinetypes = 2 datagrams "
-             "per answer)"]
-    base = tput["echo server (baseline)"]
-    for label, value in tput.items():
-        lines.append(f"{label:52s} {value:8.0f} /s  ({value / base:5.2f} x echo)")
+             f"## 1. answers per second: closed loop, 16 requests in flight, same client; "
+             f"{args.rounds} rounds of {args.seconds:g} s per case, each round echo first; "
+             "medians (machines/machinetypes = 2 datagrams per answer)"]
+    for label, (rate, ratio) in tput.items():
+        lines.append(f"{label:52s} {rate:8.0f} /s  ({ratio:5.2f} x echo)")
     lines.append("## 2. amplification on a 64-slot factory: 20 minimal requests per type, "
                  "bytes back / bytes sent")
     for mtype, source, sent, received in amp:
@@ -366,7 +383,8 @@ def report(args, tput, amp, poll) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="bench_responder")
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--factories", type=int, default=500)
     parser.add_argument("--output", default=RESULTS)
     parser.add_argument("--in-netns", action="store_true", help=argparse.SUPPRESS)
@@ -379,7 +397,7 @@ def main(argv=None) -> int:
     if args.in_netns:
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
         scenarios += ["5% silent", "5% datagrams lost"]
-    text = report(args, throughput(args.seconds), amplification(),
+    text = report(args, throughput(args.seconds, args.rounds), amplification(),
                   space_poll(args.factories, scenarios))
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:

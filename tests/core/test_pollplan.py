@@ -47,7 +47,17 @@ def test_rto_follows_the_observed_round_trip():
     sends, end = run(plan, {"slow": 0.3, "dead": None})
     assert sends["slow"] == [0.0, 0.1]                      # before any RTT sample
     assert plan.rto == pytest.approx(0.4)                   # 2 x (0.3 - 0.1), a lower bound
-    assert end == pytest.approx(2.4, abs=0.01)              # 6 x RTO without news
+    assert end == pytest.approx(1.6, abs=0.01)              # 8 x the smallest RTT
+
+
+def test_queueing_of_a_big_batch_does_not_lengthen_the_wait_for_the_dead():
+    names = [f"f{i}" for i in range(100)]
+    plan = PollPlan(names + ["dead"], deadline=10.0)
+    # the i-th factory's answer waits behind i others: 1 ms to 400 ms
+    sends, end = run(plan, dict({n: 0.001 + 0.004 * i for i, n in enumerate(names)},
+                                dead=None))
+    assert plan.rto > 0.05 and plan.silent_seconds == pytest.approx(1.5)
+    assert end == pytest.approx(1.5) and plan.given_up() == ["dead"]
 
 
 def test_progress_resets_the_interval_and_deadline_caps_everything():

@@ -7,13 +7,16 @@ Adaptive retransmission instead of the original's fixed rounds (SPEC §7.5):
   2, 4, 8 ... RTO, the interval capped at a quarter of the silence limit below; a new
   reply from it resets its interval, so a factory whose many replies are still
   arriving is not asked again;
-* RTO follows the round-trip times of this batch: twice the largest seen, between
-  RTO_MIN and RTO_MAX, RTO_INITIAL until the first reply. A reply cannot say which
-  send it answers, so its sample is the time since the LAST send to that factory, a
-  lower bound of its true round trip (a lost first request never inflates RTO);
-* a factory that has sent nothing new for ``max(SILENT_SECONDS, SILENT_RTOS x RTO)``
-  since it was first asked or last made progress is given up, so a dead factory costs
-  about 1.5 s, not the whole ``udp_timeout_seconds``;
+* RTO follows the round-trip times (RTT) of this batch: twice their running average
+  (gain 1/8, as TCP's SRTT), between RTO_MIN and RTO_MAX, RTO_INITIAL until the first
+  reply. A reply cannot say which send it answers, so its sample is the time since the
+  LAST send to that factory, a lower bound of its true round trip (a lost first
+  request never inflates RTO);
+* a factory that has sent nothing new for ``max(SILENT_SECONDS, SILENT_RTTS x the
+  smallest RTT)`` since it was first asked or last made progress is given up, so a
+  dead factory costs about 1.5 s, not the whole ``udp_timeout_seconds``. The smallest
+  RTT is the path's own delay; the queueing of a big batch (500 factories answering at
+  once) lengthens the other samples but must not lengthen the wait for the dead;
 * nothing is sent or awaited after the batch's deadline (``udp_timeout_seconds``).
 
 Times are seconds on one monotonic clock, passed in by the caller.
@@ -27,7 +30,7 @@ RTO_INITIAL = 0.1
 RTO_MIN = 0.05
 RTO_MAX = 1.0
 SILENT_SECONDS = 1.5
-SILENT_RTOS = 6
+SILENT_RTTS = 8
 
 
 class _Peer:
@@ -48,18 +51,20 @@ class PollPlan:
     def __init__(self, targets: Iterable[str], deadline: float):
         self.deadline = deadline
         self.peers: Dict[str, _Peer] = {t: _Peer() for t in targets}
-        self.rtt_max: Optional[float] = None
+        self.srtt: Optional[float] = None       # running average RTT (seconds)
+        self.rtt_min: Optional[float] = None
 
     @property
     def rto(self) -> float:
         """Current retransmission timeout (seconds)."""
-        if self.rtt_max is None:
+        if self.srtt is None:
             return RTO_INITIAL
-        return min(RTO_MAX, max(RTO_MIN, 2.0 * self.rtt_max))
+        return min(RTO_MAX, max(RTO_MIN, 2.0 * self.srtt))
 
     @property
     def silent_seconds(self) -> float:
-        return max(SILENT_SECONDS, SILENT_RTOS * self.rto)
+        """How long a factory may send nothing new before it is given up."""
+        return max(SILENT_SECONDS, SILENT_RTTS * (self.rtt_min or 0.0))
 
     def due(self, now: float) -> List[str]:
         """Factories to send to now (factories silent for too long are given up first)."""
@@ -95,7 +100,11 @@ class PollPlan:
             return
         if peer.tries:                                  # first reply since a send
             sample = now - peer.last_sent
-            self.rtt_max = sample if self.rtt_max is None else max(self.rtt_max, sample)
+            if self.srtt is None or self.rtt_min is None:
+                self.srtt = self.rtt_min = sample
+            else:
+                self.srtt += (sample - self.srtt) / 8.0
+                self.rtt_min = min(self.rtt_min, sample)
         peer.progress = now
         peer.tries = 0
         peer.next_send = now + self.rto

@@ -178,11 +178,24 @@ def encode(message: Mapping[str, Any]) -> bytes:
     return json.dumps(message, sort_keys=True, separators=(",", ":")).encode("utf-8")
 
 
+_scan_once = json.JSONDecoder().scan_once
+
+
+def _loads(text: str) -> Any:
+    """json.loads(text), through the C scanner directly when ``text`` is exactly one
+    JSON value (what every VacQuery peer sends), else through json.loads itself."""
+    try:
+        obj, end = _scan_once(text, 0)
+    except StopIteration:
+        return json.loads(text)
+    return obj if end == len(text) else json.loads(text)
+
+
 def _load_object(data: bytes, limit: int) -> Dict[str, Any]:
     if len(data) > limit:
         raise ProtocolError(f"datagram of {len(data)} bytes exceeds {limit}")
     try:
-        obj = json.loads(data.decode("utf-8"))
+        obj = _loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise ProtocolError(f"not UTF-8 JSON: {e}") from None
     if not isinstance(obj, dict):
@@ -294,13 +307,16 @@ def parse_response(data: bytes, strict: bool = False
         return None, str(e)
 
 
-def reply_matches(reply: Mapping[str, Any], reply_type: str, space: str, salt: str
-                  ) -> Optional[str]:
-    """Why a validated reply does not belong to our query batch, or None if it does."""
+def reply_matches(reply: Mapping[str, Any], reply_type: str, space: str, salt: str,
+                  expected_cookie: Optional[str] = None) -> Optional[str]:
+    """Why a validated reply does not belong to our query batch, or None if it does.
+    ``expected_cookie``: cookie(salt, reply's factory), if the caller has it already."""
     if reply.get("message_type") != reply_type:
         return f"unexpected message_type {reply.get('message_type')!r}"
     if reply.get("space") != space:
         return f"wrong space {reply.get('space')!r}"
-    if reply.get("cookie") != cookie(salt, str(reply.get("factory"))):
+    if expected_cookie is None:
+        expected_cookie = cookie(salt, str(reply.get("factory")))
+    if reply.get("cookie") != expected_cookie:
         return "wrong cookie"
     return None

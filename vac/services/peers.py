@@ -83,6 +83,7 @@ class _Gather:
         self.key, self.total_field = _KEYS[reply_type]
         self.got: Dict[str, Dict[str, dict]] = {t: {} for t in targets}
         self.expected: Dict[str, int] = {t: 1 for t in targets}
+        self.cookies: Dict[str, str] = {t: vq.cookie(salt, t) for t in targets}
 
     def complete(self, factory: str) -> bool:
         return len(self.got[factory]) >= self.expected[factory]
@@ -101,10 +102,11 @@ class _Gather:
             log.debug("Ignoring reply from %s: no valid HMAC of the space key", peer)
             return None
         reply, error = vq.parse_response(data)
-        if reply is not None:
-            error = vq.reply_matches(reply, self.reply_type, self.space, self.salt)
-        if reply is not None and error is None and reply["factory"] not in self.got:
+        if reply is not None and reply["factory"] not in self.got:
             error = f"unexpected factory {reply['factory']!r}"
+        elif reply is not None:
+            error = vq.reply_matches(reply, self.reply_type, self.space, self.salt,
+                                     self.cookies[reply["factory"]])
         if error is not None:
             log.debug("Ignoring reply from %s: %s", peer, error)
             return None
@@ -218,10 +220,11 @@ def _poll(sock: Any, gather: _Gather, addresses: Mapping[str, Address],
         if wake is None:
             break
         received = udp.receive(sock, wake, vq.MAX_REPLY_BYTES)
-        if received is not None:
+        while received is not None:     # everything already queued, before any re-send
             factory = gather.accept(*received)
             if factory is not None:
                 plan.heard(factory, time.monotonic(), gather.complete(factory))
+            received = udp.receive(sock, 0.0, vq.MAX_REPLY_BYTES)
     for factory in plan.given_up():
         log.debug("No reply from factory %s after %.1f s", factory, plan.silent_seconds)
 
