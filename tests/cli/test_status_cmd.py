@@ -152,3 +152,26 @@ def test_config_error(paths, capsys):
     assert cli.main(["--root", paths.root, "machines"]) == 1
     assert "Reading configuration fails with error" in capsys.readouterr().err
     assert os.path.exists(paths.etc_vac_conf)
+
+
+def test_vac_uses_the_space_key_below_root(space, capsys):
+    """With query_key_file the command signs with the key below --root; a keyed
+    responder ignores the same command without it; an open key file is an error."""
+    from vac.services.sourcegate import SourceGate
+    from tests.services.test_vacquery_auth import KEY_FILE, install_key
+    path = install_key(space)
+    keyed = make_cfg(F1, query_key_file=KEY_FILE)
+    with LiveResponder(space, keyed, gate=SourceGate(resolve=lambda n: [])) as live:
+        conf = (f"[settings]\nvac_space = vac01.example.com\nfactory_hostname = {F1}\n"
+                f"factories = factory1\nvacquery_port = {live.address[1]}\n"
+                "udp_timeout_seconds = 0.5\n")
+        write(space.etc_vac_conf, conf + f"query_key_file = {KEY_FILE}\n")
+        assert cli.main(["--root", space.root, "machines"]) == 0
+        assert len(capsys.readouterr().out.splitlines()) == 3
+        write(space.etc_vac_conf, conf)
+        assert cli.main(["--root", space.root, "machines"]) == 1
+        assert "No reply from factory" in capsys.readouterr().err
+        write(space.etc_vac_conf, conf + f"query_key_file = {KEY_FILE}\n")
+        os.chmod(path, 0o640)
+        assert cli.main(["--root", space.root, "machines"]) == 1
+        assert "query_key_file" in capsys.readouterr().err

@@ -134,3 +134,23 @@ def test_without_a_key_requests_are_the_original_ones():
     assert not vqauth.is_signed(data)
     assert vq.decode_request(data).nonce is None and b"nonce" not in data \
         and b"target" not in data and b"time_sent" not in data
+
+
+def test_rotated_key_is_used_and_an_unreadable_one_answers_nobody(state):
+    with LiveResponder(state, keyed_cfg(), gate=SourceGate(resolve=lambda n: [])) as live:
+        assert len(ask(live.address, signed(), 2, 3)) == 2
+        new_key = b"the next space key, 32 bytes long"
+        path = install_key(state, new_key)
+        os.utime(path, (1, 1))                   # a different mtime for sure
+        live.responder._next_key_check = 0.0     # do not wait for the 5 s check
+        deadline = time.monotonic() + 5
+        while not ask(live.address, signed(key=new_key), 2, 0.2):
+            assert time.monotonic() < deadline, "the rotated key was not taken"
+        assert ask(live.address, signed(), 2, 0.3) == []
+        os.chmod(path, 0o644)
+        live.responder._next_key_check = 0.0
+        deadline = time.monotonic() + 5
+        while live.responder.stats.refused["nokey"] == 0:
+            ask(live.address, signed(key=new_key), 2, 0.2)
+            assert time.monotonic() < deadline, "an open key file was still used"
+        assert ask(live.address, signed(key=new_key), 2, 0.3) == []

@@ -144,8 +144,8 @@ class Responder:
         self.cache.clear(self.signer)
         log.info("VacQuery answers %d factories, networks [%s] and the loopback; %s",
                  len(self.gate.names), " ".join(cfg.settings.query_allowed_sources),
-                 "space key " + (cfg.settings.query_key_file or "")
-                 if cfg.settings.query_key_file else "no space key")
+                 f"space key {cfg.settings.query_key_file}" if cfg.settings.query_key_file
+                 else "no space key")
 
     def _check_key(self, clock: float) -> None:
         """Reload the space key when its file changed (rotation)."""

@@ -44,8 +44,9 @@ def load(paths: Paths, cfg: Config) -> Optional[Signer]:
     return Signer(key)
 
 
-def signature(paths: Paths, cfg: Optional[Config]) -> Optional[Tuple[int, int, int]]:
-    """(inode, mtime ns, size) of the key file, to notice a changed key; None if absent."""
+def signature(paths: Paths, cfg: Optional[Config]) -> Optional[Tuple[int, int, int, int]]:
+    """(inode, mtime ns, size, mode) of the key file, to notice a changed key or
+    permissions; None if absent."""
     path = key_path(paths, cfg) if cfg is not None else None
     if path is None:
         return None
@@ -53,4 +54,4 @@ def signature(paths: Paths, cfg: Optional[Config]) -> Optional[Tuple[int, int, i
         st = os.stat(path)
     except OSError:
         return None
-    return st.st_ino, st.st_mtime_ns, st.st_size
+    return st.st_ino, st.st_mtime_ns, st.st_size, st.st_mode
