@@ -361,7 +361,9 @@ def report(args, tput, amp, poll) -> str:
     lines = [f"# bench_responder on {platform.node()} ({platform.machine()}, "
              f"{os.cpu_count()} CPUs, Python {platform.python_version()}), "
              f"{time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime())}, vac from "
-             f"{os.path.dirname(os.path.dirname(os.path.abspath(vq.__file__)))}",
+             f"{os.path.dirname(os.path.dirname(os.path.abspath(vq.__file__)))}"
+             + (f" ({args.label})" if args.label else "")
+             + f", load average before the run {args.load}",
              f"## 1. answers per second: closed loop, 16 requests in flight, same client; "
              f"{args.rounds} rounds of {args.seconds:g} s per case, each round echo first; "
              "medians (machines/machinetypes = 2 datagrams per answer)"]
@@ -387,12 +389,15 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--factories", type=int, default=500)
     parser.add_argument("--output", default=RESULTS)
+    parser.add_argument("--label", default="", help="what is measured, for the header")
     parser.add_argument("--in-netns", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if os.geteuid() == 0 and not args.in_netns:
         return subprocess.call(["unshare", "--net", "--", sys.executable, "-m",
                                 "bench.bench_responder", "--in-netns",
                                 *(argv if argv is not None else sys.argv[1:])])
+    with open("/proc/loadavg") as f:
+        args.load = f.read().split()[0]
     scenarios = ["all answer"]
     if args.in_netns:
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)

@@ -132,24 +132,28 @@ def drain(sock: socket.socket, handle: Handler, bufsize: int, limit: int = 256
     """Answer the datagrams already waiting on a non-blocking ``sock`` (at most ``limit``).
 
     ``handle(data, address)`` returns the datagrams to send back to ``address`` (the full
-    socket address). Returns (datagrams read, (address, error) of failed sends).
+    socket address). All waiting datagrams are read first, then all are answered, then
+    all replies are sent: a send wakes the asking process, which on a busy host may
+    preempt this one, so sends are kept out of the compute loop. Returns (datagrams
+    read, (address, error) of failed sends).
     """
     recvfrom, sendto = sock.recvfrom, sock.sendto
-    failures: List[Tuple[Address, str]] = []
-    count = 0
-    while count < limit:
+    batch = []
+    while len(batch) < limit:
         try:
-            data, address = recvfrom(bufsize)
+            batch.append(recvfrom(bufsize))
         except (BlockingIOError, InterruptedError):
             break
         except ConnectionRefusedError:
             continue        # ICMP error of an earlier send, not a datagram
-        count += 1
-        for reply in handle(data, address):
+    answers = [(handle(data, address), address) for data, address in batch]
+    failures: List[Tuple[Address, str]] = []
+    for replies, address in answers:
+        for reply in replies:
             try:
                 sendto(reply, address)
             except OSError:
                 error = send(sock, reply, address)     # waits for buffer space once
                 if error:
                     failures.append((address[:2], error))
-    return count, failures
+    return len(batch), failures

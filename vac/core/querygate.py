@@ -137,8 +137,13 @@ class QueryCounters:
         self.answered += 1
         self.replies += replies
         self.reply_bytes += size
-        self.by_type[request_type] = self.by_type.get(request_type, 0) + 1
-        _tally(self.sources, source)
+        by_type = self.by_type
+        by_type[request_type] = by_type.get(request_type, 0) + 1
+        sources = self.sources
+        if source in sources:
+            sources[source] += 1
+        else:
+            _tally(sources, source)
 
     def refuse(self, reason: str, source: str) -> None:
         self.refused[reason] += 1

@@ -204,35 +204,43 @@ def _load_object(data: bytes, limit: int) -> Dict[str, Any]:
 
 
 def decode_request(data: bytes) -> Request:
-    """Strictly decode a request datagram; raises ProtocolError naming the problem."""
+    """Strictly decode a request datagram; raises ProtocolError naming the problem.
+    (On the responder's per-datagram path: plain ``type() is str`` checks, JSON
+    strings are exactly ``str``.)"""
     obj = _load_object(data, MAX_REQUEST_BYTES)
     get = obj.get
     mtype, method = get("message_type"), get("method")
-    if mtype is None:
-        if method is None:
-            raise ProtocolError("neither message_type nor method")
-        if not isinstance(method, str):
-            raise ProtocolError("message_type/method must be strings")
-        if method not in LEGACY_METHODS:
-            raise ProtocolError(f"unknown method {method[:40]!r}")
+    if type(mtype) is str and mtype in REQUEST_TYPES and (method is None
+                                                         or type(method) is str):
+        pass
+    elif mtype is None and type(method) is str and method in LEGACY_METHODS:
         mtype = LEGACY_METHODS[method]
-    elif not isinstance(mtype, str) or not isinstance(method, (str, type(None))):
-        raise ProtocolError("message_type/method must be strings")
-    elif mtype not in REQUEST_TYPES:
-        raise ProtocolError(f"unknown message_type {mtype[:40]!r}")
+    else:
+        raise ProtocolError(_type_problem(mtype, method))
     space, cookie_hex = get("space"), get("cookie")
-    if not isinstance(space, str) or not space:
+    if type(space) is not str or not space:
         raise ProtocolError("missing or non-string space")
-    if not isinstance(cookie_hex, str) or not cookie_hex:
+    if type(cookie_hex) is not str or not cookie_hex:
         raise ProtocolError("missing or non-string cookie")
     vac_version, vacquery_version = get("vac_version", ""), get("vacquery_version", "")
-    if not isinstance(vac_version, str) or not isinstance(vacquery_version, str):
+    if type(vac_version) is not str or type(vacquery_version) is not str:
         raise ProtocolError("vac_version/vacquery_version must be strings")
     target, time_sent, nonce = get("target"), get("time_sent"), get("nonce")
     return Request(mtype, space, cookie_hex, vac_version, vacquery_version,
-                   target if isinstance(target, str) else None,
+                   target if type(target) is str else None,
                    time_sent if type(time_sent) is int else None,
-                   nonce if isinstance(nonce, str) else None)
+                   nonce if type(nonce) is str else None)
+
+
+def _type_problem(mtype: Any, method: Any) -> str:
+    """Why message_type / method do not name a request type."""
+    if not isinstance(mtype, (str, type(None))) or not isinstance(method, (str, type(None))):
+        return "message_type/method must be strings"
+    if mtype is not None:
+        return f"unknown message_type {mtype[:40]!r}"
+    if method is None:
+        return "neither message_type nor method"
+    return f"unknown method {method[:40]!r}"
 
 
 def parse_request(data: bytes) -> Tuple[Optional[Request], Optional[str]]:

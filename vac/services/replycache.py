@@ -24,8 +24,8 @@ Build = Callable[[str, str, float], List[Dict[str, Any]]]
 
 def cookie_json(cookie: str) -> bytes:
     """The cookie as vq.encode writes it (a JSON string)."""
-    if cookie.isascii() and cookie.isalnum():
-        return b'"' + cookie.encode("ascii") + b'"'
+    if cookie.isalnum() and cookie.isascii():
+        return ('"%s"' % cookie).encode("ascii")
     return json.dumps(cookie).encode("ascii")
 
 
@@ -56,9 +56,12 @@ class ReplyCache:
         self._entries.clear()
         self.signer = signer
 
-    def datagrams(self, reply_type: str, cookie: str) -> List[bytes]:
-        """The reply datagrams for one request with ``cookie`` (signed if keyed)."""
-        clock = time.monotonic()
+    def datagrams(self, reply_type: str, cookie: str, clock: Optional[float] = None
+                  ) -> List[bytes]:
+        """The reply datagrams for one request with ``cookie`` (signed if keyed);
+        ``clock``: time.monotonic() if the caller has it."""
+        if clock is None:
+            clock = time.monotonic()
         entry = self._entries.get(reply_type)
         if entry is None or clock - entry[0] >= self.snapshot_seconds:
             entry = self._snapshot(reply_type, clock)

@@ -33,7 +33,7 @@ from vac.core import vacquery as vq
 from vac.core.configtypes import Config
 from vac.core.querygate import QueryCounters
 from vac.core.vqauth import ReplayGuard, Signer, is_signed
-from vac.errors import ConfigError
+from vac.errors import ConfigError, ProtocolError
 from vac.model import SlotRecord
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
@@ -186,25 +186,28 @@ class Responder:
         """The datagrams answering one datagram from ``address`` (empty: nothing is sent).
         Never raises: a failure is logged and counted (datagram boundary)."""
         source = address[0]
-        self.stats.received += 1
+        stats = self.stats
+        stats.received += 1
         try:
-            refusal = self.gate.admit(source, time.monotonic())
+            clock = time.monotonic()
+            refusal = self.gate.admit(source, clock)
             if refusal is None:
-                return self._answer(data, source)
+                return self._answer(data, source, clock)
         except Exception:                       # datagram boundary
-            self.stats.errors += 1
+            stats.errors += 1
             log.exception("Failed to answer datagram from %s", address)
             return ()
-        self.stats.refuse(refusal, source)
+        stats.refuse(refusal, source)
         return ()
 
-    def _answer(self, data: bytes, source: str) -> Sequence[bytes]:
-        request, error = vq.parse_request(data)
-        if request is None:
+    def _answer(self, data: bytes, source: str, clock: float) -> Sequence[bytes]:
+        try:
+            request = vq.decode_request(data)
+        except ProtocolError as e:
             self.stats.refuse("malformed", source)
-            self._warn("Malformed VacQuery datagram from %s: %s", source, error)
+            self._warn("Malformed VacQuery datagram from %s: %s", source, e)
             return ()
-        cfg = self.cfg
+        cfg = self.config.cfg
         if cfg is None or request.space != cfg.settings.vac_space:
             self.stats.refuse("space", source)
             return ()
@@ -213,7 +216,8 @@ class Responder:
             if refusal is not None:
                 self.stats.refuse(refusal, source)
                 return ()
-        replies = self.cache.datagrams(request.reply_type, request.cookie)
+        replies = self.cache.datagrams(vq.REQUEST_TYPES[request.message_type][1],
+                                       request.cookie, clock)
         self.stats.answer(request.message_type, source, len(replies), sum(map(len, replies)))
         return replies
 
