@@ -48,6 +48,9 @@ def test_rto_follows_the_observed_round_trip():
     assert sends["slow"] == [0.0, 0.1]                      # before any RTT sample
     assert plan.rto == pytest.approx(0.4)                   # 2 x (0.3 - 0.1), a lower bound
     assert end == pytest.approx(1.6, abs=0.01)              # 8 x the smallest RTT
+    plan = PollPlan(["very slow", "dead"], deadline=30.0)
+    sends, end = run(plan, {"very slow": 1.0, "dead": None})
+    assert end == pytest.approx(2.0, abs=0.01)              # but never more than 2 s
 
 
 def test_queueing_of_a_big_batch_does_not_lengthen_the_wait_for_the_dead():

@@ -166,3 +166,25 @@ def test_against_live_responder(paths):
         result = peers.query_machinetypes(make_cfg(F1, [F1]),
                                           resolver=lambda name: live.address)
     assert result.complete and result[F1]["lhcb"]["running_machines"] == 1
+
+
+def test_a_stalled_client_reads_queued_replies_before_giving_anybody_up(fakes, monkeypatch):
+    """The client is not scheduled for 1.8 s right after sending (longer than the 1.5 s
+    silence limit): the replies that queued meanwhile count, nobody is given up."""
+    from vac.adapters import udp
+    a = fakes(F1, lambda f, r, n: machines(2, f, r))
+    b = fakes(F2, lambda f, r, n: machines(3, f, r))
+    real_send = udp.send_to_many
+    calls = []
+
+    def send_then_stall(sock, datagrams):
+        failures = real_send(sock, datagrams)
+        calls.append(len(datagrams))
+        if len(calls) == 1:
+            time.sleep(1.8)
+        return failures
+    monkeypatch.setattr(udp, "send_to_many", send_then_stall)
+    result = peers.query_machines(make_cfg(F1, [F1, F2]), timeout=10,
+                                  resolver=resolver_for(a, b))
+    assert result.complete and len(result[F2]) == 3
+    assert len(a.requests) == 1 and len(b.requests) == 1     # nobody asked twice

@@ -12,11 +12,12 @@ Adaptive retransmission instead of the original's fixed rounds (SPEC §7.5):
   reply. A reply cannot say which send it answers, so its sample is the time since the
   LAST send to that factory, a lower bound of its true round trip (a lost first
   request never inflates RTO);
-* a factory that has sent nothing new for ``max(SILENT_SECONDS, SILENT_RTTS x the
-  smallest RTT)`` since it was first asked or last made progress is given up, so a
-  dead factory costs about 1.5 s, not the whole ``udp_timeout_seconds``. The smallest
-  RTT is the path's own delay; the queueing of a big batch (500 factories answering at
-  once) lengthens the other samples but must not lengthen the wait for the dead;
+* a factory that has sent nothing new for SILENT_RTTS x the smallest RTT, but at least
+  SILENT_SECONDS and at most SILENT_MAX_SECONDS, since it was first asked or last made
+  progress is given up, so a dead factory costs 1.5-2 s, not the whole
+  ``udp_timeout_seconds``. The smallest RTT is the path's own delay; the queueing of a
+  big batch (500 factories answering at once) lengthens the other samples but must not
+  lengthen the wait for the dead;
 * nothing is sent or awaited after the batch's deadline (``udp_timeout_seconds``).
 
 Times are seconds on one monotonic clock, passed in by the caller.
@@ -30,6 +31,7 @@ RTO_INITIAL = 0.1
 RTO_MIN = 0.05
 RTO_MAX = 1.0
 SILENT_SECONDS = 1.5
+SILENT_MAX_SECONDS = 2.0
 SILENT_RTTS = 8
 
 
@@ -64,7 +66,8 @@ class PollPlan:
     @property
     def silent_seconds(self) -> float:
         """How long a factory may send nothing new before it is given up."""
-        return max(SILENT_SECONDS, SILENT_RTTS * (self.rtt_min or 0.0))
+        return min(SILENT_MAX_SECONDS,
+                   max(SILENT_SECONDS, SILENT_RTTS * (self.rtt_min or 0.0)))
 
     def due(self, now: float) -> List[str]:
         """Factories to send to now (factories silent for too long are given up first)."""

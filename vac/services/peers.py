@@ -207,9 +207,13 @@ class _Requests:
 
 def _poll(sock: Any, gather: _Gather, addresses: Mapping[str, Address],
           make: Callable[[str], bytes], timeout: float) -> None:
-    """Send, receive and re-send on the PollPlan schedule until it says the batch is over."""
+    """Send, receive and re-send on the PollPlan schedule until it says the batch is over.
+    Queued replies are always read before anybody is given up or asked again (a client
+    that was not scheduled for a while must not mistake its own delay for silence)."""
     plan = PollPlan(addresses, time.monotonic() + timeout)
-    while True:
+    wake: Optional[float] = 0.0
+    while wake is not None:
+        _read(sock, gather, plan, wake)
         now = time.monotonic()
         due = plan.due(now)
         for address, error in udp.send_to_many(sock, [(make(t), addresses[t]) for t in due]):
@@ -217,16 +221,19 @@ def _poll(sock: Any, gather: _Gather, addresses: Mapping[str, Address],
         for target in due:
             plan.sent(target, now)
         wake = plan.next_wakeup(now)
-        if wake is None:
-            break
-        received = udp.receive(sock, wake, vq.MAX_REPLY_BYTES)
-        while received is not None:     # everything already queued, before any re-send
-            factory = gather.accept(*received)
-            if factory is not None:
-                plan.heard(factory, time.monotonic(), gather.complete(factory))
-            received = udp.receive(sock, 0.0, vq.MAX_REPLY_BYTES)
+    _read(sock, gather, plan, 0.0)
     for factory in plan.given_up():
         log.debug("No reply from factory %s after %.1f s", factory, plan.silent_seconds)
+
+
+def _read(sock: Any, gather: _Gather, plan: PollPlan, until: float) -> None:
+    """Wait until monotonic ``until`` for a reply, then take every queued one."""
+    received = udp.receive(sock, until, vq.MAX_REPLY_BYTES)
+    while received is not None:
+        factory = gather.accept(*received)
+        if factory is not None:
+            plan.heard(factory, time.monotonic(), gather.complete(factory))
+        received = udp.receive(sock, 0.0, vq.MAX_REPLY_BYTES)
 
 
 def query_machinetypes(cfg: Config, *, client_name: str = "vacd-factory",
