@@ -28,9 +28,11 @@ SPACE = "vac01.example.com"
 
 
 def install_key(paths, key: bytes = KEY, mode: int = 0o600) -> str:
+    """The key file below ``paths``, replaced atomically (as an admin should)."""
     path = paths.under_root(KEY_FILE)
-    write(path, key.decode() + "\n")
-    os.chmod(path, mode)
+    write(path + ".new", key.decode() + "\n")
+    os.chmod(path + ".new", mode)
+    os.replace(path + ".new", path)
     return path
 
 
@@ -119,6 +121,7 @@ def test_bad_key_file_is_a_config_error_naming_it(paths, mode, content, problem)
         load_config(paths, pipes="none")
     assert "query_key_file" in str(error.value) and path in str(error.value)
     assert problem in str(error.value)
+    assert error.value.fallback.settings.query_key_file == KEY_FILE   # roles keep serving
     os.unlink(path)
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(paths, pipes="none")
@@ -147,10 +150,11 @@ def test_rotated_key_is_used_and_an_unreadable_one_answers_nobody(state):
         while not ask(live.address, signed(key=new_key), 2, 0.2):
             assert time.monotonic() < deadline, "the rotated key was not taken"
         assert ask(live.address, signed(), 2, 0.3) == []
+        refused = live.responder.stats.refused["nokey"]
         os.chmod(path, 0o644)
         live.responder._next_key_check = 0.0
         deadline = time.monotonic() + 5
-        while live.responder.stats.refused["nokey"] == 0:
+        while live.responder.stats.refused["nokey"] == refused:
             ask(live.address, signed(key=new_key), 2, 0.2)
             assert time.monotonic() < deadline, "an open key file was still used"
         assert ask(live.address, signed(key=new_key), 2, 0.3) == []

@@ -10,6 +10,7 @@ from vac.adapters.conffiles import read_config_sources
 from vac.adapters.fetch import fetch as default_fetch
 from vac.core.config import parse_config
 from vac.core.configtypes import Config
+from vac.errors import ConfigError
 from vac.paths import Paths
 from vac.services import spacekey
 from vac.services.pipecache import load_pipe
@@ -34,7 +35,10 @@ def load_config(paths: Paths, *, hostname: Optional[str] = None,
     name = hostname if hostname is not None else host.hostname()
     count = processor_count if processor_count is not None else host.processor_count(paths)
     config = parse_config(sources, hostname=name, processor_count=count)
-    spacekey.load(paths, config)        # a missing or open space key is a config error
+    try:
+        spacekey.load(paths, config)    # a missing or open space key is a config error
+    except ConfigError as e:
+        raise ConfigError(e.problems, fallback=config) from None
     if pipes == "none" or not config.vacuum_pipes:
         return config
     documents: Dict[str, dict] = {}
