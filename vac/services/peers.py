@@ -2,7 +2,7 @@
 
 Every factory is asked at once; the ones that have not answered completely are asked
 again on an adaptive schedule (vac.core.pollplan: RTT-based timeout, exponential
-back-off, a factory silent for ~1.5 s is given up) until all have answered or
+back-off, a factory silent for 1.5-2 s is given up) until all have answered or
 ``udp_timeout_seconds`` has passed. Replies with the wrong cookie, space, type or shape
 are ignored. With a space key (``query_key_file``) every request is signed (fresh nonce,
 time and target factory) and a reply is believed only with a valid HMAC, or unsigned
