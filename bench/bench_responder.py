@@ -21,6 +21,9 @@ anybody); without root the loss and silence scenarios are skipped.
    ``query_machinetypes`` with the default udp_timeout_seconds (10 s) when all answer,
    when 5 % are silent (iptables drops everything sent to them, like hosts that are
    down) and when 5 % of all datagrams are lost (iptables statistic match on input).
+   The baseline is the VacQuery 01.03 client schedule (``original_poll``: 6 rounds, each
+   read until a receive waits udp_timeout_seconds / 5 in vain) with vac's parsing, run
+   alternately with vac's client against the same responders.
 
 Results go to ``bench/results/responder.txt``. Running the file from a checkout of an
 older vac (``cd OLD && python -m bench.bench_responder``) measures that version with the
@@ -306,8 +309,48 @@ def scenario_rules(scenario: str, count: int) -> List[List[str]]:
     return []
 
 
+def original_poll(cfg: Config, request_type: str, resolver) -> int:
+    """Baseline client: the VacQuery 01.03 schedule (SPEC 7.5) on vac's own parsing.
+
+    Up to 6 rounds; each sends to every factory not yet complete, then reads until one
+    receive waits ``udp_timeout_seconds / 5`` in vain. Like vac's client before the
+    adaptive schedule, it stops as soon as every factory is complete and after
+    ``udp_timeout_seconds`` at most. Only the schedule differs from ``peers.query``.
+    Returns the number of factories that answered.
+    """
+    from vac.services import peers
+    settings = cfg.settings
+    targets = peers.target_names(cfg, None)
+    salt = vq.make_salt(os.urandom(32))
+    gather = peers._Gather(targets, vq.REQUEST_TYPES[request_type][1], settings.vac_space,
+                           salt, None, peers.SourcePolicy(networks=(), loopback=False))
+    make = peers._Requests(request_type, settings.vac_space, salt, "bench", None,
+                           os.urandom)
+    wait = settings.udp_timeout_seconds / 5
+    end = time.monotonic() + settings.udp_timeout_seconds
+    sock = peers.udp.open_socket()
+    try:
+        for _ in range(6):
+            due = [t for t in targets if not gather.complete(t)]
+            if not due or time.monotonic() >= end:
+                break
+            peers.udp.send_to_many(sock, [(make(t), resolver(t)) for t in due])
+            missing = set(due)
+            while missing:
+                received = peers.udp.receive(
+                    sock, min(end, time.monotonic() + wait), vq.MAX_REPLY_BYTES)
+                if received is None:
+                    break
+                factory = gather.accept(*received)
+                if factory is not None and gather.complete(factory):
+                    missing.discard(factory)
+    finally:
+        sock.close()
+    return len(gather.result())
+
+
 def space_poll(count: int, scenarios: List[str], workers: int = 2, runs: int = 3
-               ) -> List[Tuple[str, str, List[float], List[int]]]:
+               ) -> List[Tuple[str, str, Dict[str, List[float]], Dict[str, List[int]]]]:
     import logging
     logging.disable(logging.WARNING)
     from vac.services import peers
@@ -338,13 +381,16 @@ def space_poll(count: int, scenarios: List[str], workers: int = 2, runs: int = 3
                     iptables("-A", *rule)
                 for label, ask in (("factory_query", peers.query_factories),
                                    ("machinetypes_query", peers.query_machinetypes)):
-                    times, answered = [], []
-                    for _ in range(runs):
-                        start = time.monotonic()
-                        result = ask(client, resolver=table.get)
-                        times.append(time.monotonic() - start)
-                        answered.append(len(result))
-                        time.sleep(0.5)
+                    times: Dict[str, List[float]] = {"vac": [], "baseline": []}
+                    answered: Dict[str, List[int]] = {"vac": [], "baseline": []}
+                    for _ in range(runs):           # vac and the baseline alternate
+                        for who in ("vac", "baseline"):
+                            start = time.monotonic()
+                            got = len(ask(client, resolver=table.get)) if who == "vac" \
+                                else original_poll(client, label, table.get)
+                            times[who].append(time.monotonic() - start)
+                            answered[who].append(got)
+                            time.sleep(0.5)
                     rows.append((scenario, label, times, answered))
                 for rule in rules:
                     iptables("-D", *rule)
@@ -376,10 +422,17 @@ def report(args, tput, amp, poll) -> str:
         lines.append(f"{mtype:20s} from {who:20s} in {sent:6d} B  out {received:8d} B  "
                      f"factor {received / sent:7.1f}")
     lines.append(f"## 3. one poll of {args.factories} responders on loopback addresses, "
-                 "udp_timeout_seconds 10 (default): seconds per run, factories answered")
+                 "udp_timeout_seconds 10 (default): seconds per run, factories answered; "
+                 "baseline = the VacQuery 01.03 schedule (6 rounds, 2 s receive timeout, "
+                 "stops once all are complete, 10 s cap) on the same responders, runs "
+                 "alternating; ratio = median vac / median baseline")
     for scenario, label, times, answered in poll:
-        lines.append(f"{scenario:18s} {label:20s} " + " ".join(f"{t:6.2f}" for t in times)
-                     + "   answered " + " ".join(str(a) for a in answered))
+        for who in ("vac", "baseline"):
+            lines.append(f"{scenario:18s} {label:19s} {who:8s} "
+                         + " ".join(f"{t:6.2f}" for t in times[who])
+                         + "   answered " + " ".join(str(a) for a in answered[who]))
+        ratio = statistics.median(times["vac"]) / statistics.median(times["baseline"])
+        lines.append(f"{scenario:18s} {label:19s} ratio    {ratio:6.2f} x baseline")
     return "\n".join(lines) + "\n"
 
 
