@@ -53,7 +53,12 @@ def value(text: str, name: str, **labels) -> float:
 
 def ask(port: int, times: int) -> None:
     """``times`` factory_query requests (one reply datagram each), each answered before
-    the next is sent, to the real responder."""
+    the next is sent, to the real responder; before them one from a source outside
+    ``factories`` (refused, reason source), after them a malformed one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as outsider:
+        outsider.bind(("127.0.0.2", 0))
+        outsider.sendto(vq.encode(vq.request_dict(vq.FACTORY_QUERY, SPACE, "o", "x")),
+                        ("127.0.0.1", port))
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(5)
         for i in range(times):
@@ -132,6 +137,8 @@ def test_counts_survive_a_role_restart_and_restart_with_vacd(metrics_vacd, paths
     text = get(port, "/metrics")
     assert value(text, "vac_vacquery_requests_total", type="factory_query") == 3
     assert value(text, "vac_vacquery_refused_total", reason="malformed") == 1
+    assert value(text, "vac_vacquery_refused_total", reason="source") == 1
+    assert value(text, "vac_vacquery_refused_total", reason="forged") == 0   # seeded
     assert value(text, "vac_role_restarts_total", role="responder") == 0
 
     os.kill(kids["vacd-responder"], signal.SIGKILL)

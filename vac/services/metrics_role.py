@@ -31,7 +31,7 @@ from vac.adapters import apelspool, host, prometheus, statefs, sysinfo
 from vac.adapters.httpserver import HttpRequest
 from vac.constants import DAEMON_ROLES, METRICS_ROLE
 from vac.core import metrics as catalogue
-from vac.core import metricstate, status
+from vac.core import metricstate, querygate, status
 from vac.core import vacquery as vq
 from vac.core.configtypes import Config
 from vac.core.metadata import NOT_FOUND, Response
@@ -47,7 +47,7 @@ SERVER_NAME = "Vac metrics server"
 STATUS_TYPES = (("machines", vq.MACHINE_STATUS), ("machinetypes", vq.MACHINETYPE_STATUS),
                 ("factories", vq.FACTORY_STATUS))
 QUERY_TYPES = (vq.MACHINES_QUERY, vq.MACHINETYPES_QUERY, vq.FACTORY_QUERY)
-REFUSALS = ("malformed", "space", "error")
+REFUSALS = querygate.REASONS + ("error",)
 _seeded: List[Any] = [None]        # the Config whose series were last created at 0
 
 

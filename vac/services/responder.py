@@ -37,7 +37,7 @@ from vac.errors import ConfigError, ProtocolError
 from vac.model import SlotRecord
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
-from vac.services import accounting, spacekey
+from vac.services import accounting, metrics_hooks, spacekey
 from vac.services.replycache import ReplyCache
 from vac.services.rolekit import CONFIG_CHECK_SECONDS, ConfigHolder, write_heartbeat
 from vac.services.sourcegate import SourceGate
@@ -195,31 +195,38 @@ class Responder:
                 return self._answer(data, source, clock)
         except Exception:                       # datagram boundary
             stats.errors += 1
+            metrics_hooks.count("vacquery_refused", reason="error")
             log.exception("Failed to answer datagram from %s", address)
             return ()
-        stats.refuse(refusal, source)
+        self._refuse(refusal, source)
         return ()
 
     def _answer(self, data: bytes, source: str, clock: float) -> Sequence[bytes]:
         try:
             request = vq.decode_request(data)
         except ProtocolError as e:
-            self.stats.refuse("malformed", source)
+            self._refuse("malformed", source)
             self._warn("Malformed VacQuery datagram from %s: %s", source, e)
             return ()
         cfg = self.config.cfg
         if cfg is None or request.space != cfg.settings.vac_space:
-            self.stats.refuse("space", source)
+            self._refuse("space", source)
             return ()
         if self.signer is not None or self.key_error:
             refusal = self._authenticate(data, request, source, cfg)
             if refusal is not None:
-                self.stats.refuse(refusal, source)
+                self._refuse(refusal, source)
                 return ()
         replies = self.cache.datagrams(vq.REQUEST_TYPES[request.message_type][1],
                                        request.cookie, clock)
         self.stats.answer(request.message_type, source, len(replies), sum(map(len, replies)))
+        metrics_hooks.count("vacquery_requests", type=request.message_type)
         return replies
+
+    def _refuse(self, reason: str, source: str) -> None:
+        """Count a datagram that gets no answer (log summary and metrics)."""
+        self.stats.refuse(reason, source)
+        metrics_hooks.count("vacquery_refused", reason=reason)
 
     def _authenticate(self, data: bytes, request: vq.Request, source: str, cfg: Config
                       ) -> Optional[str]:
