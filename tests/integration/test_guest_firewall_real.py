@@ -19,6 +19,7 @@ firewall, and ``vm.create_vm``): A and C listen on TCP 7777; C's machinetype has
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 import socket
@@ -99,6 +100,13 @@ def outside_world(real_env, www: str):
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
+def _answering(cfg, address: str):
+    """``cfg`` for a peer factory out in the world that answers ``address`` (the factory's
+    NAT address, as if it were one of its ``factories``): strangers get nothing."""
+    settings = dataclasses.replace(cfg.settings, query_allowed_sources=(address + "/32",))
+    return dataclasses.replace(cfg, settings=settings)
+
+
 @contextlib.contextmanager
 def running_responder(paths, cfg, netns: str):
     """vac's real VacQuery responder on UDP 995 of every address in ``netns`` (the
@@ -156,7 +164,8 @@ def test_guests_reach_only_their_services(real_env, tmp_path):
                                                          grace_seconds=0, wait=False,
                                                          host=site["host"]))
     with outside_world(real_env, str(www)) as out_ns, \
-            running_responder(paths, cfg, real_env.netns), running_responder(paths, cfg, out_ns), \
+            running_responder(paths, cfg, real_env.netns), \
+            running_responder(paths, _answering(cfg, HOST_OTHER), out_ns), \
             running_role(metadata_httpd.run_role, paths, cfg, netns=real_env.netns), \
             running_role(mjf_httpd.run_role, paths, cfg, netns=real_env.netns):
         for k in (A, C, B):                   # boot together; B waits for "go"
