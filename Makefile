@@ -50,11 +50,11 @@ unit: venv
 # (the demo needs no Debian OS image: TESTENV_OSIMAGE=1 make demo builds it anyway)
 demo: export TESTENV_OSIMAGE ?= 0
 demo: venv testenv
-	$(VPY) -m vac.demo run --root $(DEMO_ROOT) $(if $(DEMO_DURATION),--duration $(DEMO_DURATION))
+	$(VPY) -m vacdemo.demo run --root $(DEMO_ROOT) $(if $(DEMO_DURATION),--duration $(DEMO_DURATION))
 
 # removes the demo's domains, LVs, NAT network, netns hosts line and $(DEMO_ROOT); repeatable
 demo-clean:
-	[ ! -x $(VPY) ] || $(VPY) -m vac.demo clean --root $(DEMO_ROOT)
+	[ ! -x $(VPY) ] || $(VPY) -m vacdemo.demo clean --root $(DEMO_ROOT)
 
 # the source RPM (the release artefact), in build/rpm/SRPMS
 srpm:

@@ -36,7 +36,7 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "vacd = vac.daemon:main",
+            "vacd = vac.vacd.daemon:main",
             "vac = vac.cli:main",
             "check-vacd = vac.nagios:main",
         ],

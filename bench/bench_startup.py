@@ -101,7 +101,7 @@ def one_run(code: str, network_after: float, timeout: float = 30.0) -> Dict[str,
         env = dict(os.environ, PYTHONPATH=code)
         found: Dict[str, float] = {}
         t0 = time.monotonic()
-        vacd = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "vac.daemon",
+        vacd = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "vac.vacd.daemon",
                                  "--root", root, "--foreground", "--roles", "metadata,mjf"],
                                 env=env, cwd=root, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)

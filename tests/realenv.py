@@ -238,7 +238,7 @@ def _unavailable(message: str):
 
 
 def _lock(path: str) -> int:
-    from vac.demoenv import flock_waiting     # the demo takes the same lock the same way
+    from vacdemo.demoenv import flock_waiting     # the demo takes the same lock the same way
     try:
         return flock_waiting(path, LOCK_WAIT_SECONDS, 0.2)
     except TimeoutError as exc:

@@ -1,11 +1,11 @@
-"""``python -m vac.demo config|clean``, the demo watcher and the demo environment helpers."""
+"""``python -m vacdemo.demo config|clean``, the demo watcher and the demo environment helpers."""
 
 from __future__ import annotations
 
 import os
 
-from vac import demo, demoenv
-from vac.demowatch import Watcher, timeline, timeline_text
+from vacdemo import demo, demoenv
+from vacdemo.demowatch import Watcher, timeline, timeline_text
 from vac.paths import Paths
 from vac.services.configload import load_config
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from vac.logsetup import (SyslogPrefixFormatter, VacFormatter, format_timestamp, make_handler,
+from vac.vacd.logsetup import (SyslogPrefixFormatter, VacFormatter, format_timestamp, make_handler,
                           reset_handlers, setup_role_logging)
 
 LINE = re.compile(r"^[A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d \[\d+\]: ")
@@ -71,7 +71,7 @@ def test_role_log_survives_logrotate(paths):
 
 
 def test_journald_fallback_prefixes_priority(paths, monkeypatch):
-    import vac.logsetup as logsetup
+    import vac.vacd.logsetup as logsetup
     monkeypatch.setattr(logsetup, "_journal_handler", lambda ident: None)
     handler = make_handler(paths, "responder", "journald")
     assert isinstance(handler.formatter, SyslogPrefixFormatter)

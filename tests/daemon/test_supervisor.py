@@ -6,7 +6,7 @@ import signal
 
 import pytest
 
-from vac.supervisor import (EXIT_ROLE_MISSING, BackoffPolicy, Supervisor, backoff_seconds,
+from vac.vacd.supervisor import (EXIT_ROLE_MISSING, BackoffPolicy, Supervisor, backoff_seconds,
                             describe_wait_status, next_failure_count)
 
 

@@ -92,7 +92,7 @@ def metrics_vacd(paths):
     port = free_port(socket.SOCK_STREAM)
     make_root(paths, real_roles_conf() + f"metrics_address = 127.0.0.1:{port}\n"
               + MACHINETYPE)
-    vacd = Vacd(paths, registry="vac.rolechild:ROLE_REGISTRY")
+    vacd = Vacd(paths, registry="vac.vacd.rolechild:ROLE_REGISTRY")
     try:
         kids = vacd.wait_roles(ROLES)
         wait_for(lambda: "End cycle" in log_text(paths, "factory"), timeout=30,
@@ -155,7 +155,7 @@ def test_counts_survive_a_role_restart_and_restart_with_vacd(metrics_vacd, paths
     assert "restarting" in log_text(paths, "supervisor")
 
     assert vacd.stop() == 0
-    again = Vacd(paths, registry="vac.rolechild:ROLE_REGISTRY")
+    again = Vacd(paths, registry="vac.vacd.rolechild:ROLE_REGISTRY")
     try:
         again.wait_roles(ROLES)
         wait_for(lambda: _scrapes(port), timeout=20, what="the metrics role to serve again")

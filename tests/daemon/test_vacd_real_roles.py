@@ -45,7 +45,7 @@ mjf_port = {free_port(socket.SOCK_STREAM)}
 
 def test_real_roles_run_and_stop(paths, capsys):
     make_root(paths, conf())
-    vacd = Vacd(paths, registry="vac.rolechild:ROLE_REGISTRY")
+    vacd = Vacd(paths, registry="vac.vacd.rolechild:ROLE_REGISTRY")
     try:
         vacd.wait_roles(ROLES)
         for role in ROLES:

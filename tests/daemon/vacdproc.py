@@ -40,7 +40,7 @@ def make_root(paths: Paths, conf: str = MINIMAL_CONF) -> None:
 
 def vacd_argv(paths: Paths, *extra: str,
               registry: Optional[str] = "tests.daemon.standin_roles:REGISTRY") -> List[str]:
-    argv = [sys.executable, "-m", "vac.daemon", "--root", paths.root]
+    argv = [sys.executable, "-m", "vac.vacd.daemon", "--root", paths.root]
     if registry:
         argv += ["--role-registry", registry]
     return argv + list(extra)

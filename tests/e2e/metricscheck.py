@@ -17,7 +17,7 @@ from typing import Callable, Dict, List, Tuple
 
 from tests.services.ctxhelpers import in_thread
 from tests.services.test_metrics_role import check_exposition
-from vac import demo
+from vacdemo import demo
 from vac.adapters import prometheus
 from vac.core.metrics import finish_code
 from vac.paths import Paths

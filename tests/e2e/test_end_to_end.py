@@ -1,6 +1,6 @@
 """End to end: the ``make demo`` path, unattended, on the real environment (integration).
 
-``python -m vac.demo run`` writes the embedded demo configuration (3 slots, machinetypes
+``python -m vacdemo.demo run`` writes the embedded demo configuration (3 slots, machinetypes
 ``work`` 2 : ``idle`` 1, TCG guests from the test ISO) and runs a real vacd (all four roles)
 inside the namespace. Real guests boot, take user_data from vac's metadata service, read
 MJF, PUT heartbeats and a shutdown message through JOBOUTPUTS and power off; the factory
@@ -28,9 +28,9 @@ import pytest
 
 from tests.e2e import metricscheck
 from tests.realenv import console_tail
-from vac import demo
+from vacdemo import demo
 from vac.adapters import statefs
-from vac.demowatch import read_events, record_field, split_dir_name, timeline, timeline_text
+from vacdemo.demowatch import read_events, record_field, split_dir_name, timeline, timeline_text
 from vac.paths import Paths
 
 pytestmark = pytest.mark.integration
@@ -182,7 +182,7 @@ def start_demo(real_env, root: str, out: str) -> subprocess.Popen:
     env = dict(os.environ, TESTENV_DIR=real_env.testenv_dir, PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     with open(out, "w") as f:
-        return subprocess.Popen([sys.executable, "-m", "vac.demo", "run", "--root", root,
+        return subprocess.Popen([sys.executable, "-m", "vacdemo.demo", "run", "--root", root,
                                  "--no-lock", "--duration", str(DEMO_SECONDS)],
                                 stdout=f, stderr=subprocess.STDOUT, cwd=REPO, env=env)
 

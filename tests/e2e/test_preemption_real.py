@@ -1,6 +1,6 @@
 """Graceful preemption with a real guest and a real vacd (integration, real_env).
 
-The demo factory (``python -m vac.demo run``: vacd with all four roles in the namespace,
+The demo factory (``python -m vacdemo.demo run``: vacd with all four roles in the namespace,
 TCG guests from the test ISO) runs with ``etc/vac.conf`` on top of the demo
 configuration: one processor, the demo machinetypes switched off, and a preemptible
 ``low`` machinetype whose guest reads ``$MACHINEFEATURES/shutdowntime`` every 2 s and
@@ -21,7 +21,7 @@ import pytest
 from tests.e2e.test_end_to_end import (STOP_SECONDS, _read, archive_records, diagnostics,
                                        machines, record_field, start_demo)
 from tests.realenv import console_tail
-from vac import demo
+from vacdemo import demo
 from vac.adapters.atomicfile import write_atomic
 from vac.constants import PREEMPTED_MESSAGE
 from vac.paths import Paths

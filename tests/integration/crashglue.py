@@ -25,7 +25,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
-from vac.rolechild import ROLE_REGISTRY
+from vac.vacd.rolechild import ROLE_REGISTRY
 
 # name -> (module, attribute ("Class.method" for methods), when, mode, path pattern)
 #   when: "after" the call returned or "before" it; the pattern (fnmatch, matched against

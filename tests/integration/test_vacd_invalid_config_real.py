@@ -134,7 +134,7 @@ def test_invalid_configuration_drains_and_fixing_it_resumes_creation(real_env, t
     stopped = _machine(paths, 2)
     real_env.add_address("169.254.169.1/32")
 
-    vacd = real_env.start_in_netns([sys.executable, "-m", "vac.daemon", "--root", paths.root,
+    vacd = real_env.start_in_netns([sys.executable, "-m", "vac.vacd.daemon", "--root", paths.root,
                                     "--foreground"])
     wait_for(lambda: "mjf server listening on 169.254.169.253:80" in _log(paths, "mjf"), 30,
              what="the MJF server\n" + _log(paths, "mjf") + _log(paths, "supervisor"))

@@ -9,7 +9,8 @@ import subprocess
 import pytest
 
 from tests.packaging import require_tool
-from vac import daemon, nagios
+from vac import nagios
+from vac.vacd import daemon
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PAGES = sorted(glob.glob(os.path.join(REPO, "man", "*.[1-8]")))

@@ -30,12 +30,12 @@ from vac.adapters import prometheus, sdnotify, statefs
 from vac.constants import DAEMON_ROLES, METRICS_ROLE
 from vac.core.configtypes import Settings
 from vac.errors import ConfigError
-from vac.logsetup import setup_role_logging, setup_stderr_logging
+from vac.vacd.logsetup import setup_role_logging, setup_stderr_logging
 from vac.paths import Paths
-from vac.rolechild import (ONCE_TARGET, ROLE_REGISTRY, RoleLoadError, load_registry,
+from vac.vacd.rolechild import (ONCE_TARGET, ROLE_REGISTRY, RoleLoadError, load_registry,
                            load_target, run_child, set_process_name)
 from vac.services.configload import load_config
-from vac.supervisor import BackoffPolicy, Supervisor
+from vac.vacd.supervisor import BackoffPolicy, Supervisor
 
 log = logging.getLogger(__name__)
 

@@ -287,7 +287,7 @@ def run_selftest(root: str, env: DemoEnv, say: Say) -> bool:
 # --- vacd -------------------------------------------------------------------------------
 
 def vacd_argv(root: str, env: DemoEnv) -> List[str]:
-    return ["ip", "netns", "exec", env.netns, sys.executable, "-m", "vac.daemon",
+    return ["ip", "netns", "exec", env.netns, sys.executable, "-m", "vac.vacd.daemon",
             "--root", root, "--foreground"]
 
 

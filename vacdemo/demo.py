@@ -1,4 +1,4 @@
-"""``python -m vac.demo run|config|clean --root DIR``: the embedded demo factory of ``make demo``.
+"""``python -m vacdemo.demo run|config|clean --root DIR``: the embedded demo factory of ``make demo``.
 
 ``run`` uses the real test environment made by ``tools/testenv.sh`` ($TESTENV_DIR/env.json:
 libvirtd in the network namespace ``vacns``, a volume group on a loop device with its LV
@@ -24,11 +24,11 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from vac import demoenv
+from vacdemo import demoenv
 from vac.adapters import netlink
 from vac.adapters.atomicfile import write_atomic
 from vac.cli import main as vac_main
-from vac.demowatch import Watcher, timeline, timeline_text
+from vacdemo.demowatch import Watcher, timeline, timeline_text
 from vac.paths import Paths
 
 MARKER = ".vac-demo"
@@ -43,7 +43,7 @@ POLL_SECONDS = 1.0
 DNSMASQ_CHECK_SECONDS = 15.0
 
 SETTINGS = """\
-# Embedded demo configuration written by "python -m vac.demo" (make demo). See vac.conf(5).
+# Embedded demo configuration written by "python -m vacdemo.demo" (make demo). See vac.conf(5).
 [settings]
 vac_space = demo.vac.test
 factory_hostname = {factory}
@@ -352,7 +352,7 @@ def clean(root: str, lock: bool = True) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vac.demo", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m vacdemo.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("action", choices=("run", "config", "clean"))
     parser.add_argument("--root", required=True, metavar="DIR",

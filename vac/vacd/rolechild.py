@@ -2,7 +2,7 @@
 
 vacd forks one child per role (factory, responder, metadata, mjf). In the child,
 ``run_child`` never returns: it ends the process with ``os._exit`` and an exit code the
-supervisor explains in its log (``vac.supervisor.describe_wait_status``).
+supervisor explains in its log (``vac.vacd.supervisor.describe_wait_status``).
 
 Roles are found by name through an explicit registry (role -> ``"module:function"``)
 and imported only inside the child, so a missing or broken role module is logged and
@@ -22,11 +22,11 @@ from typing import Callable, Dict, Mapping
 
 from vac.adapters.atomicfile import read_text, write_atomic
 from vac.errors import StateError
-from vac.logsetup import setup_role_logging
+from vac.vacd.logsetup import setup_role_logging
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
 from vac.services import metrics_hooks
-from vac.supervisor import EXIT_ROLE_CRASHED, EXIT_ROLE_MISSING
+from vac.vacd.supervisor import EXIT_ROLE_CRASHED, EXIT_ROLE_MISSING
 
 log = logging.getLogger(__name__)
 
