@@ -28,12 +28,14 @@ import tempfile
 import time
 from typing import Tuple
 
-from tests.services.factorykit import FakeVm, facts
+from tests.services.factorykit import facts
 from bench import machine_line, write_results
 from vac.core import pacing
+from vac.machinemodels import LIBVIRT
 from vac.model import HostFacts
 from vac.paths import Paths
 from vac.services import factory
+from vac.sim.fakebackend import FakeBackend
 from vac.sim.fakehypervisor import FakeHypervisor, connect
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -68,29 +70,32 @@ def fill(extra: str, load_per_guest: float = 0.0) -> Tuple[float, int, int, floa
     """(seconds until the last creation, machines created, cycles, wall seconds)."""
     with tempfile.TemporaryDirectory() as tmp:
         paths = _root(tmp, extra)
-        hv, vm = FakeHypervisor(), FakeVm()
+        hv, vm = FakeHypervisor(), FakeBackend()
         now, created, cycles, last, wall = START, 0, 0, START, 0.0
         while created < SLOTS and now - START < LIMIT_SECONDS:
             base = facts(SLOTS)
-            host = HostFacts(SLOTS, load_per_guest * len(hv.domains),
-                             load_per_guest * len(hv.domains), base.mem_total_bytes,
+            host = HostFacts(SLOTS, load_per_guest * len(vm.machines),
+                             load_per_guest * len(vm.machines), base.mem_total_bytes,
                              base.mem_available_bytes, base.state_free_bytes)
             t0 = time.perf_counter()
             result = factory.run_cycle(paths, now=now, hv_factory=lambda: connect(hv),
-                                       facts=host, vm_module=vm, rng=random.Random(cycles),
+                                       facts=host, backends={LIBVIRT: vm},
+                                       network=lambda *a, **k: True, reports=lambda c: {},
+                                       rng=random.Random(cycles),
                                        volumes=lambda cfg, p: [], vacd_start=START - 86400)
             cost = time.perf_counter() - t0
             wall += cost
             cost += CREATE_SECONDS * result.created
-            hv.tick(cost)
+            vm.tick(cost)
             now += cost
             cycles += 1
             if result.created:
                 created += result.created
                 last = now
             waited = 0.0
-            while not pacing.cycle_due(result.config, waited, result.created_names, hv.domain):
-                hv.tick(factory.PACE_POLL_SECONDS)
+            while not pacing.cycle_due(result.config, waited, result.created_names,
+                                       vm.machines.get):
+                vm.tick(factory.PACE_POLL_SECONDS)
                 waited += factory.PACE_POLL_SECONDS
             now += waited
         return last - START, created, cycles, wall
@@ -104,7 +109,7 @@ def main(argv=None) -> int:
     vetoed = fill("", load_per_guest=1.5)
     (_, (vac_s, *_)), (_, (base_s, *_)) = figures
     lines = [machine_line("bench_fill"),
-             f"# real factory cycles on a fake clock, FakeHypervisor, {SLOTS} slots, "
+             f"# real factory cycles on a fake clock, FakeBackend, {SLOTS} slots, "
              f"{CREATE_SECONDS} s per real guest creation; seconds until the {SLOTS}th machine"]
     for label, (seconds, created, cycles, wall) in figures:
         lines.append(f"{label:<52} {seconds:7.1f} s  ({created} machines, {cycles} cycles, "

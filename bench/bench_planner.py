@@ -10,7 +10,7 @@ with aborts). Timed: ``vac.core.planner.plan`` (lifecycle + creation) with
 The baseline is the planner of commit ``BASELINE_COMMIT`` (before this change), extracted
 with ``git archive`` into a temporary directory and run side by side in a child process
 with that tree first on ``sys.path``; the same script builds the same inputs through the
-API both versions share (CycleInputs, Config, SlotRecord, DomainInfo, HostFacts). No copy
+API both versions share (CycleInputs, Config, SlotRecord, DomainInfo/MachineInfo, HostFacts). No copy
 of the old algorithm is kept in the repository. Results: ``bench/results/planner.txt``.
 This is a benchmark, not a test: nothing here asserts.
 """
@@ -42,7 +42,15 @@ def build_inputs(creations: int):
     from vac.constants import GB, MIB
     from vac.core import planner
     from vac.core.configtypes import Config, Machinetype, Settings
-    from vac.model import DomainInfo, DomainState, HostFacts, SlotRecord
+    from vac import model
+    from vac.model import DomainState, HostFacts, SlotRecord
+    if hasattr(model, "MachineInfo"):          # this tree: machines carry their backend
+        from vac.machinemodels import LIBVIRT
+
+        def _machine(*fields):
+            return model.MachineInfo(*fields, None, LIBVIRT)
+    else:                                      # the baseline's DomainInfo
+        _machine = model.DomainInfo
     rng = random.Random(7)
     factory = "f0000.example.com"
     mts = [Machinetype(f"mt{i:03d}", target_share=float(1 + i % 7),
@@ -63,7 +71,7 @@ def build_inputs(creations: int):
             machine_dir=f"/bench/machines/{NOW - 3600}_{mt}_{name}", started_time=NOW - 3590,
             heartbeat_time=NOW - 60, heartbeat_mtime=NOW - 60, cpu_seconds=3000.0,
             shutdown_time_job=NOW + 80000, processors=1, hs06=10.0, uuid=f"u{o}"))
-        domains.append(DomainInfo(name, f"u{o}", DomainState.RUNNING, 3100.0))
+        domains.append(_machine(name, f"u{o}", DomainState.RUNNING, 3100.0))
     reports: Dict[str, Dict[str, dict]] = {}
     for f in range(REPORTS):
         per_mt = {}

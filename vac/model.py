@@ -39,6 +39,24 @@ class DomainInfo:
 
 
 @dataclass(frozen=True)
+class MachineInfo:
+    """One machine of this factory as its backend sees it in a cycle (any model).
+
+    ``backend`` names the backend that listed it (vac.machinemodels, "module:Class");
+    ``state`` is translated into DomainState by that backend; ``cpu_seconds`` is the CPU
+    time it has used so far (for the heartbeat file and APEL), ``memory_bytes`` its
+    current memory use (None where the backend cannot tell).
+    """
+
+    name: str
+    uuid: str
+    state: DomainState
+    cpu_seconds: float = 0.0
+    memory_bytes: Optional[int] = None
+    backend: str = ""
+
+
+@dataclass(frozen=True)
 class AccountingInputs:
     """What a machine's APEL record needs besides its own times, fixed when it is created.
 

@@ -8,7 +8,8 @@ from typing import Dict, Optional
 from vac.constants import GB, MIB
 from vac.core.configtypes import Config, Machinetype, Settings
 from vac.core.planner import CycleInputs
-from vac.model import DomainInfo, DomainState, HostFacts, SlotRecord
+from vac.machinemodels import LIBVIRT
+from vac.model import DomainState, HostFacts, MachineInfo, SlotRecord
 
 FACTORY = "f1.example.com"
 NOW = 1_700_000_000
@@ -44,8 +45,8 @@ def running(ordinal: int, mt: str = "lhcb", started: float = NOW - 3600,
 
 
 def domain(ordinal: int, state=DomainState.RUNNING, cpu: float = 130.0,
-           uuid: Optional[str] = None) -> DomainInfo:
-    return DomainInfo(name(ordinal), uuid or f"uuid-{ordinal}", state, cpu)
+           uuid: Optional[str] = None, backend: str = LIBVIRT) -> MachineInfo:
+    return MachineInfo(name(ordinal), uuid or f"uuid-{ordinal}", state, cpu, None, backend)
 
 
 def host(processors: int = 8, load: float = 0.0, mem_free_mib: Optional[int] = 64 * 1024,

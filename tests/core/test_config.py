@@ -216,17 +216,31 @@ def test_vmtype_is_a_deprecated_machinetype():
     assert any("[vmtype old] is deprecated" in w for w in cfg.warnings)
 
 
-@pytest.mark.parametrize("model", ["docker", "singularity"])
-def test_container_models_rejected(model):
-    found = problems(SETTINGS + MT + f"machine_model = {model}\n")
-    assert found == [f"f0.conf:6: [machinetype lhcb] machine_model: {model} is not supported: "
-                     "this implementation runs VMs only (expected one of cernvm3, cernvm4, "
-                     "vm-raw)"]
+def test_singularity_model_disabled_naming_docker():
+    found = problems(SETTINGS + MT + "machine_model = singularity\n")
+    assert len(found) == 1 and found[0].startswith(
+        "f0.conf:6: [machinetype lhcb] machine_model: singularity: this build cannot run it: "
+        "Apptainer (Singularity) cannot be installed")
+    assert "use machine_model = docker" in found[0]
 
 
 def test_docker_image_needs_docker_model():
     found = problems(SETTINGS + "[machinetype d]\nroot_image = docker://cern/cc7\n")
-    assert any("root_image: a docker:// image needs a Docker machine model" in p for p in found)
+    assert any("root_image: a docker:// image needs machine_model = docker" in p for p in found)
+
+
+@pytest.mark.parametrize("image,ok", [
+    ("docker://localhost/vac-debian12:b97966b4", True), ("docker://cern/cc7", True),
+    ("docker://registry.example.org:5000/atlas/adc-payload:1.2.3", True),
+    ("docker://cern/cc7@sha256:" + "ab" * 32, True),
+    ("docker://Cern/CC7", False), ("docker://cern/cc7@sha256:abc", False),
+    ("docker://cern/cc7 --privileged", False), ("/images/cc7.tar", False)])
+def test_docker_model_needs_an_image_reference(image, ok):
+    text = SETTINGS + f"[machinetype d]\nroot_image = {image}\nmachine_model = docker\n"
+    if ok:
+        assert load(text).machinetypes["d"].root_image == image
+    else:
+        assert problems(text)[0].startswith("f0.conf:4: [machinetype d] root_image: ")
 
 
 def test_root_image_required_b30():

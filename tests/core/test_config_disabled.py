@@ -29,9 +29,11 @@ def load(*texts, **kw):
     ("[machinetype bad]\nroot_image = i.iso\ndisk_gb_per_processor = 1.5\n",
      "f1.conf:3: [machinetype bad] disk_gb_per_processor: '1.5' is not valid (expected an "
      "integer >= 0)"),
+    ("[machinetype bad]\nroot_image = i.iso\nmachine_model = singularity\n",
+     "f1.conf:3: [machinetype bad] machine_model: singularity: this build cannot run it"),
     ("[machinetype bad]\nroot_image = i.iso\nmachine_model = docker\n",
-     "f1.conf:3: [machinetype bad] machine_model: docker is not supported: this "
-     "implementation runs VMs only"),
+     "f1.conf:2: [machinetype bad] root_image: machine_model = docker needs an image "
+     "reference"),
     ("[machinetype bad]\nroot_image = i.iso\nmachine_model = cernvm9\n",
      "f1.conf:3: [machinetype bad] machine_model: 'cernvm9' is not valid"),
 ])

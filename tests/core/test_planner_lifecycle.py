@@ -14,6 +14,7 @@ from vac.core.actions import (Account, Create, Destroy, ExpireMachineDir, Finali
                               WriteCounts, WriteHeartbeat)
 from vac.core.configtypes import Machinetype
 from vac.core.slotstate import MachineDirInfo, slot_state
+from vac.machinemodels import LIBVIRT
 from vac.model import DomainState, SlotRecord
 from tests.core.plannerkit import (NOW, config, domain, empty, host, inputs, name, running)
 
@@ -151,9 +152,9 @@ def test_zombie_domains_destroyed(slot, dom, why):
 
 
 def test_foreign_and_out_of_range_domains():
-    from vac.model import DomainInfo
-    foreign = DomainInfo("other-00.example.org", "u", DomainState.RUNNING)
-    beyond = DomainInfo(name(5), "u", DomainState.RUNNING)
+    from vac.model import MachineInfo
+    foreign = MachineInfo("other-00.example.org", "u", DomainState.RUNNING, backend=LIBVIRT)
+    beyond = MachineInfo(name(5), "u", DomainState.RUNNING, backend=LIBVIRT)
     plan = _plan(config(draining=True), [empty(0)], [foreign, beyond])
     zombies = [a.name for a in plan.actions if isinstance(a, Destroy)]
     assert zombies == [name(5)]

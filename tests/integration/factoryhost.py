@@ -6,7 +6,7 @@
 Runs ``vac.services.responder`` in a thread (configuration from DIR, port 995) and
 ``vac.services.factory.run_cycle`` N times against one libvirt connection, kept open so
 domains persist between cycles: the test driver (``test:///default``, the default) or
-the real libvirtd (e.g. ``qemu:///system``). Machines are bare domains (FakeVm below: no
+the real libvirtd (e.g. ``qemu:///system``). Machines are bare domains (BareDomains below: no
 images, disks or NAT network) and never end, so the slots fill up in the order the
 planner chooses: test-driver domains, or on a real libvirtd real TCG qemu processes with
 32 MiB and no boot device (SeaBIOS idles). Afterwards the responder keeps answering until
@@ -22,14 +22,17 @@ import signal
 import sys
 import threading
 import time
+import uuid as uuidlib
 
 from vac.adapters import hypervisor
 from vac.constants import GB, MIB
-from vac.model import HostFacts
+from vac.machinemodels import LIBVIRT
+from vac.model import DomainState, HostFacts, MachineInfo
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
 from vac.services import factory, responder
-from vac.services.vm import VmRequest
+from vac.services.backends.base import MachineRequest
+from vac.services.backends.libvirt import LibvirtBackend
 
 TEST_DOMAIN = ("<domain type='test'><name>{name}</name><uuid>{uuid}</uuid>"
                "<memory unit='MiB'>64</memory><vcpu>{vcpus}</vcpu>"
@@ -43,25 +46,23 @@ QEMU_DOMAIN = ("<domain type='qemu'><name>{name}</name><uuid>{uuid}</uuid>"
                "<memballoon model='none'/></devices></domain>")
 
 
-class FakeVm:
-    """vm_module for the executor: machines are bare domains (``xml`` is the template)."""
+class BareDomains(LibvirtBackend):
+    """The VM backend with bare domains for machines (``xml`` is the template): the
+    real inventory and lifecycle through libvirt, no disks or images."""
 
-    VmRequest = VmRequest
     xml = TEST_DOMAIN
 
-    @classmethod
-    def create_vm(cls, hv, cfg, paths, request: VmRequest) -> None:
-        hv.create_domain(cls.xml.format(name=request.machine_name, uuid=request.uuid,
-                                        vcpus=request.processors))
+    def create(self, request: MachineRequest) -> MachineInfo:
+        machine_uuid = str(uuidlib.uuid4())
+        request.identify(machine_uuid)
+        self._hv().create_domain(self.xml.format(name=request.machine_name, uuid=machine_uuid,
+                                                 vcpus=request.processors))
+        return MachineInfo(request.machine_name, machine_uuid, DomainState.RUNNING,
+                           backend=self.name)
 
-    @staticmethod
-    def destroy_vm(hv, cfg, paths, machine_name, **kw) -> None:
-        if hv.domain(machine_name) is not None:
-            hv.destroy_domain(machine_name)
-
-    @staticmethod
-    def ensure_network(hv, cfg, paths) -> bool:
-        return True
+    def destroy(self, machine_name: str, *, grace_seconds: float, wait: bool = True) -> None:
+        if self._hv().domain(machine_name) is not None:
+            self._hv().destroy_domain(machine_name)
 
 
 def main(argv=None) -> int:
@@ -88,14 +89,15 @@ def main(argv=None) -> int:
     facts = HostFacts(args.processors, 0.0, 0.0, 64 * 1024 * MIB, 32 * 1024 * MIB, 100 * GB)
     start = args.start_at or time.time()
     real = not args.libvirt_uri.startswith("test:")
-    FakeVm.xml = QEMU_DOMAIN if real else TEST_DOMAIN
+    BareDomains.xml = QEMU_DOMAIN if real else TEST_DOMAIN
     with hypervisor.connect(args.libvirt_uri) as hv:
         for cycle in range(args.cycles):
             # cycles at fixed wall-clock times, so staggered factories take turns
             if control.wait(start + cycle * args.pause - time.time()):
                 break
             factory.run_cycle(paths, hv_factory=lambda: contextlib.nullcontext(hv),
-                              facts=facts, vm_module=FakeVm, vacd_start=time.time() - 86400)
+                              facts=facts, backends={LIBVIRT: BareDomains},
+                              network=lambda *a, **k: True, vacd_start=time.time() - 86400)
         print("factoryhost: cycles done", file=sys.stderr, flush=True)
         while not control.should_stop():
             control.wait(0.5)

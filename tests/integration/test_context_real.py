@@ -27,7 +27,8 @@ from vac.core import planner
 from vac.core.actions import Account
 from vac.constants import STATE_SHUTDOWN
 from vac.model import HostFacts
-from vac.services import factory, metadata_httpd, mjf_httpd, vm
+from vac.services import gather, metadata_httpd, mjf_httpd, vm
+from vac.services.backends.base import BackendContext
 
 pytestmark = pytest.mark.integration
 
@@ -103,8 +104,12 @@ def _assert_factory_sees_heartbeat_and_message(site, mt, name: str) -> None:
     plans to account and finalise the machine with it."""
     cfg = dataclasses.replace(site["cfg"], machinetypes={mt.name: mt})
     facts = HostFacts(processor_count=4, load_average=0.0)
-    inputs = factory.gather(cfg, site["paths"], site["hv"], facts, time.time() - 86400,
-                            volumes=lambda _cfg, _paths: [])
+    now = time.time()
+    slots = gather.read_slots(cfg, site["paths"], facts)
+    ctx = BackendContext(cfg, site["paths"], now, facts.processor_count, site["hv"])
+    inputs = gather.cycle_inputs(cfg, None, site["paths"], now, facts, now - 86400, slots,
+                                 gather.open_cycle_backends(ctx, slots),
+                                 volumes=lambda _cfg, _paths: [])
     (slot,) = [s for s in inputs.slots if s.name == name]
     assert slot.shutdown_message == "200 Success" and slot.heartbeat_file_mtime is not None
     plan, _capacity = planner.plan_lifecycle(inputs, time.time())

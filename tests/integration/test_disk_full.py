@@ -76,7 +76,7 @@ def test_disk_fills_while_finalising(small_state_dir, monkeypatch, caplog):
     rig.cycle()
     _set_draining(paths)
     mdir = statefs.read_slot(paths, FACTORY, 0).machine_dir
-    rig.hv.power_off(S0)
+    rig.vm.power_off(S0)
     real, filled = accounting.account_machine, []
 
     def fill_first(*args, **kwargs):

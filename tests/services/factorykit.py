@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
 from typing import Optional
 
 from vac.constants import GB, MIB
 from vac.errors import VacError
 from vac.model import HostFacts
+from vac.machinemodels import LIBVIRT
+from vac.sim.fakebackend import FakeBackend
 from vac.sim.fakehypervisor import FakeHypervisor
 
 FACTORY = "f1.example.com"
@@ -47,51 +48,15 @@ def facts(processors: int = 2) -> HostFacts:
     return HostFacts(processors, 0.0, 0.0, 64 * 1024 * MIB, 32 * 1024 * MIB, 100 * GB)
 
 
-@dataclass(frozen=True)
-class VmRequest:
-    machine_name: str
-    ordinal: int
-    machinetype: object
-    processors: int
-    uuid: str
-    machine_dir: str
-    config_drive_iso: Optional[str] = None
-
-
-class FakeVm:
-    """Same functions as vac.services.vm, acting on a FakeHypervisor only."""
-
-    VmRequest = VmRequest
-
-    def __init__(self):
-        self.fail_create: Optional[Exception] = None
-        self.created = []
-        self.destroyed = []
-
-    def ensure_network(self, hv, cfg, paths) -> bool:
-        return True
-
-    def create_vm(self, hv, cfg, paths, request) -> None:
-        if self.fail_create is not None:
-            exc, self.fail_create = self.fail_create, None
-            raise exc
-        hv.create_domain(f"<domain><name>{request.machine_name}</name>"
-                         f"<uuid>{request.uuid}</uuid></domain>")
-        self.created.append(request)
-
-    def destroy_vm(self, hv, cfg, paths, machine_name, *, grace_seconds, wait=True) -> None:
-        if hv.domain(machine_name) is not None:
-            hv.destroy_domain(machine_name)
-        self.destroyed.append(machine_name)
-
-
 class Rig:
-    """A rooted factory with a FakeHypervisor and FakeVm; ``cycle()`` runs one cycle."""
+    """A rooted factory with a FakeHypervisor (libvirt connection and NAT network) and a
+    FakeBackend standing in for the VM backend; ``cycle()`` runs one cycle."""
 
     def __init__(self, paths, **conf):
         self.paths = paths
         self.hv = FakeHypervisor()
-        self.vm = FakeVm()
+        self.vm = FakeBackend(FACTORY)
+        self.network_ok = True
         self.volumes = []
         write_root(paths, **conf)
 
@@ -103,8 +68,10 @@ class Rig:
         from vac.services import factory
         kw.setdefault("facts", facts())
         kw.setdefault("volumes", lambda cfg, paths: list(self.volumes))
-        return factory.run_cycle(self.paths, hv_factory=lambda: contextlib.nullcontext(self.hv),
-                                 vm_module=self.vm, **kw)
+        kw.setdefault("network", lambda *a, **k: self.network_ok)
+        kw.setdefault("reports", lambda cfg: {})
+        kw.setdefault("hv_factory", lambda: contextlib.nullcontext(self.hv))
+        return factory.run_cycle(self.paths, backends={LIBVIRT: self.vm}, **kw)
 
 
 class Boom(VacError):

@@ -97,7 +97,7 @@ def test_disk_full_while_finalising_keeps_the_machine_until_its_record_is_frozen
     rig.cycle()
     _set_draining(paths)
     first = _slot(paths)
-    rig.hv.power_off(S0)
+    rig.vm.power_off(S0)
     disk = FullDisk(monkeypatch, paths.state_dir)
     disk.armed = True
     caplog.set_level(logging.INFO)
@@ -138,7 +138,7 @@ def test_unwritable_archive_finalises_once_frozen_and_completes_later(paths, cap
     os.rmdir(paths.apel_archive)
     with open(paths.apel_archive, "w") as f:
         f.write("not a directory\n")
-    rig.hv.power_off(S0)
+    rig.vm.power_off(S0)
     caplog.set_level(logging.INFO)
     for _ in range(3):
         caplog.clear()
@@ -163,7 +163,7 @@ def test_machinetype_removed_while_running_is_still_accounted(paths):
     with open(paths.etc_vac_conf, "w") as f:           # the admin removes the machinetype
         f.write("[settings]\nvac_space = vac01.example.com\nfactory_hostname = "
                 f"{FACTORY}\nshutdown_grace_seconds = 0\ndraining = yes\n")
-    rig.hv.power_off(S0)
+    rig.vm.power_off(S0)
     rig.cycle(now=time.time() + 100)
     rig.cycle(now=time.time() + 110)
     assert os.path.exists(os.path.join(mdir, "finished"))
@@ -185,7 +185,7 @@ def test_configuration_error_still_completes_pending_records(paths, caplog):
     os.rmdir(paths.apel_archive)
     with open(paths.apel_archive, "w"):
         pass
-    rig.hv.power_off(S0)
+    rig.vm.power_off(S0)
     rig.cycle()                                      # frozen, not archived
     rig.cycle()                                      # finalised
     assert _slot(paths).finished_time is not None and archived(paths) == []

@@ -35,7 +35,7 @@ def test_first_cycle_creates_one_machine_with_full_layout(paths):
     assert read_text(os.path.join(mdir, "heartbeat")) == "0.0 0.0\n"
     # no user_data option: created without one (make_user_data is never asked)
     assert not os.path.exists(os.path.join(mdir, "user_data"))
-    assert rig.hv.domain(S0).uuid == slot.uuid
+    assert rig.vm.machines.get(S0).uuid == slot.uuid
     assert slot.shutdown_time_job == slot.created + 86400
     assert statefs.read_counts(paths) == (0, 2, 0, 2, 0.0)
     assert os.path.exists(paths.heartbeat("factory"))
@@ -45,14 +45,14 @@ def test_first_cycle_creates_one_machine_with_full_layout(paths):
 def test_cycles_fill_slots_then_finalise_and_reuse(paths):
     rig = Rig(paths)
     rig.cycle()
-    rig.hv.tick(50)
+    rig.vm.tick(50)
     rig.cycle(now=time.time() + 100)
     assert statefs.read_counts(paths)[0] == 1 and _slot(paths, 1).started_time
     assert _slot(paths, 0).cpu_seconds == 50.0
     first = _slot(paths, 0)
     with open(os.path.join(first.machine_dir, "joboutputs", "shutdown_message"), "w") as f:
         f.write("200 Success\n")
-    rig.hv.power_off(S0)
+    rig.vm.power_off(S0)
     result = rig.cycle(now=time.time() + 200)
     assert os.path.exists(os.path.join(first.machine_dir, "finished"))
     pointer = read_text(paths.finishes_file("lhcb"))
@@ -66,7 +66,7 @@ def test_heartbeat_line_has_cpu_percentage(paths):
     rig.cycle()
     mdir = _slot(paths, 0).machine_dir
     statefs.write_heartbeat(mdir, 0.0, None)
-    rig.hv.tick(30)
+    rig.vm.tick(30)
     rig.cycle(now=time.time() + 60)
     cpu, pct = _slot(paths, 0).cpu_seconds, _slot(paths, 0).cpu_percentage
     assert cpu == 30.0 and 40.0 < pct <= 51.0
@@ -78,7 +78,7 @@ def test_abort_message_backs_off_without_any_responder(paths):
     mdir = _slot(paths, 0).machine_dir
     with open(os.path.join(mdir, "joboutputs", "shutdown_message"), "w") as f:
         f.write("300 Nothing to do\n")
-    rig.hv.power_off(S0)
+    rig.vm.power_off(S0)
     result = rig.cycle()
     assert result.created == 0
     assert "backing off" in result.plan.standings[0].why_not
@@ -87,7 +87,7 @@ def test_abort_message_backs_off_without_any_responder(paths):
 
 def test_creation_failure_writes_factory_error_and_next_cycle_cleans(paths):
     rig = Rig(paths)
-    rig.vm.fail_create = Boom("no emulator")
+    rig.vm.fail["create"] = Boom("no emulator")
     result = rig.cycle()
     assert result.created == 0 and result.failed == 1
     assert "LM creation fails with: no emulator" in read_text(paths.factory_error)
@@ -105,11 +105,11 @@ def test_killed_mid_create_converges(paths):
     mdir = statefs.make_machine_dir(paths, now, "lhcb", S0)
     statefs.write_slot_file(paths, S0, now, "lhcb", "cernvm3")
     statefs.write_machine_file(mdir, "jobfeatures/job_id", "u-1")
-    rig.hv.create_domain(f"<domain><name>{S0}</name><uuid>u-1</uuid></domain>")
+    rig.vm.add(S0, "u-1")
     rig.cycle()
     assert os.path.exists(os.path.join(mdir, "finished"))
-    assert S0 in rig.vm.destroyed and rig.hv.domain(S0) is not None  # new one in slot 0
-    assert rig.hv.domain(S0).uuid == _slot(paths, 0).uuid != "u-1"
+    assert S0 in rig.vm.destroyed and rig.vm.machines.get(S0) is not None  # new one in slot 0
+    assert rig.vm.machines.get(S0).uuid == _slot(paths, 0).uuid != "u-1"
 
 
 def test_zombie_logical_volume_removed(paths):
@@ -121,9 +121,9 @@ def test_zombie_logical_volume_removed(paths):
 
 def test_zombie_domain_removed(paths):
     rig = Rig(paths, settings="draining = yes")
-    rig.hv.create_domain(f"<domain><name>{S1}</name><uuid>zz</uuid></domain>")
+    rig.vm.add(S1, "zz")
     rig.cycle()
-    assert rig.hv.domain(S1) is None
+    assert rig.vm.machines.get(S1) is None
 
 
 def test_vetoed_when_state_disk_is_full(paths):
@@ -169,7 +169,7 @@ def test_vac_plan_explains_vetoes_and_choice(paths, capsys, monkeypatch):
     text = plan_cmd.render(cfg, plan, notes)
     assert "Veto: no machine created as shutdown_time = 1000 has already passed" in text
     assert "Veto: no machine created as in draining mode" in text
-    assert "hypervisor not reachable" in text and "Would create: nothing" in text
+    assert "libvirt not reachable" in text and "Would create: nothing" in text
     assert "  lhcb " in text and "eligible" in text     # machinetypes explained despite vetoes
     rig = Rig(paths)
     cfg, plan, notes = factory.preview(paths, facts=facts(), volumes=lambda c, p: [],
@@ -178,8 +178,8 @@ def test_vac_plan_explains_vetoes_and_choice(paths, capsys, monkeypatch):
     assert "Would create: f1-00.example.com: create lhcb with 1 processor(s)" in text
     assert "Ranking (most starved first): lhcb" in text
     monkeypatch.setattr(factory.hostfacts, "host_facts", lambda p: facts())
-    monkeypatch.setattr(factory, "_connect", lambda cfg, f: contextlib.nullcontext(rig.hv))
-    monkeypatch.setattr(factory, "volume_names", lambda cfg, p: [])
+    monkeypatch.setattr(factory, "_libvirt_connect", lambda cfg: contextlib.nullcontext(rig.hv))
+    monkeypatch.setattr("vac.services.gather.volume_names", lambda cfg, p: [])
     assert main(["--root", paths.root, "plan"]) == 0
     out = capsys.readouterr().out
     assert "Would create: f1-00.example.com: create lhcb" in out
@@ -194,8 +194,9 @@ def test_heartbeat_file_missing_destroys_with_700_and_keeps_machine_message(path
     assert S0 in rig.vm.destroyed
     assert read_text(os.path.join(mdir, "joboutputs", "shutdown_message")) == \
         "700 Heartbeat file not created\n"
-    assert os.path.exists(os.path.join(mdir, "finished"))
     assert "backing off" in result.plan.standings[0].why_not      # 700 is an abort
+    rig.cycle(now=later + 5, vacd_start=later - 1000)     # its APEL record is frozen: final
+    assert os.path.exists(os.path.join(mdir, "finished"))
     # a machine that wrote its own message keeps it
     rig2 = Rig(paths.__class__(root=paths.root + "2"), machinetype="heartbeat_file = hb\n"
                "fizzle_seconds = 60\nbackoff_seconds = 0")
@@ -217,7 +218,7 @@ def test_global_shutdown_time_lowers_files_then_destroys(paths):
     rig.cycle()
     assert read_text(os.path.join(mdir, "machinefeatures", "shutdowntime")) == str(limit)
     assert read_text(os.path.join(mdir, "jobfeatures", "shutdowntime_job")) == str(limit)
-    assert rig.hv.domain(S0) is not None
+    assert rig.vm.machines.get(S0) is not None
     result = rig.cycle(now=limit + 1)
     assert S0 in rig.vm.destroyed and os.path.exists(os.path.join(mdir, "finished"))
     assert result.created == 0 and "has already passed" in result.plan.vetoes[0]
@@ -226,7 +227,7 @@ def test_global_shutdown_time_lowers_files_then_destroys(paths):
 def test_short_machine_without_message_is_a_fizzle_and_backs_off_b6(paths):
     rig = Rig(paths)
     rig.cycle()
-    rig.hv.power_off(S0)                   # no shutdown_message, ran < fizzle_seconds
+    rig.vm.power_off(S0)                   # no shutdown_message, ran < fizzle_seconds
     result = rig.cycle()
     standing = result.plan.standings[0]
     assert result.created == 0 and "backing off" in standing.why_not
@@ -241,7 +242,7 @@ def test_finished_machine_gets_its_apel_record_from_the_cycle(paths):
     first = _slot(paths, 0)
     with open(os.path.join(first.machine_dir, "joboutputs", "shutdown_message"), "w") as f:
         f.write("200 Success\n")
-    rig.hv.power_off(S0)
+    rig.vm.power_off(S0)
     rig.cycle(now=time.time() + 800)      # the record is frozen, archived and queued
     records = [f for _d, _s, files in os.walk(paths.apel_archive) for f in files]
     assert len(records) == 1
@@ -311,10 +312,11 @@ def test_libvirtd_down_is_one_error_line_and_the_cycle_carries_on_next_time(path
     rig = Rig(paths)
     caplog.set_level(logging.ERROR, logger="vac.services.factory")
     down = HypervisorError("Failed to open libvirt connection to qemu:///system: no socket")
-    result = factory.run_cycle(paths, facts=facts(), volumes=lambda c, p: [],
-                               hv_factory=lambda: (_ for _ in ()).throw(down), vm_module=rig.vm)
+    caplog.set_level(logging.ERROR, logger="vac.services.gather")
+    result = rig.cycle(hv_factory=lambda: (_ for _ in ()).throw(down))
     assert result.created == 0 and result.problems == [f"hypervisor: {down}"]
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert errors == [f"libvirt: {down} (this cycle stops here)"]
+    assert errors == [f"libvirt unavailable: {down} (vac's NAT network needs it: no "
+                      "machines are created this cycle)"]
     assert statefs.read_slot(paths, FACTORY, 0).created is None      # nothing half-made
     assert rig.cycle().created == 1                                  # back: creation resumes

@@ -37,14 +37,14 @@ def test_invalid_configuration_finalises_and_accounts_but_creates_nothing(paths,
     caplog.set_level(logging.INFO)
     result = rig.cycle(memory=memory)
     assert result.problems and result.created == 0 and not result.plan.creates
-    assert rig.hv.domain(S0) is not None and not rig.vm.destroyed    # left alone
+    assert rig.vm.machines.get(S0) is not None and not rig.vm.destroyed    # left alone
     assert statefs.read_slot(paths, FACTORY, 1).created is None      # nothing new
     first = read_text(paths.config_error).splitlines()
     assert first[0].startswith("invalid configuration, no machines are created: ")
     assert first[0].endswith("[settings] mb_per_processor: 'lots' is not valid (expected an "
                              "integer >= 1)")
     assert "the last valid configuration" in "\n".join(_errors(caplog))
-    rig.hv.power_off(S0)                              # the machine stops by itself
+    rig.vm.power_off(S0)                              # the machine stops by itself
     result = rig.cycle(memory=memory, now=time.time() + 60)
     assert any(isinstance(a, Account) for a in result.plan.actions)
     assert os.path.exists(os.path.join(mdir, "finished")) and S0 in rig.vm.destroyed

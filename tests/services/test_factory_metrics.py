@@ -42,7 +42,7 @@ def finish(paths, ordinal, rig, message=None):
     if message:
         with open(os.path.join(slot.machine_dir, "joboutputs", "shutdown_message"), "w") as f:
             f.write(message + "\n")
-    rig.hv.power_off(slot.name)
+    rig.vm.power_off(slot.name)
 
 
 def test_cycles_count_creations_finishes_fizzles_and_vetoes(paths, recording):

@@ -62,15 +62,17 @@ def test_full_factory_preempts_then_creates_the_higher_priority(paths):
     assert read_text(os.path.join(victim, "jobfeatures", "shutdowntime_job")) == until
     assert read_text(os.path.join(victim, "preempted")) == f"{until} high\n"
     # the own report tells the space; the next cycle does not preempt again
-    body = factory.own_report(rig.load_config(), paths, statefs.read_slots(
-        paths, FACTORY, 2), later + 1)
+    from vac.services.responder import machinetype_bodies
+    body = {b["machinetype"]: b for b in machinetype_bodies(
+        rig.load_config(), paths, statefs.read_slots(paths, FACTORY, 2), later + 1)}
     assert body["high"]["preempted_for_processors"] == 1
     assert body["low"]["preemptible_processors"] == 1
     assert not rig.cycle(now=later + 60).plan.preemptions
     # grace over: code-100 message, accounted, finished; the room goes to high
-    result = rig.cycle(now=later + 121)
+    rig.cycle(now=later + 121)
     message = read_text(os.path.join(victim, "joboutputs", "shutdown_message"))
     assert message.strip() == PREEMPTED_MESSAGE.format(for_machinetype="high")
+    result = rig.cycle(now=later + 126)      # its APEL record is frozen: finalised
     assert os.path.exists(os.path.join(victim, "finished"))
     assert [c.machinetype for c in result.plan.creates] == ["high"]
     low = next(s for s in result.plan.standings if s.machinetype == "low")
@@ -87,7 +89,7 @@ def test_guest_message_wins_over_the_preemption_message(paths):
     victim = _mdir(paths, int(pre.name.split("-")[1][:2]))
     with open(os.path.join(victim, "joboutputs", "shutdown_message"), "w") as f:
         f.write("200 Done early\n")
-    rig.hv.power_off(pre.name)
+    rig.vm.power_off(pre.name)
     rig.cycle(now=t + 1010)
     assert read_text(os.path.join(victim, "joboutputs", "shutdown_message")) == \
         "200 Done early\n"
@@ -99,7 +101,7 @@ def test_decayed_usage_is_recorded_reported_and_survives_a_restart(paths):
     rig = Rig(paths, text=CONF.format(high="", settings=f"share_half_life_seconds = {day}"))
     t = time.time()
     rig.cycle(now=t)
-    rig.hv.power_off("f1-00.example.com")
+    rig.vm.power_off("f1-00.example.com")
     rig.cycle(now=t + 100)
     stored = accounting.share_usage(paths)
     assert set(stored) == {"low"}
@@ -151,15 +153,15 @@ def test_fast_cycles_still_stop_at_the_overload_veto(paths):
     rig = Rig(paths, processors=16)
     now, created = time.time(), 0
     for _ in range(16):
-        running = len(rig.hv.domains)
+        running = len(rig.vm.machines)
         load = 2.0 * running                          # > 1.25 x running once running > 4
         result = rig.cycle(now=now, facts=dataclasses.replace(
             facts(16), load_average=load, load_average_15=load))
         created += result.created
-        rig.hv.tick(2.0)
+        rig.vm.tick(2.0)
         waited = 0.0
         while not pacing.cycle_due(result.config, waited, result.created_names,
-                                   rig.hv.domain):
+                                   rig.vm.machines.get):
             waited += 1.0
         now += waited + 1.0
     assert created == 5
@@ -174,19 +176,22 @@ def test_role_pause_ends_early_only_once_the_new_guests_boot(paths, monkeypatch,
     from vac.errors import HypervisorError
     from vac.rolecontrol import RoleControl
     from vac.sim.fakehypervisor import FakeHypervisor
+    from vac.core.naming import machine_name
+    from vac.machinemodels import LIBVIRT
+    cfg = _cfg(cycle_seconds=2, fast_cycle_seconds=1)
+    name = machine_name(cfg.settings.factory_hostname, 0)
     hv = FakeHypervisor()
-    hv.create_domain("<domain><name>m</name></domain>")
+    hv.create_domain(f"<domain><name>{name}</name></domain>")
     hv.tick(2.0 if booted else 0.5)
 
-    def connect(cfg, factory_):
+    def connect(cfg):
         if fails:
             raise HypervisorError("libvirt down")
         return contextlib.nullcontext(hv)
-    monkeypatch.setattr(factory, "_connect", connect)
+    monkeypatch.setattr(factory, "_libvirt_connect", connect)
     monkeypatch.setattr(factory, "PACE_POLL_SECONDS", 0.05)
-    cfg = _cfg(cycle_seconds=2, fast_cycle_seconds=1)
     start = time.monotonic()
-    factory._pause(paths, RoleControl(), factory.CycleResult(0.0, config=cfg,
-                                                             created_names=["m"]))
+    factory._pause(paths, RoleControl(), factory.CycleResult(
+        0.0, config=cfg, created_names=[name], created_backends={name: LIBVIRT}))
     waited = time.monotonic() - start
     assert (1.0 <= waited < 1.9) if early else waited >= 2.0

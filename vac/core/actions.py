@@ -39,6 +39,8 @@ class Destroy:
 
     ``shutdown_message`` is written to ``joboutputs/shutdown_message`` only if the machine
     has not written one itself. ``machine_dir`` is None for zombies without a directory.
+    ``backend`` is the backend that runs the machine (vac.machinemodels, "module:Class");
+    None: no machine to stop, only its logical volume to remove.
     """
 
     name: str
@@ -46,6 +48,7 @@ class Destroy:
     machine_dir: Optional[str] = None
     shutdown_message: Optional[str] = None
     grace_seconds: int = 0
+    backend: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
-from vac.constants import NAT_NETWORK_NAME, VM_MODELS
+from vac.constants import NAT_NETWORK_NAME
 from vac.core import naming
 
 SYSINFO_MANUFACTURER = "OpenStack Foundation"
@@ -19,6 +19,32 @@ SYSINFO_PRODUCT = "OpenStack Nova"   # cloud-init's OpenStack datasource looks f
 CDROM_TARGET = "hdc"
 CONFIG_DRIVE_TARGET = "hdd"
 DOMAIN_TYPES = ("kvm", "qemu", "test")
+
+
+@dataclass(frozen=True)
+class VmProfile:
+    """How a VM model boots: ``disk_image`` True means the root image is a disk backed
+    by a qcow2 overlay (boot from ``hd``, optional scratch LV); False means the image is a
+    CernVM ISO on the cdrom (boot from it, root disk = LV or sparse file)."""
+
+    disk_image: bool
+
+    @property
+    def boot_device(self) -> str:
+        return "hd" if self.disk_image else "cdrom"
+
+
+# cernvm4 is cernvm3 (bug B1); the one place that tells the VM models apart
+VM_PROFILES = {"cernvm3": VmProfile(disk_image=False), "cernvm4": VmProfile(disk_image=False),
+               "vm-raw": VmProfile(disk_image=True)}
+
+
+def vm_profile(model: str) -> VmProfile:
+    """The profile of a VM model; ValueError for any other model."""
+    profile = VM_PROFILES.get(model)
+    if profile is None:
+        raise ValueError(f"machine_model {model} is not a VM model")
+    return profile
 
 
 @dataclass(frozen=True)
@@ -70,11 +96,10 @@ def machine_disks(model: str, *, root_disk: Optional[str], root_is_block: bool,
     read-only cdrom hdc. vm-raw: ``root_disk`` is the qcow2 overlay on ``root_device``
     (backed by ``image``) plus the optional scratch LV on ``scratch_device`` (bug B3).
     """
-    if model not in VM_MODELS:
-        raise ValueError(f"machine_model {model} is not a VM model")
+    profile = vm_profile(model)
     if root_disk is None:
         raise ValueError("a root disk is required")
-    if model == "vm-raw":
+    if profile.disk_image:
         disks = [DiskSpec(root_disk, root_device, fmt="qcow2")]
         if scratch_lv:
             disks.append(DiskSpec(scratch_lv, scratch_device, block=True))
@@ -100,7 +125,7 @@ def vm_domain_spec(model: str, domain_type: str, *, name: str, uuid: str, ordina
     return DomainSpec(
         domain_type=domain_type, name=name, uuid=uuid,
         memory_mib=mb_per_processor * processors, vcpus=processors,
-        boot_device="hd" if model == "vm-raw" else "cdrom",
+        boot_device=vm_profile(model).boot_device,
         disks=disks, mac=naming.machine_mac(ordinal), console_log=console_log,
         vnc_port=naming.vnc_port(ordinal), emulator=emulator if kvm else None,
         host_passthrough=kvm, nwfilter=nwfilter, port_isolated=not guest_to_guest)

@@ -10,17 +10,19 @@ Problems are kept in ``BuiltMachinetypes.disabled`` and every other machinetype 
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Dict, List, Mapping, Optional, Tuple
 
-from vac.constants import CONTAINER_MODELS, VM_MODELS
 from vac.core import schema
 from vac.core.configsection import Problem, SectionResult, convert_section
 from vac.core.configtypes import Machinetype, Origin, Settings, VacuumPipe
 from vac.core.inifile import IniDocument, IniValue
 from vac.core.options import NAME_RE
 from vac.core.pipes import expand_pipe, merge_layers
+from vac.machinemodels import DEFAULT_MODEL, machine_model
 from vac.paths import Paths
 
 _SYSTEM_PATHS = Paths()  # machinetype_path values are system paths; users map them below root
@@ -190,16 +192,12 @@ def _check_rules(source: _Source, section: str, result: SectionResult) -> None:
     if "root_image" not in raw:
         result.problem(source.header, section, "root_image", "is missing",
                        "expected the URL or path of the boot image")
-    model = values.get("machine_model", "cernvm3")
-    if model in CONTAINER_MODELS:
+    model = str(values.get("machine_model", DEFAULT_MODEL))
+    line = machine_model(model)
+    if line is not None and line.unavailable:
         result.problem(raw.get("machine_model"), section, "machine_model",
-                       f"{model} is not supported: this implementation runs VMs only",
-                       "expected one of " + ", ".join(VM_MODELS))
-    image = str(values.get("root_image", ""))
-    if image.startswith("docker://") and model != "docker":
-        result.problem(raw.get("root_image"), section, "root_image",
-                       "a docker:// image needs a Docker machine model",
-                       "expected an http(s):// URL or a path")
+                       f"{model}: {line.unavailable}", "expected another machine_model")
+    _check_image(model, section, result)
     if any(name in raw and name not in values for name in ("min_processors", "max_processors")):
         return  # already reported as not an integer
     low, high = values.get("min_processors", 1), values.get("max_processors", 1)
@@ -207,6 +205,35 @@ def _check_rules(source: _Source, section: str, result: SectionResult) -> None:
         where = raw.get("max_processors") or raw.get("min_processors")
         result.problem(where, section, "max_processors", f"{high} is less than "
                        f"min_processors {low}", f"expected at least {low}")
+
+
+def _check_image(model: str, section: str, result: SectionResult) -> None:
+    """docker:// images for the docker model only, and nothing else for it (SPEC §3.4.2)."""
+    image = str(result.values.get("root_image", ""))
+    where = result.raw.get("root_image")
+    if "root_image" not in result.raw:
+        return
+    if image.startswith("docker://") and model != "docker":
+        result.problem(where, section, "root_image", "a docker:// image needs "
+                       "machine_model = docker", "expected an http(s):// URL or a path")
+    elif model == "docker" and not image.startswith("docker://"):
+        result.problem(where, section, "root_image", "machine_model = docker needs an "
+                       "image reference", "expected docker://REF or docker://REF@sha256:HEX")
+    elif model == "docker" and not docker_reference_ok(image[len("docker://"):]):
+        result.problem(where, section, "root_image", "is not a valid image reference",
+                       "expected docker://[REGISTRY/]NAME[:TAG][@sha256:64 hex digits]")
+
+
+_REFERENCE_RE = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*(?::[0-9]+)?"
+                           r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+                           r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+                           r"(?:@sha256:[0-9a-f]{64})?$")
+
+
+def docker_reference_ok(reference: str) -> bool:
+    """An OCI image reference as podman accepts it (lower-case name components, optional
+    registry host:port, tag and sha256 digest)."""
+    return bool(_REFERENCE_RE.match(reference))
 
 
 def _advise(section: str, settings: Settings, result: SectionResult) -> None:

@@ -1,29 +1,43 @@
 """One factory cycle's decision (SPEC §3.7, §6): lifecycle actions, vetoes, creations.
 
-Pure: the caller gathers Config, slot snapshots, domains, host facts and peer reports and
-passes ``now`` (Unix seconds) and a seeded ``random.Random``. The result is an ordered list
-of actions, each with its reason, plus the vetoes and notes explaining the creation decision.
-Finalisation always comes before creation (App. A.6).
+Pure: the caller gathers Config, slot snapshots, the backends' machines, host facts and
+the peers' reports once and passes ``now`` (Unix seconds) and a seeded
+``random.Random``. :func:`plan` returns the whole decision: an ordered list of actions,
+each with its reason, plus the vetoes and notes explaining the creation decision.
+Finalisation always comes before creation (App. A.6). This factory's own report is
+computed here from its slots as the lifecycle actions leave them (vac.core.projection),
+never read back from its responder; the machines planned this cycle are held apart
+from every factory's report.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Tuple
 
 from vac.constants import MIB, MIN_STATE_FREE_BYTES, STATE_SHUTDOWN
-from vac.core import naming
+from vac.core import naming, projection
 from vac.core.actions import Action, Create, Destroy, Preempt, WriteCounts
 from vac.core.configtypes import Config
 from vac.core.mjf import memory_bytes
 from vac.core.preemption import Room, plan_preemption
 from vac.core.shares import Reports, Rng, Standing, Totals, cycle_totals, rank, standings
-from vac.core.slotstate import (MachineDirInfo, SlotOutcome, configured_hs06, expired_dirs,
-                                slot_outcome, zombie_destroys)
-from vac.core.status import total_processors
+from vac.core.slotstate import (MachineDirInfo, SlotOutcome, configured_hs06,
+                                effective_shutdown_time, expired_dirs, machine_state,
+                                slot_backend, slot_outcome, zombie_destroys)
+from vac.core.status import machinetype_statuses, total_processors
 from vac.core.superslots import Choice, choose, superslot_map
-from vac.model import DomainInfo, HostFacts, SlotRecord
+from vac.model import HostFacts, MachineInfo, SlotRecord
 
+
+@dataclass(frozen=True)
+class OwnFacts:
+    """What this factory's own report needs besides its slots, gathered once:
+    ``finishes`` (machinetype -> the machine ``finishes/MT`` names) and ``usage``
+    (machinetype -> decayed HS06 seconds as of now; empty without a share half-life)."""
+
+    finishes: Mapping[str, SlotRecord]
+    usage: Mapping[str, float]
 
 
 @dataclass(frozen=True)
@@ -32,13 +46,17 @@ class CycleInputs:
 
     config: Config
     slots: Sequence[SlotRecord]
-    domains: Sequence[DomainInfo]
+    machines: Sequence[MachineInfo]        # every open backend's machines of this factory
     host: HostFacts
     reports: Reports                       # factory -> machinetype -> machinetype_status
     vacd_start: float                      # Unix seconds the daemon started
     machine_dirs: Sequence[MachineDirInfo] = ()
     blockers: Sequence[str] = ()           # factory-level reasons not to create (e.g. network)
     volumes: Sequence[str] = ()            # logical volume names in the volume group
+    unseen: FrozenSet[str] = frozenset()   # backends that could not be asked: slots held
+    own: Optional[OwnFacts] = None         # given: this factory's report is computed here
+    creating: bool = True                  # False: lifecycle only (invalid configuration)
+    creation_config: Optional[Config] = None   # machinetypes to create (None: ``config``)
 
 
 @dataclass
@@ -52,6 +70,7 @@ class Plan:
     ranked: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
     room_bound: bool = False        # the last creation attempt failed for lack of room only
+    capacity_superslots: Dict[int, int] = field(default_factory=dict)   # after lifecycle
 
     @property
     def creates(self) -> List[Create]:
@@ -118,14 +137,20 @@ def _lifecycle(inp: CycleInputs, now: float, result: Plan) -> List[SlotOutcome]:
     cfg = inp.config
     factory = cfg.settings.factory_hostname
     result.actions.extend(expired_dirs(inp.machine_dirs, cfg.machinetypes, now))
-    zombies = zombie_destroys(factory, inp.slots, inp.domains,
+    zombies = zombie_destroys(factory, inp.slots, inp.machines,
                               cfg.settings.shutdown_grace_seconds)
     result.actions.extend(zombies)
-    gone = {z.name for z in zombies}
-    domains = {d.name: d for d in inp.domains if d.name not in gone}
+    gone = {(z.name, z.backend) for z in zombies}
+    machines = {(m.name, m.backend): m for m in inp.machines
+                if (m.name, m.backend) not in gone}
     outcomes = []
     for slot in sorted(inp.slots, key=lambda s: s.ordinal):
-        out = slot_outcome(slot, domains.get(slot.name), cfg, now, inp.vacd_start)
+        backend = slot_backend(slot)
+        if slot.is_used and backend in inp.unseen:
+            out = held_outcome(slot, cfg)
+        else:
+            out = slot_outcome(slot, machines.get((slot.name, backend)), cfg, now,
+                               inp.vacd_start)
         result.actions.extend(out.actions)
         result.states[slot.name] = out.state
         outcomes.append(out)
@@ -133,16 +158,30 @@ def _lifecycle(inp: CycleInputs, now: float, result: Plan) -> List[SlotOutcome]:
     return outcomes
 
 
+def held_outcome(slot: SlotRecord, cfg: Config) -> SlotOutcome:
+    """A slot whose backend could not be asked: its state from the files alone, no
+    action (it is never taken for shut down), its processors still counted."""
+    out = SlotOutcome(slot, machine_state(slot))
+    out.shutdown_time = effective_shutdown_time(slot, cfg.machinetypes.get(
+        slot.machinetype or ""))
+    return out
+
+
 def volume_zombies(factory: str, volumes: Sequence[str], outcomes: Sequence[SlotOutcome],
                    actions: Sequence[Action]) -> List[Destroy]:
-    """Destroy (which removes the LV) for our LVs whose slot holds no live machine."""
+    """Destroy (which removes the LV) for our LVs whose slot holds no live machine,
+    through the backend of the slot's last machine (it knows whether it is mounted)."""
     live = {o.slot.name for o in outcomes if o.state != STATE_SHUTDOWN}
     handled = {a.name for a in actions if isinstance(a, Destroy)}
+    last = {o.slot.name: o.slot for o in outcomes}
     zombies = []
     for name in volumes:
         if naming.ordinal_from_name(factory, name) is None or name in live | handled:
             continue
-        zombies.append(Destroy(name, "zombie: logical volume without a live machine"))
+        slot = last.get(name)
+        zombies.append(Destroy(name, "zombie: logical volume without a live machine",
+                               slot.machine_dir if slot else None,
+                               backend=slot_backend(slot) if slot else None))
     return zombies
 
 
@@ -223,11 +262,7 @@ def _reserve(cfg: Config, cap: _Capacity, planned: Dict[str, Dict[str, Any]],
 
 
 def plan_lifecycle(inp: CycleInputs, now: float) -> Tuple[Plan, _Capacity]:
-    """First half of a cycle: expiry, zombies, per-slot actions and counts.
-
-    The factory applies these before it asks the space for reports, so the reports
-    already show the machines finalised now (as in the original's cycle order).
-    """
+    """The lifecycle half of :func:`plan`: expiry, zombies, per-slot actions and counts."""
     result = Plan()
     outcomes = _lifecycle(inp, now, result)
     cap = _capacity(inp, outcomes)
@@ -235,14 +270,41 @@ def plan_lifecycle(inp: CycleInputs, now: float) -> Tuple[Plan, _Capacity]:
     return result, cap
 
 
+def own_report(inp: CycleInputs, cfg: Config, actions: Sequence[Action],
+               now: float) -> Dict[str, Dict[str, Any]]:
+    """This factory's machinetype_status bodies (what its responder would say) once
+    ``actions`` are applied: finalised machines finished, Vac's messages written."""
+    own = inp.own or OwnFacts({}, {})
+    after = projection.slots_after(inp.slots, actions, now)
+    finishes = projection.finishes_after(own.finishes, after, actions)
+    usage = projection.usage_after(own.usage, actions)
+    slots = sorted(after.values(), key=lambda s: s.ordinal)
+    return {b["machinetype"]: b for b in machinetype_statuses(cfg, slots, now, finishes, usage)}
+
+
+def creation_reports(inp: CycleInputs, cfg: Config, actions: Sequence[Action],
+                     now: float) -> Reports:
+    """The peers' reports plus this factory's own (computed, not read back), if
+    ``inp.own`` is given; else the reports as gathered (tests, the simulator)."""
+    if inp.own is None:
+        return inp.reports
+    factory = cfg.settings.factory_hostname
+    reports = {f: r for f, r in inp.reports.items() if f != factory}
+    reports[factory] = own_report(inp, cfg, actions, now)
+    return reports
+
+
 def plan_creation(inp: CycleInputs, cap: _Capacity, now: float, rng: Rng,
                   result: Plan) -> None:
-    """Second half: up to ``max_creations_per_cycle`` Create actions appended to
-    ``result``; if none could be made for lack of room, at most one preemption round."""
+    """The creation half of :func:`plan`: up to ``max_creations_per_cycle`` Create actions
+    appended to ``result``; if none could be made for lack of room, at most one
+    preemption round. Uses ``inp.creation_config`` (or ``inp.config``)."""
+    cfg = inp.creation_config or inp.config
+    inp = replace(inp, config=cfg, reports=creation_reports(inp, cfg, result.actions, now))
     planned: Dict[str, Dict[str, Any]] = {}
-    totals = cycle_totals(inp.config, inp.reports)
+    totals = cycle_totals(cfg, inp.reports)
     created = 0
-    for _ in range(max(0, inp.config.settings.max_creations_per_cycle)):
+    for _ in range(max(0, cfg.settings.max_creations_per_cycle)):
         create = _create_one(inp, cap, planned, totals, int(now), rng, result)
         if create is None:
             break
@@ -262,8 +324,11 @@ def _preempt(inp: CycleInputs, cap: _Capacity, now: float, result: Plan) -> None
 
 
 def plan(inp: CycleInputs, now: float, rng: Rng) -> Plan:
-    """The whole cycle's decision: lifecycle actions, counts, then at most
-    ``max_creations_per_cycle`` creations (vetoes and ranking explained in the Plan)."""
+    """The whole cycle's decision, returned whole: lifecycle actions, counts, then (if
+    ``inp.creating``) at most ``max_creations_per_cycle`` creations or a preemption
+    round, with vetoes and ranking explained in the Plan."""
     result, cap = plan_lifecycle(inp, now)
-    plan_creation(inp, cap, now, rng, result)
+    result.capacity_superslots = dict(cap.superslots)
+    if inp.creating:
+        plan_creation(inp, cap, now, rng, result)
     return result

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
-from vac.constants import MACHINE_MODELS
+from vac.machinemodels import MODELS
 from vac.core import options as o
 
 SETTINGS = "settings"
@@ -93,8 +93,8 @@ SETTINGS_OPTIONS: Tuple[Option, ...] = (
     _opt("overload_per_processor", o.real(strictly_positive=True), 1.25, _FLOAT,
          "no creation while the load average exceeds this times the processors in use",
          aliases=("overload_per_cpu",)),
-    _opt("singularity_user", o.single_word, None, _STR, "accepted for compatibility only: "
-         "this implementation runs no containers; must not be root"),
+    _opt("singularity_user", o.single_word, None, _STR, "accepted for compatibility only "
+         "(the singularity model is disabled); must not be root"),
     _opt("volume_group", o.volume_group, None, "LVM volume group", "volume group for one "
          "logical volume per machine; must exist if given",
          default_text="vac_volume_group if it exists, else file-backed disks"),
@@ -194,8 +194,9 @@ SETTINGS_OPTIONS: Tuple[Option, ...] = (
 MACHINETYPE_OPTIONS: Tuple[Option, ...] = (
     _opt("target_share", o.real(0), 0.0, _FLOAT, "desired share of the space's capacity "
          "(HS06-weighted); 0: never created", from_pipe=True),
-    _opt("machine_model", o.choice(*MACHINE_MODELS), "cernvm3", "cernvm3 | cernvm4 | vm-raw",
-         "how machines are made; docker and singularity are rejected (VMs only)",
+    _opt("machine_model", o.choice(*MODELS), "cernvm3", "cernvm3 | cernvm4 | vm-raw | docker",
+         "how machines are made: VMs with libvirt, or docker containers with podman; "
+         "singularity is disabled (no Apptainer on this platform)",
          aliases=("vm_model",), from_pipe=True),
     _opt("root_image", o.nonempty, None, "URL or path", "boot image: http(s):// URL "
          "(cached), /absolute/path, or a name under MACHINETYPE_PATH/files", required=True,
@@ -239,12 +240,14 @@ MACHINETYPE_OPTIONS: Tuple[Option, ...] = (
          "logical volume", from_pipe=True),
     _opt("image_signing_dn", o.regex, None, "regular expression", "must match the signer "
          "DN of a signed CernVM image", aliases=("cernvm_signing_dn",), from_pipe=True),
-    _opt("container_command", o.nonempty, "/user_data", _STR, "accepted for compatibility "
-         "(containers are not run)", from_pipe=True),
-    _opt("tmp_binds", o.absolute_paths, (), "absolute path list", "accepted for "
-         "compatibility (containers are not run)", default_text="empty", from_pipe=True),
-    _opt("cvmfs_repositories", o.file_names, (), "name list", "accepted for compatibility "
-         "(containers are not run)", default_text="empty", from_pipe=True),
+    _opt("container_command", o.nonempty, "/user_data", _STR, "docker model: the command "
+         "the container runs (split on white space)", from_pipe=True),
+    _opt("tmp_binds", o.absolute_paths, (), "absolute path list", "docker model: each "
+         "path gets a new empty read-write directory below the machine's mnt/",
+         default_text="empty", from_pipe=True),
+    _opt("cvmfs_repositories", o.file_names, (), "name list", "docker model: bind /cvmfs "
+         "read-only into the container and list each repository first (autofs)",
+         default_text="empty", from_pipe=True),
     _opt("machinetype_path", o.absolute_path, None, _PATH, "directory of this "
          "machinetype's local files", default_text="/var/lib/vac/machinetypes/NAME, or PREFIX for pipe machinetypes"),
     # --- new in this implementation ---

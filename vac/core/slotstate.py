@@ -1,6 +1,6 @@
 """Per-slot lifecycle (SPEC §3.2, §3.7-3.10): state of each slot and the actions it needs.
 
-Pure: inputs are SlotRecords, DomainInfos, the Config and ``now`` (Unix seconds).
+Pure: inputs are SlotRecords, MachineInfos, the Config and ``now`` (Unix seconds).
 Fixes kept here: B17 (no heartbeat check after a shutdown-time destroy), B18 (a machine
 without ``shutdowntime_job`` is limited by created + max_wallclock_seconds, never destroyed
 at once).
@@ -12,13 +12,13 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from vac.constants import (HEARTBEAT_NOT_CREATED, HEARTBEAT_NOT_UPDATED, PREEMPTED_MESSAGE,
-                           STATE_PAUSED, STATE_RUNNING, STATE_SHUTDOWN, STATE_STARTING,
-                           VM_MODELS)
-from vac.core import naming
+                           STATE_PAUSED, STATE_RUNNING, STATE_SHUTDOWN, STATE_STARTING)
+from vac.core import naming, projection
 from vac.core.actions import (Account, Action, Destroy, ExpireMachineDir, Finalise,
                               LowerShutdownTime, RecordUsage, WriteHeartbeat)
 from vac.core.configtypes import Config, Machinetype, Settings
-from vac.model import DomainInfo, DomainState, SlotRecord
+from vac.machinemodels import DEFAULT_MODEL, backend_of
+from vac.model import DomainState, MachineInfo, SlotRecord
 
 DEFAULT_MACHINES_DIR_DAYS = 3.0
 SECONDS_PER_DAY = 86400
@@ -79,6 +79,11 @@ def configured_hs06(settings: Settings, processors: int) -> float:
     return (settings.hs06_per_processor or 1.0) * processors
 
 
+def slot_backend(slot: SlotRecord) -> Optional[str]:
+    """The backend running a slot's machine ("module:Class"; None: unknown model)."""
+    return backend_of(slot.machine_model or DEFAULT_MODEL)
+
+
 def machine_state(slot: SlotRecord) -> str:
     """State string from files alone (SPEC §3.2; the responder never asks the hypervisor)."""
     if not slot.is_used or slot.finished_time is not None:
@@ -88,13 +93,11 @@ def machine_state(slot: SlotRecord) -> str:
     return STATE_RUNNING
 
 
-def slot_state(slot: SlotRecord, domain: Optional[DomainInfo]) -> str:
-    """State string of SPEC §3.2 from the files plus the hypervisor's view."""
+def slot_state(slot: SlotRecord, domain: Optional[MachineInfo]) -> str:
+    """State string of SPEC §3.2 from the files plus the backend's view (any model)."""
     from_files = machine_state(slot)
     if from_files != STATE_RUNNING:
         return from_files
-    if slot.machine_model is not None and slot.machine_model not in VM_MODELS:
-        return STATE_SHUTDOWN if domain is None else STATE_RUNNING
     if domain is None or domain.state in (DomainState.SHUTOFF, DomainState.CRASHED):
         return STATE_SHUTDOWN
     if not domain.state.is_active:
@@ -111,7 +114,7 @@ def effective_shutdown_time(slot: SlotRecord, mt: Optional[Machinetype]) -> Opti
     return None
 
 
-def heartbeat_line(slot: SlotRecord, domain: DomainInfo,
+def heartbeat_line(slot: SlotRecord, domain: MachineInfo,
                    now: float) -> Tuple[float, Optional[float]]:
     """(CPU seconds, CPU % over the interval since the last heartbeat, or None)."""
     cpu = domain.cpu_seconds
@@ -137,7 +140,7 @@ def heartbeat_file_problem(slot: SlotRecord, mt: Optional[Machinetype], now: flo
     return None
 
 
-def _running_actions(out: SlotOutcome, cfg: Config, domain: DomainInfo, now: float,
+def _running_actions(out: SlotOutcome, cfg: Config, domain: MachineInfo, now: float,
                      vacd_start: float) -> None:
     """Heartbeat, shutdown-time lowering, shutdown-time and heartbeat-file destroys."""
     slot = out.slot
@@ -156,18 +159,20 @@ def _running_actions(out: SlotOutcome, cfg: Config, domain: DomainInfo, now: flo
         out.actions.append(Destroy(slot.name, f"preemption grace for {slot.preempted_for} "
                                    f"ended at {slot.preempted_until}", mdir,
                                    preempted_message(slot),
-                                   cfg.settings.shutdown_grace_seconds))
+                                   cfg.settings.shutdown_grace_seconds, slot_backend(slot)))
         out.state = STATE_SHUTDOWN
         return
     if limit is not None and now > limit:
         out.actions.append(Destroy(slot.name, f"passed shutdowntime {limit} without stopping",
-                                   mdir, None, cfg.settings.shutdown_grace_seconds))
+                                   mdir, None, cfg.settings.shutdown_grace_seconds,
+                                   slot_backend(slot)))
         out.state = STATE_SHUTDOWN
         return  # B17: no heartbeat-file check after this destroy
     message = heartbeat_file_problem(slot, mt, now, vacd_start)
     if message is not None:
         out.actions.append(Destroy(slot.name, f"{mt.heartbeat_file if mt else ''}: {message}",
-                                   mdir, message, cfg.settings.shutdown_grace_seconds))
+                                   mdir, message, cfg.settings.shutdown_grace_seconds,
+                                   slot_backend(slot)))
         out.state = STATE_SHUTDOWN
 
 
@@ -225,7 +230,10 @@ def _finalise_actions(out: SlotOutcome, cfg: Config, now: float) -> None:
         return
     if not any(isinstance(a, Destroy) for a in out.actions):
         out.actions.append(Destroy(slot.name, "clean up after the machine stopped",
-                                   slot.machine_dir, preempted_message(slot)))
+                                   slot.machine_dir, preempted_message(slot),
+                                   backend=slot_backend(slot)))
+    for action in out.actions:        # the record sees this cycle's heartbeat and message
+        slot = projection.after(slot, action, now)
     started = slot.started_time is not None
     if started:
         out.actions.append(Account(slot, "started machine finished"))
@@ -238,7 +246,7 @@ def _finalise_actions(out: SlotOutcome, cfg: Config, now: float) -> None:
                                 else "only-starting machine cleaned up"))
 
 
-def slot_outcome(slot: SlotRecord, domain: Optional[DomainInfo], cfg: Config, now: float,
+def slot_outcome(slot: SlotRecord, domain: Optional[MachineInfo], cfg: Config, now: float,
                  vacd_start: float) -> SlotOutcome:
     """State and lifecycle actions for one slot (SPEC §3.7), in the order to apply them."""
     out = SlotOutcome(slot, slot_state(slot, domain))
@@ -249,24 +257,26 @@ def slot_outcome(slot: SlotRecord, domain: Optional[DomainInfo], cfg: Config, no
             slot, cfg.machinetypes.get(slot.machinetype or ""))
     elif out.state == STATE_PAUSED:
         out.actions.append(Destroy(slot.name, "paused without shutting down", slot.machine_dir,
-                                   preempted_message(slot)))   # or powering off in its grace
+                                   preempted_message(slot),   # or powering off in its grace
+                                   backend=slot_backend(slot)))
         out.state = STATE_SHUTDOWN
     elif out.state == STATE_STARTING:
         out.actions.append(Destroy(slot.name, "still in starting state in a new cycle",
-                                   slot.machine_dir))
+                                   slot.machine_dir, backend=slot_backend(slot)))
         out.state = STATE_SHUTDOWN
     if out.state == STATE_SHUTDOWN:
         _finalise_actions(out, cfg, now)
     return out
 
 
-def zombie_reason(domain: DomainInfo, slot: Optional[SlotRecord]) -> Optional[str]:
-    """Why a domain named like one of our slots is a zombie, or None if it belongs there."""
+def zombie_reason(domain: MachineInfo, slot: Optional[SlotRecord]) -> Optional[str]:
+    """Why a machine named like one of our slots is a zombie, or None if it belongs there
+    (``domain.backend``: the backend that listed it, vac.machinemodels)."""
     if slot is None:
         return "no slot with this ordinal on this factory"
     if not slot.is_used:
         return "slot file or machine directory missing"
-    if slot.machine_model is not None and slot.machine_model not in VM_MODELS:
+    if slot_backend(slot) != domain.backend:
         return f"running alongside a {slot.machine_model} machine"
     if slot.finished_time is not None:
         return "machine already finished"
@@ -276,7 +286,7 @@ def zombie_reason(domain: DomainInfo, slot: Optional[SlotRecord]) -> Optional[st
 
 
 def zombie_destroys(factory: str, slots: Sequence[SlotRecord],
-                    domains: Sequence[DomainInfo], grace_seconds: int) -> List[Destroy]:
+                    domains: Sequence[MachineInfo], grace_seconds: int) -> List[Destroy]:
     """Destroy actions for domains of this factory's naming that match no live machine."""
     by_ordinal: Dict[int, SlotRecord] = {s.ordinal: s for s in slots}
     actions = []
@@ -286,7 +296,8 @@ def zombie_destroys(factory: str, slots: Sequence[SlotRecord],
             continue
         reason = zombie_reason(domain, by_ordinal.get(ordinal))
         if reason is not None:
-            actions.append(Destroy(domain.name, f"zombie: {reason}", None, None, grace_seconds))
+            actions.append(Destroy(domain.name, f"zombie: {reason}", None, None, grace_seconds,
+                                   domain.backend))
     return actions
 
 

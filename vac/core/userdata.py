@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Dict, Mapping, Optional
 
-from vac.constants import (CONTAINER_MODELS, JOBFEATURES_URL, JOBOUTPUTS_URL,
-                           MACHINEFEATURES_URL)
+from vac.constants import JOBFEATURES_URL, JOBOUTPUTS_URL, MACHINEFEATURES_URL
 from vac.errors import VacError
+from vac.machinemodels import machine_model
 
 TOKEN_RE = re.compile(rb"##user_data_([a-z0-9_,]*)##")
 GZIP_MAGIC = b"\x1f\x8b"
@@ -38,12 +38,8 @@ MAX_TEMPLATE_BYTES = 16 * 1024 * 1024   # expanded size limit (bytes) for gzip t
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 
-# MJF/JOBOUTPUTS locations per machine model: (machinefeatures, jobfeatures, joboutputs)
+# MJF/JOBOUTPUTS over HTTP: (machinefeatures, jobfeatures, joboutputs)
 _VM_URLS = (MACHINEFEATURES_URL, JOBFEATURES_URL, JOBOUTPUTS_URL)
-MJF_LOCATIONS: Mapping[str, tuple] = MappingProxyType({
-    "docker": ("/etc/machinefeatures", "/etc/jobfeatures", "/var/spool/joboutputs"),
-    "singularity": ("/tmp/machinefeatures", "/tmp/jobfeatures", "/tmp/joboutputs"),
-})
 
 
 class UserDataError(VacError):
@@ -74,11 +70,11 @@ class UserDataContext:
     files: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
 
 
-def mjf_locations(machine_model: str) -> tuple:
-    """(machinefeatures, jobfeatures, joboutputs) URL or path for a machine model."""
-    if machine_model in CONTAINER_MODELS:
-        return MJF_LOCATIONS[machine_model]
-    return _VM_URLS
+def mjf_locations(model_name: str) -> tuple:
+    """(machinefeatures, jobfeatures, joboutputs) for a machine model: the paths inside
+    the machine where the registry (vac.machinemodels) gives them, else the HTTP URLs."""
+    model = machine_model(model_name)
+    return model.mjf_paths if model is not None and model.mjf_paths else _VM_URLS
 
 
 def _is_http_url(value: Optional[str]) -> bool:

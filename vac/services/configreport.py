@@ -20,11 +20,12 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Mapping, Optional, Tuple
 
 from vac.adapters import statefs
 from vac.core.configtypes import Config
 from vac.errors import ConfigError, VacError
+from vac.machinemodels import backend_of
 from vac.paths import Paths
 
 log = logging.getLogger(__name__)
@@ -45,26 +46,52 @@ class ConfigRead:
     lifecycle: Optional[Config]             # None: no usable configuration at all
     creation: Optional[Config]              # None: the configuration is invalid
     problems: List[str] = field(default_factory=list)
+    warnings: Tuple[str, ...] = ()
+    acting: str = ""                        # what the lifecycle acts with, if invalid
 
 
 def read_config(paths: Paths, load: Callable[[Paths], Config], memory: FactoryMemory,
-                given: Optional[Config] = None) -> ConfigRead:
-    """Load the configuration (or take ``given``), report it, remember it if valid."""
+                given: Optional[Config] = None, *, report_now: bool = True) -> ConfigRead:
+    """Load the configuration (or take ``given``), remember it if valid, and report it
+    (unless ``report_now`` is False: the caller calls :func:`report_read` later)."""
     try:
         cfg = given or load(paths)
     except ConfigError as e:
-        problems = [str(p) for p in e.problems]
         fallback = e.fallback
-        warnings = fallback.warnings if fallback is not None else ()
-        acting = memory.last_good or fallback
-        report(paths, memory, problems, acting, warnings,
-               "the last valid configuration" if memory.last_good else
-               "the valid parts of the files")
-        return ConfigRead(acting, None, problems)
-    lifecycle = with_last_definitions(cfg, memory.last_good)
-    memory.last_good = lifecycle
-    report(paths, memory, [], cfg, cfg.warnings, "")
-    return ConfigRead(lifecycle, cfg)
+        read = ConfigRead(memory.last_good or fallback, None, [str(p) for p in e.problems],
+                          fallback.warnings if fallback is not None else (),
+                          "the last valid configuration" if memory.last_good else
+                          "the valid parts of the files")
+    else:
+        lifecycle = with_last_definitions(cfg, memory.last_good)
+        memory.last_good = lifecycle
+        read = ConfigRead(lifecycle, cfg, [], cfg.warnings)
+    if report_now:
+        report_read(paths, memory, read)
+    return read
+
+
+def report_read(paths: Paths, memory: FactoryMemory, read: ConfigRead) -> None:
+    """Log what changed since the last report; keep the state files in step."""
+    report(paths, memory, read.problems, read.creation if read.creation is not None
+           else read.lifecycle, read.warnings, read.acting)
+
+
+def without_backends(read: ConfigRead, problems: Mapping[str, str]) -> ConfigRead:
+    """``read`` with the machinetypes whose backend is unavailable this cycle disabled
+    for creation (``problems``: backend "module:Class" -> one line), naming the problem."""
+    cfg = read.creation
+    if cfg is None or not problems:
+        return read
+    off = {name: (f"machine_model {mt.machine_model}: {problems[backend_of(mt.machine_model)]}",)
+           for name, mt in cfg.machinetypes.items() if backend_of(mt.machine_model) in problems}
+    if not off:
+        return read
+    creation = dataclasses.replace(
+        cfg, machinetypes=MappingProxyType({n: mt for n, mt in cfg.machinetypes.items()
+                                            if n not in off}),
+        disabled=MappingProxyType({**cfg.disabled, **off}))
+    return dataclasses.replace(read, creation=creation)
 
 
 def with_last_definitions(cfg: Config, last: Optional[Config]) -> Config:

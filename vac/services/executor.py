@@ -7,12 +7,10 @@ next cycle). Machine creation failures are also written to ``factory-error``.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import secrets
-import uuid as uuidlib
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List
 
 from vac.adapters import apelspool, statefs
 from vac.adapters.atomicfile import read_text
@@ -23,9 +21,13 @@ from vac.core.actions import (Account, Action, Create, Destroy, ExpireMachineDir
 from vac.core.configtypes import Config
 from vac.core.metrics import finish_code, is_fizzle
 from vac.errors import StateError, VacError
+from vac.machinemodels import backend_of
 from vac.model import SlotRecord
 from vac.paths import Paths
-from vac.services import accounting, configdrive, metrics_hooks, userdata, vacmon
+from vac.services import accounting, machinevolumes, metrics_hooks, userdata, vacmon
+from vac.services.backends import CycleBackends
+from vac.services.backends.base import MachineRequest
+from vac.services.hostops import default_host
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +35,10 @@ TOKEN_BYTES = 32        # random bytes of a machine token (43 URL-safe base64 ch
 
 
 class Executor:
-    """Performs actions for one cycle: ``hv`` is an open hypervisor connection."""
+    """Performs actions for one cycle through the cycle's machine backends."""
 
-    def __init__(self, cfg: Config, paths: Paths, hv: Any, now: float, vm_module: Any):
-        self.cfg, self.paths, self.hv, self.now = cfg, paths, hv, now
-        self.vm = vm_module            # vac.services.vm, or the cycle's injected double
+    def __init__(self, cfg: Config, paths: Paths, backends: CycleBackends, now: float):
+        self.cfg, self.paths, self.backends, self.now = cfg, paths, backends, now
         self.created = 0
         self.created_names: List[str] = []
         self.failed = 0
@@ -87,27 +88,24 @@ class Executor:
 
     def _destroy(self, a: Destroy) -> None:
         log.info("%s: destroying: %s", a.name, a.reason)
-        self.vm.destroy_vm(self.hv, self.cfg, self.paths, a.name,
-                           grace_seconds=a.grace_seconds, wait=a.grace_seconds > 0)
+        backend = self.backends.get(a.backend)
+        if backend is not None:
+            backend.destroy(a.name, grace_seconds=a.grace_seconds, wait=a.grace_seconds > 0)
+        elif a.backend in self.backends.problems:
+            raise StateError(f"cannot destroy {a.name}: backend {a.backend} is unavailable "
+                             f"({self.backends.problems[a.backend]})")
+        else:                              # no machine to stop: only its logical volume
+            mount = os.path.join(a.machine_dir, "mnt") if a.machine_dir else None
+            machinevolumes.remove_lv(self.cfg, default_host(self.paths), a.name, mount)
         if a.shutdown_message and a.machine_dir:
             if statefs.write_shutdown_message(a.machine_dir, a.shutdown_message):
                 log.info("%s: wrote shutdown message %r", a.name, a.shutdown_message)
 
-    def _fresh(self, slot: SlotRecord) -> SlotRecord:
-        """Re-read a slot (files written earlier this cycle, e.g. Vac's shutdown message)."""
-        mt = self.cfg.machinetypes.get(slot.machinetype or "")
-        fresh = statefs.read_slot(self.paths, self.cfg.settings.factory_hostname,
-                                  slot.ordinal, mt.heartbeat_file if mt else None)
-        if fresh.machine_dir != slot.machine_dir:
-            return slot
-        if fresh.accounting is None:             # keep the gathered fallback inputs
-            fresh = dataclasses.replace(fresh, accounting=slot.accounting)
-        return fresh
-
     def _account(self, a: Account) -> None:
         """Write the record; a refusal is collected for the cycle's one summary line
-        (the machine is not finalised, so the next cycle retries)."""
-        slot = self._fresh(a.slot)
+        (the machine is not finalised, so the next cycle retries). ``a.slot`` is the
+        slot as this cycle's earlier actions left it (vac.core.projection)."""
+        slot = a.slot
         try:
             accounting.account_machine(self.paths, slot, now=self.now)
         except StateError as e:
@@ -125,9 +123,9 @@ class Executor:
         if slot.machinetype:
             statefs.update_finishes(self.paths, slot.machinetype)
         if metrics_hooks.enabled():
-            self._count_finish(self._fresh(slot), a.started)
+            self._count_finish(slot, a.started)
         if a.started and self.cfg.settings.vacmon_hostport:
-            vacmon.send_machine_status(self.cfg, self.paths, self._fresh(slot), self.now)
+            vacmon.send_machine_status(self.cfg, self.paths, slot, self.now)
 
     def _count_finish(self, slot: SlotRecord, started: bool) -> None:
         """finishes by shutdown-message code; fizzles of started machines."""
@@ -166,9 +164,12 @@ class Executor:
         statefs.clear_factory_error(self.paths)
 
     def _create_machine(self, a: Create) -> None:
-        """SPEC §3.3 steps 1-9; the UUID and the machine token exist before user_data is
-        templated (B5)."""
+        """SPEC §3.3 steps 1-9; the machine token exists and the backend names the UUID
+        before user_data is templated (B5); the backend leaves a running machine or nothing."""
         mt = self.cfg.machinetypes[a.machinetype]
+        backend = self.backends.get(backend_of(mt.machine_model))
+        if backend is None:
+            raise VacError(f"no backend for machine_model {mt.machine_model}")
         created = int(self.now)
         # slot file first: a crash before the directory exists leaves a free slot, a crash
         # after it a Starting machine the next cycle cleans up; never an orphan directory
@@ -182,37 +183,28 @@ class Executor:
                                mjf.machinefeatures(s, a.processors, a.shutdown_time))
         statefs.write_features(mdir, "jobfeatures",
                                mjf.jobfeatures(s, a.processors, a.shutdown_time, created))
-        machine_uuid = str(uuidlib.uuid4())
-        statefs.write_machine_file(mdir, "jobfeatures/job_id", machine_uuid)
         token = secrets.token_urlsafe(TOKEN_BYTES)
         statefs.write_machine_token(mdir, token, mt.joboutputs_require_token)
-        if mt.user_data:
-            self._write_user_data(a, mdir, machine_uuid, token)
         key = read_text(self.paths.under_root(s.root_public_key))
         if key is not None:
             statefs.write_machine_file(mdir, "root_public_key", key)
         statefs.write_machine_file(mdir, "ip", naming.machine_ip(a.ordinal))
-        request = self.vm.VmRequest(machine_name=a.name, ordinal=a.ordinal, machinetype=mt,
-                                    processors=a.processors, uuid=machine_uuid,
-                                    machine_dir=mdir,
-                                    config_drive_iso=self._config_drive(a, mdir))
-        self.vm.create_vm(self.hv, self.cfg, self.paths, request)
+        backend.create(MachineRequest(
+            machine_name=a.name, ordinal=a.ordinal, machinetype=mt, processors=a.processors,
+            machine_dir=mdir, shutdown_time=a.shutdown_time,
+            identify=lambda machine_uuid: self._identify(a, mdir, machine_uuid, token)))
         statefs.write_started(mdir, self.now)
 
-    def _write_user_data(self, a: Create, mdir: str, machine_uuid: str, token: str) -> None:
-        """user_data (mode 0600: it may hold the machine token, a proxy or a WLCG token)."""
+    def _identify(self, a: Create, mdir: str, machine_uuid: str, token: str) -> None:
+        """The machine's job_id and user_data (mode 0600: it may hold the machine token, a
+        proxy or a WLCG token), once its backend has named its UUID."""
+        statefs.write_machine_file(mdir, "jobfeatures/job_id", machine_uuid)
         mt = self.cfg.machinetypes[a.machinetype]
-        data = userdata.make_user_data(self.cfg, self.paths, mt, machine_name=a.name,
-                                       uuid=machine_uuid, shutdown_time=a.shutdown_time,
-                                       now=self.now, machine_token=token)
-        statefs.write_machine_file(mdir, "user_data", data, mode=0o600)
-
-    def _config_drive(self, a: Create, mdir: str) -> Optional[str]:
-        """Path of the config-2 ISO for machinetypes with ``config_drive`` (if buildable)."""
-        mt = self.cfg.machinetypes[a.machinetype]
-        if not mt.config_drive:
-            return None
-        return configdrive.build_config_drive(self.cfg, self.paths, mt, machine_name=a.name, machine_dir=mdir)
+        if mt.user_data:
+            data = userdata.make_user_data(self.cfg, self.paths, mt, machine_name=a.name,
+                                           uuid=machine_uuid, shutdown_time=a.shutdown_time,
+                                           now=self.now, machine_token=token)
+            statefs.write_machine_file(mdir, "user_data", data, mode=0o600)
 
 
 def ensure_dirs(paths: Paths) -> None:

@@ -1,5 +1,10 @@
 """The factory role: one cycle = gather -> decide (core.planner) -> apply (executor).
 
+The cycle flows one way: host facts, slots, the backends' machines (vac.services.
+backends), machine directories, volumes and the peers' reports are gathered once
+(vac.services.gather); the planner returns the whole decision (lifecycle actions and
+creations) as one value; the executor applies it. Nothing is read again in between.
+
 SPEC §2.3, §3.1. With an invalid configuration the cycle creates nothing but still looks
 after running machines: it finalises and accounts the ones that stopped and destroys the
 ones past their shutdown time, with the last valid configuration (or the valid parts of
@@ -20,7 +25,7 @@ import random
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager, Dict, List, Optional, Tuple
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from vac.adapters import host as hostfacts
 from vac.adapters import statefs
@@ -28,14 +33,19 @@ from vac.adapters.atomicfile import file_mtime, read_text, write_atomic
 from vac.core import apel, pacing, planner
 from vac.core.actions import describe
 from vac.core.configtypes import Config
-from vac.core.slotstate import MachineDirInfo
-from vac.errors import HypervisorError, StateError, VacError
-from vac.model import DomainInfo, DomainState, HostFacts, SlotRecord
+from vac.errors import HypervisorError, StateError
+from vac.machinemodels import LIBVIRT, backend_of, short_name
+from vac.model import HostFacts, SlotRecord
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
-from vac.services import accounting, census, cyclereport, metrics_hooks, peers, vacmon, vm
-from vac.services.configreport import FactoryMemory, read_config
+from vac.services import accounting, census, cyclereport, metrics_hooks, vacmon, vm, vmnet
+from vac.services.backends import BackendMaker, needed_backends, open_backends
+from vac.services.backends.base import BackendContext
+from vac.services.configreport import (ConfigRead, FactoryMemory, read_config, report_read,
+                                       without_backends)
 from vac.services.executor import Executor, ensure_dirs
+from vac.services.gather import (VolumeLister, cycle_inputs, machines_from_files,
+                                 open_cycle_backends, read_slots)
 from vac.services.rolekit import write_heartbeat
 
 log = logging.getLogger(__name__)
@@ -57,6 +67,7 @@ class CycleResult:
     plan: Optional[planner.Plan] = None
     created: int = 0
     created_names: List[str] = field(default_factory=list)
+    created_backends: Dict[str, str] = field(default_factory=dict)   # name -> backend
     failed: int = 0
     problems: List[str] = field(default_factory=list)   # configuration / hypervisor problems
     record_failures: List[str] = field(default_factory=list)   # APEL records not written
@@ -64,98 +75,42 @@ class CycleResult:
     peers: Optional[Dict[str, List[str]]] = None        # answering/silent (None: not asked)
 
 
-def load_factory_config(paths: Paths, pipes: str = "refresh") -> Config:
+def load_factory_config(paths: Paths, pipes: str = "refresh",
+                        processor_count: Optional[int] = None) -> Config:
     from vac.services.configload import load_config
-    return load_config(paths, pipes=pipes)
+    return load_config(paths, pipes=pipes, processor_count=processor_count)
 
 
-def query_reports(cfg: Config, paths: Paths) -> Dict[str, Dict[str, dict]]:
-    """machinetype_status reports of every factory in the space that answers."""
-    if not cfg.settings.factories:
-        return {}
+@contextlib.contextmanager
+def open_libvirt(cfg: Config, hv_factory: Optional[Callable[[], ContextManager[Any]]]
+                 ) -> Iterator[Tuple[Any, Optional[str]]]:
+    """The cycle's libvirt connection and None, or None and why it cannot be opened
+    (the VM backend and the NAT network are then unavailable this cycle)."""
     try:
-        return {f: dict(r) for f, r in peers.query_machinetypes(
-            cfg, client_name="vacd-factory", paths=paths).items()}
-    except Exception:  # peers are optional (SPEC §6.5): a broken query must not stop us
-        log.exception("VacQuery of the space failed; using this factory's own report")
-        return {}
-
-
-def own_report(cfg: Config, paths: Paths, slots: List[SlotRecord],
-               now: float) -> Dict[str, dict]:
-    """This factory's machinetype_status bodies from its files (what its responder says)."""
-    from vac.services.responder import machinetype_bodies
-    return {body["machinetype"]: body for body in machinetype_bodies(cfg, paths, slots, now)}
-
-
-def domains_from_files(slots: List[SlotRecord]) -> List[DomainInfo]:
-    """Assumed domains when the hypervisor cannot be asked (``vac plan`` only)."""
-    return [DomainInfo(s.name, s.uuid or "", DomainState.RUNNING, s.cpu_seconds or 0.0)
-            for s in slots if s.is_used and s.started_time and s.finished_time is None]
-
-
-def volume_names(cfg: Config, paths: Paths) -> List[str]:
-    """Names of the logical volumes in the usable volume group ([] if none or unknown)."""
-    from vac.adapters.lvm import Lvm
-    lvm = Lvm()
+        manager = hv_factory() if hv_factory is not None else _libvirt_connect(cfg)
+        hv = manager.__enter__()
+    except HypervisorError as e:
+        yield None, str(e)
+        return
     try:
-        vg = lvm.usable_volume_group(cfg.settings.volume_group)
-    except VacError as e:
-        log.warning("not checking logical volumes: %s", e)
-        return []
-    return [name for name, _size in lvm.list_lvs_quiet(vg.name)] if vg else []
+        yield hv, None
+    finally:
+        manager.__exit__(None, None, None)
 
 
-VolumeLister = Callable[[Config, Paths], List[str]]
-
-
-def gather(cfg: Config, paths: Paths, hv: Any, facts: HostFacts, vacd_start: float,
-           volumes: Optional[VolumeLister] = None) -> planner.CycleInputs:
-    """Slots, domains, LVs and machine directories for the planner (reports come later)."""
-    slots = read_slots(cfg, paths, facts)
-    domains = hv.list_domains() if hv is not None else domains_from_files(slots)
-    dirs = [MachineDirInfo(*entry) for entry in statefs.machine_dir_ages(paths)]
-    return planner.CycleInputs(cfg, slots, domains, facts, {}, vacd_start, dirs,
-                               volumes=(volumes or volume_names)(cfg, paths))
-
-
-def read_slots(cfg: Config, paths: Paths, facts: HostFacts) -> List[SlotRecord]:
-    """Slot snapshots; an unfinished machine made by an older vac (no accounting.json)
-    gets its accounting inputs from today's configuration."""
-    hb_files = {name: mt.heartbeat_file for name, mt in cfg.machinetypes.items()}
-    slots = statefs.read_slots(paths, cfg.settings.factory_hostname, facts.processor_count,
-                               hb_files)
-    return [dataclasses.replace(s, accounting=apel.inputs_from_config(cfg, s))
-            if s.machine_dir and s.accounting is None and s.finished_time is None else s
-            for s in slots]
-
-
-def gather_reports(cfg: Config, paths: Paths, facts: HostFacts,
-                   now: float) -> Dict[str, Dict[str, dict]]:
-    """Peer reports; this factory's own files stand in when its responder is silent."""
-    return with_own_report(cfg, paths, facts, now, query_reports(cfg, paths))
-
-
-def with_own_report(cfg: Config, paths: Paths, facts: HostFacts, now: float,
-                    reports: Dict[str, Dict[str, dict]]) -> Dict[str, Dict[str, dict]]:
-    """``reports`` plus this factory's own files if its responder did not answer."""
-    factory = cfg.settings.factory_hostname
-    if factory not in reports:
-        log.info("No report from this factory's responder; using its own slot files")
-        reports[factory] = own_report(cfg, paths, read_slots(cfg, paths, facts), now)
-    return reports
-
-
-def _connect(cfg: Config, hv_factory: Optional[Callable[[], ContextManager[Any]]]):
-    if hv_factory is not None:
-        return hv_factory()
+def _libvirt_connect(cfg: Config) -> ContextManager[Any]:
     from vac.adapters import hypervisor
     return hypervisor.connect(cfg.settings.libvirt_uri)
 
 
-def _network_ready(hv: Any, cfg: Config, paths: Paths, vm_module: Any) -> bool:
+def _network_ready(hv: Any, cfg: Config, paths: Paths, facts: HostFacts,
+                   ensure: Optional[NetworkCheck] = None) -> bool:
+    """vac's NAT network (libvirt's), which VMs and containers share; False if absent."""
+    if hv is None:
+        return False
     try:
-        return bool(vm_module.ensure_network(hv, cfg, paths))
+        return bool((ensure or vmnet.ensure_network)(hv, cfg, paths,
+                                                     processors=facts.processor_count))
     except Exception:  # network repair is one guarded step of the cycle
         log.exception("Checking the NAT network failed")
         return False
@@ -172,24 +127,32 @@ def _side_steps(cfg: Config, paths: Paths, now: float, valid: bool) -> None:
             log.exception("%s failed", what)
 
 
+NetworkCheck = Callable[..., bool]     # vmnet.ensure_network(hv, cfg, paths, processors=N)
+
+
 @dataclass
 class Seams:
-    """Injected effects of a cycle (tests, simulator); None means the real thing."""
+    """Injected effects of a cycle (tests, simulator, benchmarks); None: the real thing.
+
+    ``backends`` maps a backend name ("module:Class", vac.machinemodels) to a maker
+    used instead of the registry's class (e.g. vac.sim.fakebackend.FakeBackend)."""
 
     hv_factory: Optional[Callable[[], ContextManager[Any]]] = None
     rng: Optional[random.Random] = None
     facts: Optional[HostFacts] = None
     vacd_start: Optional[float] = None
-    vm_module: Any = None
+    backends: Optional[Mapping[str, BackendMaker]] = None
     volumes: Optional[VolumeLister] = None
+    reports: Optional[Callable[[Config], Dict[str, Dict[str, dict]]]] = None
+    network: Optional[NetworkCheck] = None
 
 
 def run_cycle(paths: Paths, *, now: Optional[float] = None, config: Optional[Config] = None,
               memory: Optional[FactoryMemory] = None, **seams: Any) -> CycleResult:
-    """One factory cycle. Keyword ``seams`` are the fields of :class:`Seams`
-    (``hv_factory()`` returns a context manager yielding a hypervisor); ``memory`` is what
-    the factory role keeps between cycles (the last valid configuration, what it logged).
-    What the cycle did is kept in ``last-cycle.json`` (vac.services.cyclereport)."""
+    """One factory cycle: gather -> decide (one pure plan) -> apply. Keyword ``seams``
+    are the fields of :class:`Seams`; ``memory`` is what the factory role keeps between
+    cycles (the last valid configuration, what it logged). What the cycle did is kept in
+    ``last-cycle.json`` (vac.services.cyclereport)."""
     started = time.monotonic()
     result = _run_cycle(paths, now, config, memory, **seams)
     seconds = time.monotonic() - started
@@ -212,21 +175,21 @@ def _run_cycle(paths: Paths, now: Optional[float], config: Optional[Config],
     vm.remove_leftover_disks(paths, now)        # of a create killed mid-way (SIGKILL)
     for path in statefs.remove_interrupted_writes(paths, now):
         log.info("Removed %s, left by an interrupted write", path)
-    read = read_config(paths, load_factory_config, memory or FactoryMemory(), config)
+    memory = memory or FactoryMemory()
+    facts = opts.facts or hostfacts.host_facts(paths)      # the cycle's one /proc/cpuinfo
+    read = read_config(paths, lambda p: load_factory_config(
+        p, processor_count=facts.processor_count), memory, config, report_now=False)
     result.config, result.problems = read.lifecycle, list(read.problems)
-    cfg = read.lifecycle
-    if cfg is None:
+    if read.lifecycle is None:
+        report_read(paths, memory, read)
         log.info("No machines destroyed or created this cycle (no usable configuration)")
         _settle_records(paths, now, result, None)
         return result
-    if opts.vm_module is None:
-        opts.vm_module = vm
-    try:
-        with _connect(cfg, opts.hv_factory) as hv:
-            _cycle_with_hv(cfg, paths, hv, now, result, opts, read.creation)
-    except HypervisorError as e:
-        log.error("libvirt: %s (this cycle stops here)", e)
-        result.problems.append(f"hypervisor: {e}")
+    cfg = read.lifecycle
+    with open_libvirt(cfg, opts.hv_factory) as (hv, hv_problem):
+        if hv_problem:
+            result.problems.append(f"hypervisor: {hv_problem}")
+        read = _one_way(paths, now, read, memory, opts, (hv, hv_problem), facts, result)
     _side_steps(cfg, paths, now, read.creation is not None)
     _settle_records(paths, now, result, cfg)
     if read.creation is not None and cfg.settings.vacmon_hostport:
@@ -236,39 +199,56 @@ def _run_cycle(paths: Paths, now: Optional[float], config: Optional[Config],
     return result
 
 
-def _cycle_with_hv(cfg: Config, paths: Paths, hv: Any, now: float, result: CycleResult,
-                   opts: Seams, creation: Optional[Config]) -> None:
-    """Lifecycle with ``cfg``, then creation with ``creation`` (None: create nothing)."""
-    facts = opts.facts or hostfacts.host_facts(paths)
+def _one_way(paths: Paths, now: float, read: ConfigRead, memory: FactoryMemory, opts: Seams,
+             libvirt: Tuple[Any, Optional[str]], facts: HostFacts,
+             result: CycleResult) -> ConfigRead:
+    """Gather (slots, backends' machines, peers) -> decide -> apply."""
+    cfg = read.lifecycle
+    assert cfg is not None
+    hv, hv_problem = libvirt
     log.info("At most %d LMs can be created on this factory", facts.processor_count)
     start = heartbeat_grace_start(paths, now, _DAEMON_START) if opts.vacd_start is None \
         else opts.vacd_start
-    inputs = gather(cfg, paths, hv, facts, start, opts.volumes)
-    plan, capacity = planner.plan_lifecycle(inputs, now)
+    slots = read_slots(cfg, paths, facts)
+    ctx = BackendContext(cfg, paths, now, facts.processor_count, hv, hv_problem)
+    backends = open_cycle_backends(ctx, slots, opts.backends)
+    if hv_problem and LIBVIRT not in backends.problems:
+        log.error("libvirt unavailable: %s (vac's NAT network needs it: no machines are "
+                  "created this cycle)", hv_problem)
+    read = without_backends(read, backends.problems)
+    report_read(paths, memory, read)
+    inputs = cycle_inputs(cfg, read.creation, paths, now, facts, start, slots, backends,
+                          volumes=opts.volumes, reports=opts.reports)
+    if read.creation is not None and not _network_ready(hv, cfg, paths, facts, opts.network):
+        inputs = dataclasses.replace(inputs, blockers=("the NAT network is not ready",))
+    if read.creation is not None:       # this factory's own report is always there
+        result.peers = cyclereport.peer_states(
+            read.creation, {**inputs.reports, cfg.settings.factory_hostname: {}})
+    plan = planner.plan(inputs, now, opts.rng or random.Random())
     result.plan = plan
-    cyclereport.log_slots(plan, list(inputs.slots))
-    executor = Executor(cfg, paths, hv, now, opts.vm_module)
+    _log_decision(plan, slots, read, cfg, paths, facts)
+    executor = Executor(cfg, paths, backends, now)
     _apply(executor, plan.actions)
     result.record_failures = executor.record_failures
-    blockers = () if _network_ready(hv, cfg, paths, opts.vm_module) else \
-        ("the NAT network is not ready",)
-    if creation is None:
+    result.created, result.failed = executor.created, executor.failed
+    result.created_names = list(executor.created_names)
+    result.created_backends = {a.name: backend_of(
+        cfg.machinetypes[a.machinetype].machine_model) or "" for a in plan.creates
+        if a.machinetype in cfg.machinetypes}
+    return read
+
+
+def _log_decision(plan: planner.Plan, slots: List[SlotRecord], read: ConfigRead,
+                  cfg: Config, paths: Paths, facts: HostFacts) -> None:
+    cyclereport.log_slots(plan, slots)
+    if read.creation is None:
         log.info("No machines created this cycle: the configuration is invalid (its "
                  "problems are in the log when they change, and in %s)", paths.config_error)
         return
-    reports = query_reports(creation, paths)
-    result.peers = cyclereport.peer_states(creation, reports)
-    inputs = dataclasses.replace(inputs, config=creation, blockers=blockers,
-                                 reports=with_own_report(creation, paths, facts, now, reports))
-    done = len(plan.actions)
     log.info("Start a LM creation attempt (at most %d this cycle). Load average is %.2f; "
              "superslots (shutdown time: processors) %s", cfg.settings.max_creations_per_cycle,
-             facts.load_average, dict(sorted(capacity.superslots.items())))
-    planner.plan_creation(inputs, capacity, now, opts.rng or random.Random(), plan)
+             facts.load_average, dict(sorted(plan.capacity_superslots.items())))
     cyclereport.log_plan(plan)
-    _apply(executor, plan.actions[done:])
-    result.created, result.failed = executor.created, executor.failed
-    result.created_names = list(executor.created_names)
 
 
 def _settle_records(paths: Paths, now: float, result: CycleResult,
@@ -317,23 +297,31 @@ def _apply(executor: Executor, actions: List[Any]) -> None:
 def preview(paths: Paths, *, now: Optional[float] = None,
             hv_factory: Optional[Callable[[], ContextManager[Any]]] = None,
             facts: Optional[HostFacts] = None, rng: Optional[random.Random] = None,
-            volumes: Optional[VolumeLister] = None) -> Tuple[Config, planner.Plan, List[str]]:
+            volumes: Optional[VolumeLister] = None,
+            backends: Optional[Mapping[str, BackendMaker]] = None,
+            reports: Optional[Callable[[Config], Dict[str, Dict[str, dict]]]] = None
+            ) -> Tuple[Config, planner.Plan, List[str]]:
     """What the next cycle would do, without acting (``vac plan``); raises ConfigError.
 
-    Returns (config, plan, notes); if the hypervisor cannot be asked, machines the files
-    say are running are assumed to be running (noted).
+    Returns (config, plan, notes); machines of a backend that cannot be asked are
+    assumed to be running where the files say they started (noted).
     """
     now = time.time() if now is None else now
-    cfg = load_factory_config(paths, pipes="cache")
     facts = facts or hostfacts.host_facts(paths)
+    cfg = load_factory_config(paths, pipes="cache", processor_count=facts.processor_count)
     notes: List[str] = []
-    try:
-        with _connect(cfg, hv_factory) as hv:
-            inputs = gather(cfg, paths, hv, facts, now - 86400, volumes)
-    except HypervisorError as e:
-        notes.append(f"hypervisor not reachable ({e}): assuming started machines run")
-        inputs = gather(cfg, paths, None, facts, now - 86400, volumes)
-    inputs = dataclasses.replace(inputs, reports=gather_reports(cfg, paths, facts, now))
+    slots = read_slots(cfg, paths, facts)
+    with open_libvirt(cfg, hv_factory) as (hv, hv_problem):
+        ctx = BackendContext(cfg, paths, now, facts.processor_count, hv, hv_problem)
+        opened = open_backends(ctx, needed_backends(cfg, slots), backends)
+    for name, problem in sorted(opened.problems.items()):
+        notes.append(f"{short_name(name)} not reachable ({problem}): assuming its started "
+                     "machines run")
+        assumed = [m for m in machines_from_files(slots) if m.backend == name]
+        opened.inventories[name] = assumed
+    opened.problems.clear()
+    inputs = cycle_inputs(cfg, cfg, paths, now, facts, now - 86400, slots, opened,
+                          volumes=volumes, reports=reports)
     return cfg, planner.plan(inputs, now, rng or random.Random()), notes
 
 
@@ -360,28 +348,28 @@ def _pause(paths: Paths, control: RoleControl, result: Optional[CycleResult]) ->
     cycle created are booting (vac.core.pacing); heartbeat at least every 60 s."""
     cfg = result.config if result is not None else None
     pause = cfg.settings.cycle_seconds if cfg is not None else DEFAULT_PAUSE_SECONDS
-    created = result.created_names if result is not None else []
+    created = result.created_backends if result is not None else {}
     probe = PACE_POLL_SECONDS if cfg is not None and created and \
         cfg.settings.fast_cycle_seconds > 0 else HEARTBEAT_SECONDS
     start = time.time()
     while not control.should_stop():
         waited = time.time() - start
         if waited >= pause or (probe == PACE_POLL_SECONDS and cfg is not None
-                               and _due(cfg, waited, created)):
+                               and _due(cfg, paths, waited, created)):
             return
         if control.wait(min(probe, max(0.0, pause - waited))):
             return
         write_heartbeat(paths, "factory")
 
 
-def _due(cfg: Config, waited: float, created: List[str]) -> bool:
-    """pacing.cycle_due with the hypervisor's current view of the created guests."""
-    try:
-        with _connect(cfg, None) as hv:
-            return pacing.cycle_due(cfg, waited, created, hv.domain)
-    except HypervisorError as e:
-        log.warning("cannot look at the new guests (%s); next cycle after cycle_seconds", e)
-        return False
+def _due(cfg: Config, paths: Paths, waited: float, created: Mapping[str, str]) -> bool:
+    """pacing.cycle_due with the backends' current view of the created machines
+    (``created``: machine name -> its backend)."""
+    with open_libvirt(cfg, None) as (hv, hv_problem):
+        ctx = BackendContext(cfg, paths, time.time(), 0, hv, hv_problem)
+        opened = open_backends(ctx, set(created.values()))
+    found = {m.name: m for m in opened.machines if m.name in created}
+    return pacing.cycle_due(cfg, waited, list(created), found.get)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

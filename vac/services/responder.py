@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from vac import __version__
 from vac.adapters import host, statefs, sysinfo, udp
 from vac.constants import DAEMON_ROLES
-from vac.core import status, usage
+from vac.core import status
 from vac.core import vacquery as vq
 from vac.core.configtypes import Config
 from vac.core.querygate import QueryCounters
@@ -37,7 +37,8 @@ from vac.errors import ConfigError, ProtocolError
 from vac.model import SlotRecord
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
-from vac.services import accounting, metrics_hooks, spacekey
+from vac.services import metrics_hooks, spacekey
+from vac.services.gather import own_facts
 from vac.services.replycache import ReplyCache
 from vac.services.rolekit import CONFIG_CHECK_SECONDS, ConfigHolder, write_heartbeat
 from vac.services.sourcegate import SourceGate
@@ -69,15 +70,9 @@ def local_bodies(cfg: Config, paths: Paths, reply_type: str, now: float
 def machinetype_bodies(cfg: Config, paths: Paths, slots: List[SlotRecord], now: float
                        ) -> List[Dict[str, Any]]:
     """machinetype_status bodies of this factory: ``slots`` plus each last finish."""
-    finishes = {}
-    for name in cfg.machinetypes:
-        record = statefs.read_finished(paths, name)
-        if record is not None:
-            finishes[name] = record
-    half_life = cfg.settings.share_half_life_seconds
-    decayed = usage.current(accounting.share_usage(paths), now, half_life) \
-        if half_life > 0 else None
-    return status.machinetype_statuses(cfg, slots, now, finishes, decayed)
+    own = own_facts(cfg, paths, now)
+    decayed = own.usage if cfg.settings.share_half_life_seconds > 0 else None
+    return status.machinetype_statuses(cfg, slots, now, own.finishes, decayed)
 
 
 def slot_count(paths: Paths) -> int:

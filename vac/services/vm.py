@@ -18,14 +18,13 @@ from typing import Optional
 
 from vac.adapters import host as host_facts
 from vac.adapters.images import is_remote, verify_cernvm_signature
-from vac.adapters.lvm import VolumeGroup
-from vac.constants import VM_MODELS
-from vac.core import disksize, domxml, naming, status
+from vac.core import disksize, domxml, naming
 from vac.core.configtypes import Config, Machinetype
 from vac.errors import CommandError, HypervisorError, ImageError, StorageError, VacError
 from vac.model import DomainState
 from vac.paths import Paths
 from vac.services.hostops import HostOps, default_host
+from vac.services.machinevolumes import make_lv, remove_lv
 from vac.services.vmnet import ensure_network
 
 log = logging.getLogger(__name__)
@@ -49,6 +48,7 @@ class VmRequest:
     uuid: str
     machine_dir: str
     config_drive_iso: Optional[str] = None
+    host_processors: Optional[int] = None     # the cycle's /proc/cpuinfo count
 
 
 def resolve_image(mt: Machinetype, paths: Paths, host: HostOps) -> str:
@@ -100,17 +100,20 @@ def _create(hv, cfg: Config, paths: Paths, request: VmRequest, host: HostOps,
             undo: contextlib.ExitStack) -> None:
     mt = request.machinetype
     model = mt.machine_model
-    if model not in VM_MODELS:
-        raise VacError(f"machine_model {model} is not a VM model")
+    try:
+        profile = domxml.vm_profile(model)
+    except ValueError as e:
+        raise VacError(str(e)) from e
     name = request.machine_name
     log.info("%s: Using IP=%s MAC=%s", name, naming.machine_ip(request.ordinal),
              naming.machine_mac(request.ordinal))
     image = resolve_image(mt, paths, host)
     vg = host.lvm.usable_volume_group(cfg.settings.volume_group)
-    lv = (_make_lv(cfg, request, host, vg, undo,
-                   host_processors=host_facts.processor_count(paths)) if vg else None)
+    processors = request.host_processors or host_facts.processor_count(paths)
+    lv = make_lv(cfg, host, vg, undo, name=name, machinetype=mt,
+                 processors=request.processors, host_processors=processors) if vg else None
     temp_files = []
-    if model == "vm-raw":
+    if profile.disk_image:
         root = _make_overlay(image, paths, host, undo)
         temp_files.append(root)
         disks = domxml.machine_disks(model, root_disk=root, root_is_block=False, image=image,
@@ -160,30 +163,6 @@ def _domain_xml(hv, cfg: Config, request: VmRequest, host: HostOps, disks) -> st
         emulator=emulator, nwfilter=_nwfilter(hv, request.machine_name),
         guest_to_guest=request.machinetype.guest_to_guest)
     return domxml.domain_xml(spec)
-
-
-def _make_lv(cfg: Config, request: VmRequest, host: HostOps, vg: VolumeGroup,
-             undo: contextlib.ExitStack, *, host_processors: int) -> str:
-    name = request.machine_name
-    host.lvm.remove_lv(vg.name, name)                 # leftover of an earlier machine
-    lvs = host.lvm.list_lvs(vg.name)
-    factory = cfg.settings.factory_hostname
-    vac_bytes, other_bytes = disksize.split_usage(factory, lvs)
-    log.info("Volume group %s has %d bytes used by Vac and %d bytes by others, out of %d "
-             "bytes in total. The extent size is %d bytes.", vg.name, vac_bytes, other_bytes,
-             vg.total_bytes, vg.extent_bytes)
-    gb = disksize.gb_per_processor(request.machinetype.disk_gb_per_processor,
-                                   cfg.settings.disk_gb_per_processor)
-    try:
-        size = disksize.lv_size_bytes(
-            processors=request.processors, gb=gb, vg_total_bytes=vg.total_bytes,
-            extent_bytes=vg.extent_bytes, non_vac_bytes=other_bytes,
-            total_processors=status.total_processors(cfg, host_processors))
-    except ValueError as e:
-        raise StorageError(f"cannot size logical volume {vg.name}/{name}: {e}") from e
-    path = host.lvm.create_lv(vg.name, name, size)
-    undo.callback(host.lvm.remove_lv, vg.name, name, True)
-    return path
 
 
 def _make_sparse_file(cfg: Config, request: VmRequest, paths: Paths,
@@ -271,7 +250,7 @@ def destroy_vm(hv, cfg: Config, paths: Paths, machine_name: str, *, grace_second
             log.info("%s: VM destroyed", machine_name)
     except HypervisorError as e:
         log.warning("%s: destroy failed: %s", machine_name, e)
-    _remove_lv(cfg, host, machine_name)
+    remove_lv(cfg, host, machine_name)
 
 
 def _wait_for_stop(hv, name: str, grace_seconds: float, host: HostOps) -> None:
@@ -281,13 +260,3 @@ def _wait_for_stop(hv, name: str, grace_seconds: float, host: HostOps) -> None:
         if info is None or not (info.state.is_active or info.state is DomainState.SHUTDOWN):
             return
         host.sleep(POLL_SECONDS)
-
-
-def _remove_lv(cfg: Config, host: HostOps, name: str) -> None:
-    try:
-        vg = host.lvm.usable_volume_group(cfg.settings.volume_group)
-    except StorageError as e:
-        log.warning("%s: not removing logical volume: %s", name, e)
-        return
-    if vg is not None:
-        host.lvm.remove_lv(vg.name, name, quiet=True)

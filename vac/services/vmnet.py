@@ -24,18 +24,21 @@ START_HINT = ('(Do you need to install dnsmasq RPM >= 2.48-13? Old "dnsmasq --li
               'already exist?)')
 
 
-def slot_count(cfg: Config, paths: Paths) -> int:
+def slot_count(cfg: Config, paths: Paths, processors: Optional[int] = None) -> int:
     """How many slots get DHCP and /etc/hosts entries: every slot (one per host
-    processor, SPEC §1.7, as counted under --root), at least 100 as the original."""
-    return max(MIN_SLOTS, cfg.settings.total_processors or 0,
-               host_facts.processor_count(paths))
+    processor, SPEC §1.7, as counted under --root; ``processors`` if the caller has
+    counted them already), at least 100 as the original."""
+    if processors is None:
+        processors = host_facts.processor_count(paths)
+    return max(MIN_SLOTS, cfg.settings.total_processors or 0, processors)
 
 
-def ensure_network(hv, cfg: Config, paths: Paths, *, host: Optional[HostOps] = None) -> bool:
-    """Make the NAT network right; False if this cycle must not create VMs."""
+def ensure_network(hv, cfg: Config, paths: Paths, *, host: Optional[HostOps] = None,
+                   processors: Optional[int] = None) -> bool:
+    """Make the NAT network right; False if this cycle must not create machines."""
     host = host or default_host(paths)
     factory = cfg.settings.factory_hostname
-    count = slot_count(cfg, paths)
+    count = slot_count(cfg, paths, processors)
     try:
         info = hv.network(NAT_NETWORK_NAME)
         if info is not None and not netxml.has_factory_address(info.xml):

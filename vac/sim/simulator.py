@@ -1,9 +1,11 @@
-"""Scheduling simulator: many factories in one process, a fake clock, FakeHypervisors.
+"""Scheduling simulator: many factories in one process, a fake clock, FakeBackends.
 
 Each factory runs the real planner (vac.core.planner) every ``cycle_seconds`` of simulated
 time; its slots live in memory as SlotRecords, updated the way the executor updates the
-files; reports are exchanged in memory with vac.core.status (what each responder would
-say). Machines find work or not according to the scenario, and end themselves.
+files (vac.core.projection); the other factories' reports are exchanged in memory with
+vac.core.status (what each responder would say) and each factory's own report is
+computed by the planner, as in the real cycle. Machines find work or not according to
+the scenario, and end themselves.
 
     python -m vac.sim.simulator --scenario shares --plot shares.svg
 """
@@ -19,14 +21,14 @@ from types import MappingProxyType
 from typing import Callable, Dict, List, Optional, Sequence
 
 from vac.constants import GB, MIB
-from vac.core import planner, status, usage
-from vac.core.shares import abort_code
-from vac.core.actions import (Create, Destroy, Finalise, LowerShutdownTime, Preempt,
-                              RecordUsage, WriteHeartbeat)
+from vac.core import planner, projection, status, usage
+from vac.core.actions import Create, Destroy, Finalise, Preempt, RecordUsage
 from vac.core.configtypes import Config, Machinetype, Settings
 from vac.core.naming import machine_name
+from vac.core.shares import abort_code
 from vac.model import HostFacts, SlotRecord
-from vac.sim.fakehypervisor import FakeHypervisor
+from vac.services.backends.base import MachineRequest
+from vac.sim.fakebackend import FakeBackend
 
 START = 1_700_000_000
 HS06_PER_PROCESSOR = 10.0
@@ -37,11 +39,11 @@ WorkModel = Callable[[str, float, random.Random], float]
 
 @dataclasses.dataclass
 class SimFactory:
-    """One factory: its configuration, in-memory slots, hypervisor and machine end times."""
+    """One factory: its configuration, in-memory slots, backend and machine end times."""
 
     cfg: Config
     slots: List[SlotRecord]
-    hv: FakeHypervisor
+    backend: FakeBackend
     rng: random.Random
     ends: Dict[str, tuple] = dataclasses.field(default_factory=dict)   # name -> (t, msg)
     created: Dict[str, int] = dataclasses.field(default_factory=dict)  # mt -> count
@@ -106,28 +108,26 @@ class Simulation:
         cfg = Config(settings=s, machinetypes=MappingProxyType(
             {mt.name: mt for mt in self.machinetypes}))
         slots = [SlotRecord(ordinal=o, name=machine_name(name, o)) for o in range(processors)]
-        return SimFactory(cfg, slots, FakeHypervisor(), random.Random(seed * 1000 + i))
+        return SimFactory(cfg, slots, FakeBackend(name), random.Random(seed * 1000 + i))
 
     # --- one cycle of one factory ------------------------------------------------------
     def _facts(self, f: SimFactory) -> HostFacts:
         return HostFacts(len(f.slots), 0.0, 0.0, 1024 * 1024 * MIB, 512 * 1024 * MIB, 100 * GB)
 
-    def _reports(self) -> Dict[str, Dict[str, dict]]:
+    def _reports(self, exclude: SimFactory) -> Dict[str, Dict[str, dict]]:
+        """What the other factories' responders say (this one's own is the planner's)."""
         def bodies(f: SimFactory) -> List[dict]:
             decayed = usage.current(f.usage, self.now, f.cfg.settings.share_half_life_seconds)
             return status.machinetype_statuses(f.cfg, f.slots, self.now, f.finishes, decayed)
-        return {f.name: {b["machinetype"]: b for b in bodies(f)} for f in self.factories}
+        return {f.name: {b["machinetype"]: b for b in bodies(f)} for f in self.factories
+                if f is not exclude}
 
     def _cycle(self, f: SimFactory) -> None:
-        inputs = planner.CycleInputs(f.cfg, f.slots, f.hv.list_domains(), self._facts(f), {},
-                                     START - 86400)
-        plan, cap = planner.plan_lifecycle(inputs, self.now)
-        for action in plan.actions:
-            self._apply(f, action)
-        inputs = dataclasses.replace(inputs, reports=self._reports())
-        done = len(plan.actions)
-        planner.plan_creation(inputs, cap, self.now, f.rng, plan)
-        for action in plan.actions[done:]:
+        own = planner.OwnFacts(dict(f.finishes), usage.current(
+            f.usage, self.now, f.cfg.settings.share_half_life_seconds))
+        inputs = planner.CycleInputs(f.cfg, f.slots, f.backend.inventory(), self._facts(f),
+                                     self._reports(f), START - 86400, own=own)
+        for action in planner.plan(inputs, self.now, f.rng).actions:
             self._apply(f, action)
 
     def _set(self, f: SimFactory, name: str, **changes) -> None:
@@ -137,46 +137,36 @@ class Simulation:
 
     def _apply(self, f: SimFactory, action) -> None:
         """What the executor does to the files, done to the in-memory SlotRecords."""
-        t = self.now
-        if isinstance(action, WriteHeartbeat):
-            self._set(f, action.name, heartbeat_time=t, heartbeat_mtime=t,
-                      cpu_seconds=action.cpu_seconds, cpu_percentage=action.cpu_percentage)
-        elif isinstance(action, LowerShutdownTime):
-            self._set(f, action.name, shutdown_time_job=action.shutdown_time)
-        elif isinstance(action, Destroy):
+        if isinstance(action, Destroy):
             self._destroy(f, action)
-        elif isinstance(action, Finalise):
-            self._set(f, action.slot.name, finished_time=t)
+        elif isinstance(action, Create):
+            self._create(f, action)
+            return
+        elif isinstance(action, Preempt):
+            self.preempted_processors += action.processors
+        elif isinstance(action, RecordUsage):
+            f.usage = usage.add(f.usage, action.machinetype, action.hs06_seconds, self.now,
+                                f.cfg.settings.share_half_life_seconds)
+        for i, slot in enumerate(f.slots):
+            f.slots[i] = projection.after(slot, action, self.now) \
+                if slot.name == projection.action_name(action) else slot
+        if isinstance(action, Finalise):
             slot = f.slots[action.slot.ordinal]
             self._update_finishes(f, slot)
             if abort_code(slot.shutdown_message) is not None:
                 self.aborts[slot.machinetype or ""] = self.aborts.get(slot.machinetype or "",
                                                                       0) + 1
-        elif isinstance(action, Preempt):
-            self._set(f, action.name, shutdown_time_job=action.grace_until,
-                      preempted_until=action.grace_until,
-                      preempted_for=action.for_machinetype)
-            self.preempted_processors += action.processors
-        elif isinstance(action, RecordUsage):
-            f.usage = usage.add(f.usage, action.machinetype, action.hs06_seconds, t,
-                                f.cfg.settings.share_half_life_seconds)
-        elif isinstance(action, Create):
-            self._create(f, action)
 
     def _destroy(self, f: SimFactory, action: Destroy) -> None:
         """The executor's destroy: the domain goes; vac's message unless the guest's."""
         slot = next((s for s in f.slots if s.name == action.name), None)
-        if f.hv.domain(action.name) is None:
+        if action.name not in f.backend.machines:
             return
-        f.hv.destroy_domain(action.name)
+        f.backend.destroy(action.name, grace_seconds=0)
         f.ends.pop(action.name, None)
-        if slot is None:
-            return
-        if slot.preempted_until is not None and slot.started_time is not None:
+        if slot is not None and slot.preempted_until is not None \
+                and slot.started_time is not None:
             self.work_lost += (slot.hs06 or 0.0) * (self.now - slot.started_time)
-        if action.shutdown_message and not slot.shutdown_message:
-            self._set(f, action.name, shutdown_message=action.shutdown_message,
-                      shutdown_message_time=self.now)
 
     @staticmethod
     def _update_finishes(f: SimFactory, slot: SlotRecord) -> None:
@@ -187,8 +177,9 @@ class Simulation:
             f.finishes[mt] = slot
 
     def _create(self, f: SimFactory, c: Create) -> None:
-        uuid = f"{f.name}-{c.name}-{int(self.now)}"
-        f.hv.create_domain(f"<domain><name>{c.name}</name><uuid>{uuid}</uuid></domain>")
+        mt = f.cfg.machinetypes[c.machinetype]
+        uuid = f.backend.create(MachineRequest(c.name, c.ordinal, mt, c.processors, "",
+                                               c.shutdown_time, lambda _uuid: None)).uuid
         f.slots[c.ordinal] = SlotRecord(
             ordinal=c.ordinal, name=c.name, created=int(self.now), machinetype=c.machinetype,
             machine_model="cernvm3", machine_dir=f"sim:{c.name}:{int(self.now)}",
@@ -208,9 +199,9 @@ class Simulation:
         for name, (t, message) in list(f.ends.items()):
             if t <= self.now:
                 del f.ends[name]
-                if f.hv.domain(name) is not None:
+                if name in f.backend.machines:
                     self._set(f, name, shutdown_message=message, shutdown_message_time=t)
-                    f.hv.power_off(name)
+                    f.backend.power_off(name)
 
     # --- the clock ------------------------------------------------------------------------
     def running_hs06(self) -> Dict[str, float]:
@@ -230,7 +221,7 @@ class Simulation:
             if on_step is not None:
                 on_step(self)
             for f in self.factories:
-                f.hv.tick(step)
+                f.backend.tick(step)
                 self._machines_end(f)
                 self._cycle(f)
             result.times.append((self.now - START) / 3600.0)
