@@ -18,7 +18,7 @@ DEB_PKGS=(
   rpmlint python3-packaging puppet-lint                      # rpm checks + dep generator, puppet lint
   prometheus                                                 # server + promtool for the metrics tests
   mmdebstrap extlinux fdisk e2fsprogs                        # the Debian OS test image (osimage.sh)
-  podman runc containernetworking-plugins                    # containers (runc: cgroup v1 hosts)
+  podman runc containernetworking-plugins                    # docker machine model (rootful; runc: cgroup v1 hosts)
 )
 # EL9 names; some live in EPEL (mandoc, busybox) and puppet comes from Puppet's own repo.
 EL_PKGS=(
@@ -27,7 +27,7 @@ EL_PKGS=(
   qemu-kvm qemu-img dnsmasq iptables-nft iproute lvm2 psmisc
   xorriso busybox syslinux lz4 rpm-build rpmlint python3-rpm-macros mandoc cloud-init
   python3-prometheus_client   # EPEL 9; EL9 has no Prometheus server package for the tests
-  podman runc
+  podman runc                 # docker machine model (rootful)
 )
 
 if [ "$(id -u)" != 0 ]; then echo "install-deps.sh: must run as root" >&2; exit 1; fi

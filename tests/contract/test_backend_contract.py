@@ -28,6 +28,10 @@ from vac.sim.fakehypervisor import FakeHypervisor
 FACTORY = "f1.example.com"
 
 
+def factory_of(subject) -> str:
+    return subject.cfg.settings.factory_hostname
+
+
 class Subject:
     """A backend under test, how to make a request for it, and what it identified."""
 
@@ -37,14 +41,16 @@ class Subject:
         self.cleanups: List[Callable[[], None]] = []
         self.add_foreign: Callable[[str], None] = lambda name: None
         self.still_there: Callable[[str], bool] = lambda name: True
+        self.prepare: Callable[[MachineRequest], MachineRequest] = lambda r: r
 
     def request(self, ordinal: int, processors: int = 1) -> MachineRequest:
         name = naming.machine_name(self.cfg.settings.factory_hostname, ordinal)
         machine_dir = self.paths.machine_dir(1_700_000_000 + ordinal, self.mt.name, name)
         os.makedirs(machine_dir, exist_ok=True)
-        return MachineRequest(machine_name=name, ordinal=ordinal, machinetype=self.mt,
-                              processors=processors, machine_dir=machine_dir,
-                              shutdown_time=2_000_000_000, identify=self.identified.append)
+        return self.prepare(MachineRequest(
+            machine_name=name, ordinal=ordinal, machinetype=self.mt, processors=processors,
+            machine_dir=machine_dir, shutdown_time=2_000_000_000,
+            identify=self.identified.append))
 
     def names(self) -> List[str]:
         return [m.name for m in self.backend.inventory()]
@@ -124,7 +130,7 @@ def test_a_second_machine_of_the_same_name_is_refused(subject):
 
 def test_machines_of_other_factories_are_not_listed(subject):
     mine = subject.backend.create(subject.request(8))
-    foreign = naming.machine_name("f2.example.com", 8)
+    foreign = naming.machine_name("f2" + factory_of(subject), 8)
     subject.add_foreign(foreign)
     assert subject.names() == [mine.name]
     subject.backend.destroy(foreign, grace_seconds=0, wait=False)   # not ours: left alone

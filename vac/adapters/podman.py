@@ -1,0 +1,102 @@
+"""Rootful podman's command line (the only place vac talks to podman).
+
+Containers are found by the label ``vac.factory=FACTORY``; CPU time (nanoseconds) and
+memory (bytes) come from ``podman stats``. Every failure is a CommandError naming the
+command; :meth:`Podman.check` turns a missing or broken podman into one PodmanError line.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence, Tuple
+
+from vac.adapters import runner
+from vac.errors import CommandError, VacError
+
+FACTORY_LABEL = "vac.factory"
+TIMEOUT_SECONDS = 120.0
+
+
+class PodmanError(VacError):
+    """podman is missing or cannot be used (one line)."""
+
+
+@dataclass(frozen=True)
+class Container:
+    """One container as ``podman ps -a`` lists it."""
+
+    id: str
+    name: str
+    state: str           # created, running, exited, stopping, paused, ...
+    exit_code: int
+
+
+class Podman:
+    """Runs ``podman`` through ``run`` (vac.adapters.runner.run by default)."""
+
+    def __init__(self, run: Callable[..., runner.Result] = runner.run,
+                 binary: str = "podman"):
+        self.run, self.binary = run, binary
+
+    def _podman(self, *args: str, timeout: float = TIMEOUT_SECONDS) -> str:
+        return self.run([self.binary, *args], timeout=timeout).stdout
+
+    def check(self) -> None:
+        """PodmanError unless ``podman info`` answers."""
+        try:
+            self._podman("info", "--format", "{{.Host.OCIRuntime.Name}}", timeout=60)
+        except (CommandError, OSError) as e:
+            raise PodmanError(f"podman cannot be used ({e}): install podman "
+                              "(Debian/EL9 package podman) to run docker machinetypes") from e
+
+    def containers(self, factory: str) -> List[Container]:
+        """Every container labelled for ``factory``, running or not."""
+        out = self._podman("ps", "-a", "--filter", f"label={FACTORY_LABEL}={factory}",
+                           "--format", "json")
+        try:
+            rows = json.loads(out or "[]")
+        except ValueError as e:
+            raise CommandError(f"podman ps: unreadable output: {e}") from e
+        return [Container(r["Id"], (r.get("Names") or [""])[0], r.get("State", ""),
+                          int(r.get("ExitCode") or 0)) for r in rows]
+
+    def create(self, options: Sequence[str], image: str, command: Sequence[str]) -> str:
+        """``podman create``; returns the new container's full ID."""
+        return self._podman("create", *options, image, *command).strip().splitlines()[-1]
+
+    def start(self, name: str) -> None:
+        self._podman("start", name)
+
+    def stop(self, name: str, grace_seconds: float) -> None:
+        """SIGTERM, then SIGKILL after ``grace_seconds`` (whole seconds)."""
+        self._podman("stop", "-t", str(max(0, int(grace_seconds))), name,
+                     timeout=TIMEOUT_SECONDS + grace_seconds)
+
+    def remove(self, name: str) -> None:
+        """Remove the container (forced, no wait); an unknown name is not an error."""
+        self._podman("rm", "-f", "-i", "-t", "0", name)
+
+    def stats(self, name: str) -> Optional[Tuple[int, int]]:
+        """(CPU nanoseconds, memory bytes) of a running container; None if not running."""
+        try:
+            out = self._podman("stats", "--no-stream", "--no-reset", "--format",
+                               "{{.ContainerStats.CPUNano}} {{.ContainerStats.MemUsage}}",
+                               name, timeout=60)
+        except CommandError:
+            return None
+        try:
+            cpu, mem = out.split()[:2]
+            return int(cpu), int(mem)
+        except ValueError:
+            return None
+
+    def has_image(self, ref: str) -> bool:
+        try:
+            self._podman("image", "exists", ref, timeout=60)
+        except CommandError:
+            return False
+        return True
+
+    def pull(self, ref: str) -> None:
+        self._podman("pull", "-q", ref, timeout=1800)

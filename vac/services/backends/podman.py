@@ -1,0 +1,197 @@
+"""The ``docker`` machine model: OCI containers run by rootful podman (SPEC §3.4.2).
+
+Layout inside the container, as the original's: the machine directory's ``joboutputs``
+read-write at ``/var/spool/joboutputs``; ``user_data`` read-only at ``/user_data``;
+``machinefeatures`` and ``jobfeatures`` read-only at ``/etc/machinefeatures`` and
+``/etc/jobfeatures``; each ``tmp_binds`` path a private directory of the machine
+directory; ``/cvmfs/REPO`` read-only for each of ``cvmfs_repositories``; the machine's LV
+(if a volume group is usable) formatted and mounted on the machine directory's ``mnt/``
+and bound at ``/mnt``. The command is ``container_command``; the hostname the machine's
+FQDN; CPU and memory limits from its processors and ``mb_per_processor``; the container
+ID is the machine's UUID (its job_id).
+
+Network: the container gets its own network namespace on the podman network ``vac``
+(a CNI bridge on vac's NAT bridge ``virbr1``) with the slot's own address and MAC, so
+it reaches the outside world through the same NAT and the factory's metadata and
+MJF/JOBOUTPUTS services at 169.254.169.254/253 exactly as a VM of that slot does.
+``container_network`` (backend option, tests only) may name another network.
+
+Images: ``root_image = docker://REF`` (``REF@sha256:...`` pins the digest); an image
+already present is used as it is, so each image is pulled at most once per cycle and
+then cached by podman's own storage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from typing import List, Optional, Sequence
+
+from vac.adapters.podman import FACTORY_LABEL, Container, Podman, PodmanError
+from vac.core import naming
+from vac.core.configtypes import Machinetype
+from vac.core.mjf import memory_bytes
+from vac.errors import CommandError, ImageError, VacError
+from vac.machinemodels import PODMAN
+from vac.model import DomainState, MachineInfo
+from vac.services import machinevolumes
+from vac.services.backends.base import BackendContext, BackendUnavailable, MachineRequest, Usage
+from vac.services.hostops import HostOps, default_host
+
+log = logging.getLogger(__name__)
+
+NETWORK = "vac"
+STATES = {"running": DomainState.RUNNING, "paused": DomainState.PAUSED,
+          "created": DomainState.RUNNING, "configured": DomainState.RUNNING,
+          "stopping": DomainState.SHUTDOWN}
+
+
+def image_ref(mt: Machinetype) -> str:
+    """``REF`` of ``root_image = docker://REF``; ImageError for anything else."""
+    image = mt.root_image or ""
+    if not image.startswith("docker://") or len(image) <= len("docker://"):
+        raise ImageError(f"machinetype {mt.name}: root_image {image!r} must be docker://REF "
+                         "for machine_model = docker")
+    return image[len("docker://"):]
+
+
+class PodmanBackend:
+    """Containers of this factory, labelled ``vac.factory=FACTORY``."""
+
+    name = PODMAN
+
+    def __init__(self, ctx: BackendContext, podman: Optional[Podman] = None,
+                 host: Optional[HostOps] = None, network: Optional[str] = NETWORK):
+        self.ctx, self.network = ctx, network
+        self.podman = podman or Podman()
+        self.host = host
+        self.factory = ctx.cfg.settings.factory_hostname
+        self._pulled: set = set()
+        try:
+            self.podman.check()
+        except PodmanError as e:
+            raise BackendUnavailable(str(e)) from e
+
+    def _host(self) -> HostOps:
+        if self.host is None:
+            self.host = default_host(self.ctx.paths)
+        return self.host
+
+    def _mine(self) -> List[Container]:
+        try:
+            found = self.podman.containers(self.factory)
+        except CommandError as e:
+            raise BackendUnavailable(f"podman: {e}") from e
+        return [c for c in found if naming.ordinal_from_name(self.factory, c.name) is not None]
+
+    def inventory(self) -> List[MachineInfo]:
+        """This factory's containers; a stopped one is SHUTOFF (its command has ended)."""
+        result = []
+        for c in self._mine():
+            state = STATES.get(c.state, DomainState.SHUTOFF)
+            stats = self.podman.stats(c.name) if state.is_active else None
+            cpu, mem = (stats[0] / 1e9, stats[1]) if stats else (0.0, None)
+            result.append(MachineInfo(c.name, c.id, state, cpu, mem, self.name))
+        return result
+
+    def create(self, request: MachineRequest) -> MachineInfo:
+        """Pull (once per cycle at most), ``podman create``, identify, start."""
+        mt, name = request.machinetype, request.machine_name
+        ref = image_ref(mt)
+        if any(c.name == name for c in self.podman.containers(self.factory)):
+            raise VacError(f"cannot create {name}: a container of that name exists")
+        self._ensure_image(ref)
+        with contextlib.ExitStack() as undo:
+            mounts = self._volume(request, undo)
+            options = self.options(request, mounts)
+            try:
+                cid = self.podman.create(options, ref, ["/bin/sh", "-c", mt.container_command])
+                undo.callback(self.podman.remove, name)
+                request.identify(cid)
+                self.podman.start(name)
+            except CommandError as e:
+                raise VacError(f"cannot start container {name}: {e}") from e
+            undo.pop_all()
+        return MachineInfo(name, cid, DomainState.RUNNING, 0.0, None, self.name)
+
+    def _ensure_image(self, ref: str) -> None:
+        if ref in self._pulled or self.podman.has_image(ref):
+            return
+        try:
+            self.podman.pull(ref)
+        except CommandError as e:
+            raise ImageError(f"cannot pull docker://{ref}: {e}") from e
+        self._pulled.add(ref)
+
+    def _volume(self, request: MachineRequest, undo: contextlib.ExitStack) -> List[str]:
+        """The LV formatted and mounted on ``mnt/`` if a volume group is usable."""
+        cfg, host = self.ctx.cfg, self._host()
+        try:
+            vg = host.lvm.usable_volume_group(cfg.settings.volume_group)
+        except VacError as e:
+            log.warning("%s: no logical volume: %s", request.machine_name, e)
+            return []
+        if vg is None:
+            return []
+        device = machinevolumes.make_lv(
+            cfg, host, vg, undo, name=request.machine_name, machinetype=request.machinetype,
+            processors=request.processors, host_processors=self.ctx.processor_count)
+        mnt = os.path.join(request.machine_dir, "mnt")
+        machinevolumes.mount_lv(host, device, mnt, undo)
+        return ["--volume", f"{mnt}:/mnt:rw"]
+
+    def options(self, request: MachineRequest, extra: Sequence[str] = ()) -> List[str]:
+        """``podman create`` options of ``request`` (see the module docstring)."""
+        mt, d, name = request.machinetype, request.machine_dir, request.machine_name
+        mem = memory_bytes(self.ctx.cfg.settings, request.processors)
+        opts = ["--name", name, "--label", f"{FACTORY_LABEL}={self.factory}",
+                "--hostname", name, "--cpus", str(request.processors),
+                "--memory", str(mem), "--memory-swap", str(mem),
+                "--volume", f"{d}/joboutputs:/var/spool/joboutputs:rw",
+                "--volume", f"{d}/user_data:/user_data:ro",
+                "--volume", f"{d}/machinefeatures:/etc/machinefeatures:ro",
+                "--volume", f"{d}/jobfeatures:/etc/jobfeatures:ro"]
+        if self.network:
+            opts += ["--network", self.network, "--ip", naming.machine_ip(request.ordinal),
+                     "--mac-address", naming.machine_mac(request.ordinal).lower()]
+        else:
+            opts += ["--network", "none"]
+        for i, path in enumerate(mt.tmp_binds):
+            private = os.path.join(d, "tmp_binds", str(i))
+            os.makedirs(private, mode=0o1777, exist_ok=True)
+            opts += ["--volume", f"{private}:{path}:rw"]
+        for repo in mt.cvmfs_repositories:
+            opts += ["--volume", f"/cvmfs/{repo}:/cvmfs/{repo}:ro"]
+        return opts + list(extra)
+
+    def destroy(self, machine_name: str, *, grace_seconds: float, wait: bool = True) -> None:
+        """SIGTERM, up to ``grace_seconds`` (if ``wait``), remove, unmount and remove the
+        LV. A name that is not one of this factory's slots is left alone."""
+        if naming.ordinal_from_name(self.factory, machine_name) is None:
+            return
+        try:
+            if wait and grace_seconds > 0:
+                self.podman.stop(machine_name, grace_seconds)
+            self.podman.remove(machine_name)
+        except CommandError as e:
+            log.warning("%s: destroy failed: %s", machine_name, e)
+        mnt = self._mount_point(machine_name)
+        if mnt or self.ctx.cfg.settings.volume_group:
+            machinevolumes.remove_lv(self.ctx.cfg, self._host(), machine_name, mnt)
+
+    def _mount_point(self, machine_name: str) -> Optional[str]:
+        """``mnt/`` of the machine directory of ``machine_name`` if something is mounted."""
+        from vac.adapters import statefs
+        ordinal = naming.ordinal_from_name(self.factory, machine_name)
+        slot = statefs.read_slot(self.ctx.paths, self.factory, ordinal) \
+            if ordinal is not None else None
+        mnt = os.path.join(slot.machine_dir, "mnt") if slot and slot.machine_dir else None
+        return mnt if mnt and os.path.ismount(mnt) else None
+
+    def usage(self, machine_name: str) -> Optional[Usage]:
+        """CPU seconds and memory bytes of a running container; None if it is gone."""
+        if not any(c.name == machine_name for c in self._mine()):
+            return None
+        stats = self.podman.stats(machine_name)
+        return Usage(stats[0] / 1e9, stats[1]) if stats else Usage(0.0)
