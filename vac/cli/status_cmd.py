@@ -16,11 +16,9 @@ from typing import Any, Callable, Iterable, List, Mapping, Optional
 from vac.cli.common import usage_error
 from vac.core.configtypes import Config
 from vac.errors import VacError
+from vac.machinemodels import kind_of
 from vac.paths import Paths
 from vac.services import peers
-
-MODEL_CLASSES = {"cernvm3": "VM", "cernvm4": "VM", "vm-raw": "VM", "singularity": "SC",
-                 "docker": "DC"}
 
 
 def register(subparsers) -> None:
@@ -73,7 +71,7 @@ def machine_line(reply: Mapping[str, Any], now: float) -> str:
     return "%-15s %-14.14s %-11.11s  %2d %s %-21.21s%s" % (
         short(reply.get("machine")), reply.get("machinetype") or "----------",
         "  " + state, int(_num(processors, 1)),
-        MODEL_CLASSES.get(str(reply.get("machine_model")), "??"),
+        kind_of(str(reply.get("machine_model") or "")),
         machine_status_field(reply, now), cpu)
 
 
