@@ -102,3 +102,34 @@ def test_no_bare_except():
     problems = [f"vac/{rel}:{node.lineno}" for rel, tree in MODULES for node in ast.walk(tree)
                 if isinstance(node, ast.ExceptHandler) and node.type is None]
     assert not problems, "bare except: " + ", ".join(problems)
+
+
+# --- boundaries of issue 14: backends, vacd's process code, no test glue installed -----
+
+BACKENDS_DIR = os.path.join("services", "backends") + os.sep
+CONCRETE_BACKENDS = ("vac.services.backends.libvirt", "vac.services.backends.podman",
+                     "vac.adapters.podman")
+
+
+def test_concrete_backends_are_reached_only_through_the_registry():
+    """The cycle knows backends by vac.machinemodels' names, never by import."""
+    problems = [f"vac/{rel} imports {name}" for rel, tree in MODULES
+                if not rel.startswith(BACKENDS_DIR)
+                for name in _imports(tree) if name.startswith(CONCRETE_BACKENDS)]
+    assert not problems, "\n".join(problems)
+
+
+def test_python_daemon_only_in_vacd_package():
+    problems = [f"vac/{rel} imports {name}" for rel, tree in MODULES
+                if not rel.startswith("vacd" + os.sep)
+                for name in _imports(tree) if name.split(".")[0] == "daemon"]
+    assert not problems, "\n".join(problems)
+
+
+def test_installed_package_has_no_test_or_demo_glue():
+    """The demo lives in vacdemo/, tests in tests/: the RPM ships neither."""
+    problems = [f"vac/{rel} imports {name}" for rel, tree in MODULES
+                for name in _imports(tree) if name.split(".")[0] in ("tests", "vacdemo")]
+    problems += [f"vac/{rel}" for rel, _tree in MODULES
+                 if os.path.basename(rel).startswith(("demo", "test_", "conftest"))]
+    assert not problems, "\n".join(problems)
