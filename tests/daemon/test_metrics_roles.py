@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from vac import daemon
+from vac.vacd import daemon
 from vac.adapters import prometheus
 from vac.constants import DAEMON_ROLES
 from vac.core.configtypes import Settings
