@@ -26,9 +26,9 @@ import pytest
 
 from tests.integration.osimage import PAYLOAD, OsImage, os_image, read_key_values  # noqa: F401
 from tests.realenv import console_tail, read_console as _read
-from vac import demoenv
+from vacdemo import demoenv
 from vac.adapters.atomicfile import file_ctime, write_atomic
-from vac.demowatch import Watcher, apel_archive_file, record_field
+from vacdemo.demowatch import Watcher, apel_archive_file, record_field
 from vac.paths import Paths
 
 pytestmark = [pytest.mark.integration, pytest.mark.osimage]

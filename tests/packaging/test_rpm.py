@@ -135,7 +135,7 @@ def test_command_package_files_bytecode_and_compressed_man_pages(built):
     files = set(rpm_query(built[1], "-l").split())
     assert {"/usr/sbin/vac", "/etc/vac.d", "/var/lib/vac/VERSION",
             "/usr/share/man/man1/vac.1.gz", "/usr/share/man/man5/vac.conf.5.gz"} <= files
-    for module in ("daemon", "nagios", "paths", "cli/__init__", "adapters/credentials"):
+    for module in ("vacd/daemon", "nagios", "paths", "cli/__init__", "adapters/credentials"):
         package, _, name = f"vac/{module}".rpartition("/")
         assert f"{SITELIB}/{package}/{name}.py" in files, module
         for suffix in (".cpython-39.pyc", ".cpython-39.opt-1.pyc"):
@@ -169,7 +169,7 @@ def test_installed_payload_runs_on_python_39(built, tmp_path):
     magic = subprocess.run([python, "-c", "import importlib.util as u; "
                             "print(u.MAGIC_NUMBER.hex())"], capture_output=True, text=True,
                            check=True, timeout=60).stdout.strip()
-    with open(f"{sitelib}/vac/__pycache__/daemon.cpython-39.pyc", "rb") as f:
+    with open(f"{sitelib}/vac/vacd/__pycache__/daemon.cpython-39.pyc", "rb") as f:
         assert f.read(4).hex() == magic
     out = subprocess.run([python, str(tmp_path / "usr/sbin/vacd"), "--version"], env=env,
                          capture_output=True, text=True, timeout=60)
