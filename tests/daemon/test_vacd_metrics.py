@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+from typing import Optional
 
 import pytest
 
@@ -128,13 +129,22 @@ def check_live_scrape(port: int) -> None:
         socket.create_connection(("127.0.0.2", port), timeout=5).close()
 
 
+def _scrape_with(port: int, name: str, expected: float, **labels: str) -> Optional[str]:
+    """The scrape if ``name{labels}`` has reached ``expected``, else None."""
+    text = get(port, "/metrics")
+    return text if value(text, name, **labels) >= expected else None
+
+
 def test_counts_survive_a_role_restart_and_restart_with_vacd(metrics_vacd, paths):
     vacd, port, kids = metrics_vacd
     check_live_scrape(port)
     query_port = vacquery_port(paths)
     wait_answering(query_port)
     ask(query_port, 3)
-    text = get(port, "/metrics")
+    # the malformed datagram is sent last and not answered: wait until it is counted
+    text = wait_for(lambda: _scrape_with(port, "vac_vacquery_refused_total", 1,
+                                         reason="malformed"),
+                    timeout=10, what="the malformed datagram to be counted")
     assert value(text, "vac_vacquery_requests_total", type="factory_query") == 3
     assert value(text, "vac_vacquery_refused_total", reason="malformed") == 1
     assert value(text, "vac_vacquery_refused_total", reason="source") == 1
