@@ -28,7 +28,7 @@ import pytest
 from tests.integration.osimage import (docker_run_argv, os_image, read_key_values,  # noqa: F401
                                        render_payload, run)
 from tests.integration.vmsite import open_site
-from vac.core import mjf, naming
+from vac.core import containernet, mjf, naming
 from vac.core.configtypes import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.osimage]
@@ -79,23 +79,6 @@ def test_podman_image_runs_the_payload_with_mjf_bind_mounts(os_image, tmp_path):
     assert "VACOS put shutdown_message: file" in res.stdout, res.stdout
 
 
-def cni_conflist() -> dict:
-    """A CNI network on vac's existing NAT bridge: no masquerading or gateway address of its
-    own (libvirt and vac's iptables rules already do that), static slot IPs and MACs."""
-    return {
-        "cniVersion": "0.4.0", "name": NETWORK,
-        "plugins": [
-            {"type": "bridge", "bridge": "virbr1", "isGateway": False, "ipMasq": False,
-             "hairpinMode": False, "capabilities": {"ips": True},
-             "ipam": {"type": "host-local",
-                      "routes": [{"dst": "0.0.0.0/0", "gw": "169.254.169.253"}],
-                      "ranges": [[{"subnet": "169.254.0.0/16", "gateway": "169.254.169.253",
-                                   "rangeStart": "169.254.169.0",
-                                   "rangeEnd": "169.254.169.252"}]]}},
-            {"type": "tuning", "capabilities": {"mac": True}},
-        ]}
-
-
 @pytest.fixture
 def vac_bridge_network(real_env, tmp_path):
     """vac's NAT network up in the test namespace, plus the podman network on its bridge."""
@@ -103,7 +86,7 @@ def vac_bridge_network(real_env, tmp_path):
     path = os.path.join(CNI_DIR, NETWORK + ".conflist")
     os.makedirs(CNI_DIR, exist_ok=True)
     with open(path, "w") as f:
-        json.dump(cni_conflist(), f, indent=1)
+        f.write(containernet.cni_conflist_text(NETWORK))   # vac's own network, renamed
     real_env.add_cleanup(lambda: os.unlink(path))
     return NETWORK
 

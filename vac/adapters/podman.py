@@ -3,19 +3,24 @@
 Containers are found by the label ``vac.factory=FACTORY``; CPU time (nanoseconds) and
 memory (bytes) come from ``podman stats``. Every failure is a CommandError naming the
 command; :meth:`Podman.check` turns a missing or broken podman into one PodmanError line.
+:meth:`Podman.ensure_network` owns vac's podman network configuration file (the CNI
+configuration list that vac.core.containernet renders) in podman's CNI directory.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from vac.adapters import runner
+from vac.adapters.atomicfile import read_text, write_atomic
 from vac.errors import CommandError, VacError
 
 FACTORY_LABEL = "vac.factory"
 TIMEOUT_SECONDS = 120.0
+CNI_CONFIG_DIR = "/etc/cni/net.d"      # podman's default cni_config_dir (containers.conf)
 
 
 class PodmanError(VacError):
@@ -36,8 +41,8 @@ class Podman:
     """Runs ``podman`` through ``run`` (vac.adapters.runner.run by default)."""
 
     def __init__(self, run: Callable[..., runner.Result] = runner.run,
-                 binary: str = "podman"):
-        self.run, self.binary = run, binary
+                 binary: str = "podman", cni_config_dir: str = CNI_CONFIG_DIR):
+        self.run, self.binary, self.cni_config_dir = run, binary, cni_config_dir
 
     def _podman(self, *args: str, timeout: float = TIMEOUT_SECONDS) -> str:
         return self.run([self.binary, *args], timeout=timeout).stdout
@@ -49,6 +54,27 @@ class Podman:
         except (CommandError, OSError) as e:
             raise PodmanError(f"podman cannot be used ({e}): install podman "
                               "(Debian/EL9 package podman) to run docker machinetypes") from e
+
+    def ensure_network(self, name: str, conflist_text: str) -> bool:
+        """Make podman's network ``name`` the CNI configuration ``conflist_text`` (the file
+        ``CNI_CONFIG_DIR/NAME.conflist``, rewritten only if it differs). PodmanError if
+        podman's network backend is not CNI (netavark cannot use an existing bridge
+        without managing its firewall). True if the file was (re)written."""
+        backend = self._podman("info", "--format", "{{.Host.NetworkBackend}}",
+                               timeout=60).strip()
+        if backend and backend != "cni":
+            raise PodmanError(f"podman's network backend is {backend}: vac needs "
+                              'network_backend = "cni" in containers.conf (section '
+                              "[network]) and the CNI plugins (containernetworking-plugins)")
+        path = os.path.join(self.cni_config_dir, name + ".conflist")
+        if read_text(path) == conflist_text:
+            return False
+        try:
+            os.makedirs(self.cni_config_dir, exist_ok=True)
+            write_atomic(path, conflist_text)
+        except OSError as e:
+            raise PodmanError(f"cannot write podman network {name} ({path}): {e}") from e
+        return True
 
     def containers(self, factory: str) -> List[Container]:
         """Every container labelled for ``factory``, running or not."""

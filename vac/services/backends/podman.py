@@ -10,11 +10,13 @@ and bound at ``/mnt``. The command is ``container_command``; the hostname the ma
 FQDN; CPU and memory limits from its processors and ``mb_per_processor``; the container
 ID is the machine's UUID (its job_id).
 
-Network: the container gets its own network namespace on the podman network ``vac``
-(a CNI bridge on vac's NAT bridge ``virbr1``) with the slot's own address and MAC, so
-it reaches the outside world through the same NAT and the factory's metadata and
-MJF/JOBOUTPUTS services at 169.254.169.254/253 exactly as a VM of that slot does.
-``container_network`` (backend option, tests only) may name another network.
+Network (vac.core.containernet): the container gets its own network namespace on the
+podman network ``vac``, a CNI network on vac's NAT bridge ``virbr1`` with the slot's own
+address and MAC, libvirt's dnsmasq for DNS and no ``NET_RAW``. It reaches the outside
+world through the same NAT and the factory's metadata and MJF/JOBOUTPUTS services at
+169.254.169.254/253 exactly as a VM of that slot does. The backend writes the network's
+configuration (idempotently) before its first creation of a cycle, as the factory
+checks libvirt's NAT network. ``network=None`` (tests only) gives ``--network none``.
 
 Images: ``root_image = docker://REF`` (``REF@sha256:...`` pins the digest); an image
 already present is used as it is, so each image is pulled at most once per cycle and
@@ -29,7 +31,8 @@ import os
 from typing import List, Optional, Sequence
 
 from vac.adapters.podman import FACTORY_LABEL, Container, Podman, PodmanError
-from vac.core import naming
+from vac.constants import NAT_BRIDGE
+from vac.core import containernet, naming
 from vac.core.configtypes import Machinetype
 from vac.core.mjf import memory_bytes
 from vac.errors import CommandError, ImageError, VacError
@@ -41,7 +44,7 @@ from vac.services.hostops import HostOps, default_host
 
 log = logging.getLogger(__name__)
 
-NETWORK = "vac"
+NETWORK = containernet.NETWORK_NAME
 STATES = {"running": DomainState.RUNNING, "paused": DomainState.PAUSED,
           "created": DomainState.RUNNING, "configured": DomainState.RUNNING,
           "stopping": DomainState.SHUTDOWN}
@@ -56,6 +59,14 @@ def image_ref(mt: Machinetype) -> str:
     return image[len("docker://"):]
 
 
+def _bind_sources(machine_dir: str) -> None:
+    """``podman create`` needs every bind source: ``user_data`` is written by
+    ``identify`` once the container ID is known, replacing this empty file before the
+    container starts."""
+    with open(os.path.join(machine_dir, "user_data"), "ab"):
+        pass
+
+
 class PodmanBackend:
     """Containers of this factory, labelled ``vac.factory=FACTORY``."""
 
@@ -68,6 +79,7 @@ class PodmanBackend:
         self.host = host
         self.factory = ctx.cfg.settings.factory_hostname
         self._pulled: set = set()
+        self._network_ready = False
         try:
             self.podman.check()
         except PodmanError as e:
@@ -102,6 +114,8 @@ class PodmanBackend:
         if any(c.name == name for c in self.podman.containers(self.factory)):
             raise VacError(f"cannot create {name}: a container of that name exists")
         self._ensure_image(ref)
+        self._ensure_network()
+        _bind_sources(request.machine_dir)
         with contextlib.ExitStack() as undo:
             mounts = self._volume(request, undo)
             options = self.options(request, mounts)
@@ -123,6 +137,19 @@ class PodmanBackend:
         except CommandError as e:
             raise ImageError(f"cannot pull docker://{ref}: {e}") from e
         self._pulled.add(ref)
+
+    def _ensure_network(self) -> None:
+        """vac's podman network on the NAT bridge, checked once per cycle."""
+        if self.network is None or self._network_ready:
+            return
+        try:
+            if self.podman.ensure_network(self.network,
+                                          containernet.cni_conflist_text(self.network)):
+                log.info("podman network %s written (on %s)", self.network,
+                         NAT_BRIDGE)
+        except (PodmanError, CommandError) as e:
+            raise VacError(f"podman network {self.network}: {e}") from e
+        self._network_ready = True
 
     def _volume(self, request: MachineRequest, undo: contextlib.ExitStack) -> List[str]:
         """The LV formatted and mounted on ``mnt/`` if a volume group is usable."""
@@ -153,10 +180,9 @@ class PodmanBackend:
                 "--volume", f"{d}/machinefeatures:/etc/machinefeatures:ro",
                 "--volume", f"{d}/jobfeatures:/etc/jobfeatures:ro"]
         if self.network:
-            opts += ["--network", self.network, "--ip", naming.machine_ip(request.ordinal),
-                     "--mac-address", naming.machine_mac(request.ordinal).lower()]
+            opts += containernet.run_options(request.ordinal, self.network)
         else:
-            opts += ["--network", "none"]
+            opts += ["--network", "none", "--cap-drop", "NET_RAW"]
         for i, path in enumerate(mt.tmp_binds):
             private = os.path.join(d, "tmp_binds", str(i))
             os.makedirs(private, mode=0o1777, exist_ok=True)
