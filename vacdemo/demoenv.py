@@ -286,12 +286,17 @@ def run_selftest(root: str, env: DemoEnv, say: Say) -> bool:
 
 # --- vacd -------------------------------------------------------------------------------
 
-def vacd_argv(root: str, env: DemoEnv) -> List[str]:
-    return ["ip", "netns", "exec", env.netns, sys.executable, "-m", "vac.vacd.daemon",
-            "--root", root, "--foreground"]
+def vacd_argv(root: str, env: DemoEnv, containers: bool = False) -> List[str]:
+    """vacd in the namespace. ``containers``: enter only its network namespace
+    (``nsenter --net``): ``ip netns exec`` also gives vacd a mount namespace with a fresh
+    /sys without the cgroup mounts, where runc cannot start containers ("no cgroup mount
+    found in mountinfo"); vacd then does not see the namespace's /etc/netns hosts file."""
+    enter = ["nsenter", f"--net=/run/netns/{env.netns}", "--"] if containers else \
+        ["ip", "netns", "exec", env.netns]
+    return [*enter, sys.executable, "-m", "vac.vacd.daemon", "--root", root, "--foreground"]
 
 
-def start_vacd(root: str, env: DemoEnv) -> int:
+def start_vacd(root: str, env: DemoEnv, containers: bool = False) -> int:
     """Fork/exec ``vacd --foreground`` in the namespace, in its own process group (the
     terminal's Ctrl-C reaches only the demo, which sends SIGTERM); output to a log file."""
     paths = Paths.from_root(root)
@@ -301,7 +306,7 @@ def start_vacd(root: str, env: DemoEnv) -> int:
     child_env = dict(os.environ)
     child_env["PATH"] = shim_first_path(env.shim_bin)
     child_env["LVM_SUPPRESS_FD_WARNINGS"] = "1"
-    argv = vacd_argv(root, env)
+    argv = vacd_argv(root, env, containers)
     pid = os.fork()
     if pid == 0:                                  # child: never returns
         try:

@@ -25,6 +25,7 @@ from typing import Dict, List, Optional
 import pytest
 
 from tests.integration.osimage import PAYLOAD, OsImage, os_image, read_key_values  # noqa: F401
+from tests.integration.vacdroot import vacd_logs, write_root
 from tests.realenv import console_tail, read_console as _read
 from vacdemo import demoenv
 from vac.adapters.atomicfile import file_ctime, write_atomic
@@ -76,19 +77,11 @@ accounting_fqan = /osimage/Role=NULL/Capability=NULL
 
 def write_factory(root: str, real_env, image: OsImage) -> Paths:
     """vac.conf, one processor (one slot), the machinetype's image and user_data."""
-    paths = Paths.from_root(root)
-    for conf in (paths.etc_vac_conf, paths.run_vac_conf):
-        os.makedirs(os.path.dirname(conf), exist_ok=True)
-    write_atomic(paths.etc_vac_conf, CONF.format(
-        factory=FACTORY, uri=real_env.libvirt_uri, vg=real_env.volume_group, mt=MACHINETYPE))
-    cpuinfo = paths.under_root("/proc/cpuinfo")
-    os.makedirs(os.path.dirname(cpuinfo), exist_ok=True)
-    write_atomic(cpuinfo, "processor\t: 0\n\n")
-    files = os.path.join(paths.machinetype_dir(MACHINETYPE), "files")
-    os.makedirs(files, exist_ok=True)
-    os.symlink(image.disk_qcow2, os.path.join(files, "debian12.qcow2"))
-    shutil.copy(PAYLOAD, os.path.join(files, "payload.user_data"))
-    return paths
+    conf = CONF.format(factory=FACTORY, uri=real_env.libvirt_uri, vg=real_env.volume_group,
+                       mt=MACHINETYPE)
+    return write_root(root, conf, MACHINETYPE, {
+        "debian12.qcow2": lambda path: os.symlink(image.disk_qcow2, path),
+        "payload.user_data": lambda path: shutil.copy(PAYLOAD, path)})
 
 
 def machine_dirs(paths: Paths) -> List[str]:
@@ -100,11 +93,7 @@ def diagnostics(real_env, paths: Paths) -> str:
     for mdir in machine_dirs(paths):
         parts.append(f"==== {mdir}: {sorted(os.listdir(mdir))}")
         parts.append(console_tail(os.path.join(mdir, "console.log"), 80))
-    for role in ("supervisor", "factory", "metadata", "mjf"):
-        lines = _read(paths.log_file(role)).splitlines()[-60:]
-        parts.append(f"==== {paths.log_file(role)} (last {len(lines)} lines)")
-        parts.extend(lines)
-    parts.append(_read(os.path.join(paths.log_dir, "vacd-console"))[-3000:])
+    parts.extend(vacd_logs(paths, 60))
     parts.append(real_env.diagnostics())
     return "\n".join(parts)
 
