@@ -8,7 +8,8 @@ it on ``mnt/``, and runs the container with the slot's address. The payload read
 from ``/etc/machinefeatures`` and ``/etc/jobfeatures`` and over HTTP from 169.254.169.253
 (which knows it by its slot address), fetches its user_data from the metadata service,
 burns some CPU, PUTs heartbeats (the machinetype's ``heartbeat_file`` is enforced) and
-``200 Success``, and exits. While it runs, ``vac machines`` (the real responder) lists it;
+``200 Success`` with its machine token (JOBOUTPUTS refuses a PUT without it), and
+exits. While it runs, ``vac machines`` (the real responder) lists it;
 afterwards the factory finalises it and writes exactly one APEL record, whose job id is
 the container ID and whose CPU time is what podman measured for the container.
 """
@@ -70,10 +71,12 @@ max_wallclock_seconds = 600
 fizzle_seconds = 0
 backoff_seconds = 0
 accounting_fqan = /containers/Role=NULL/Capability=NULL
+joboutputs_require_token = true
 """
 PAYLOAD = r"""#!/bin/sh
 # vac container test payload for ##user_data_machine_hostname## (job ##user_data_uuid##)
 mjf=http://169.254.169.253
+export VAC_PUT_AUTH="Bearer ##user_data_machine_token##"
 {
   echo "file_hs06=$(cat ##user_data_machinefeatures_url##/hs06)"
   echo "file_job_id=$(cat ##user_data_jobfeatures_url##/job_id)"
@@ -83,6 +86,8 @@ mjf=http://169.254.169.253
   echo "hostname=$(hostname)"
   echo "ip=$(ip -4 -o addr show eth0 | awk '{print $4}')"
   echo "mnt=$(grep -c ' /mnt ' /proc/mounts)"
+  echo "token_matches=$([ "$(wget -q -O - http://169.254.169.254/vac/machine_token)" = "${VAC_PUT_AUTH#Bearer }" ] && echo yes)"
+  echo "tokenless_put=$(echo x | VAC_PUT_AUTH= vac-put $mjf/joboutputs/tokenless)"
 } > /tmp/mjf
 vac-put $mjf/joboutputs/mjf /tmp/mjf
 i=0
@@ -151,6 +156,14 @@ def vac_machines(real_env, paths: Paths) -> list:
     return json.loads(res.stdout)
 
 
+def bridge_ports(real_env) -> dict:
+    """{port of virbr1: isolated?} in the namespace."""
+    res = real_env.run(["bridge", "-d", "-j", "link", "show"], timeout=30, netns=True,
+                       check=False)
+    return {p["ifname"]: bool(p.get("isolated")) for p in json.loads(res.stdout or "[]")
+            if p.get("master") == "virbr1"}
+
+
 def diagnostics(real_env, paths: Paths) -> str:
     parts = []
     for mdir in machine_dirs(paths):
@@ -166,7 +179,7 @@ def run_until_accounted(real_env, paths: Paths, pid: int) -> tuple:
     """Poll until the machine has its APEL record and is finished; drain after its
     creation so that it stays the only one; ask ``vac machines`` while it runs."""
     deadline = time.monotonic() + DONE_SECONDS
-    listed, drained = [], False
+    listed, drained, ports = [], False, {}
     while True:
         dirs = machine_dirs(paths)
         if dirs and not drained:
@@ -176,9 +189,10 @@ def run_until_accounted(real_env, paths: Paths, pid: int) -> tuple:
                 and not os.path.exists(os.path.join(dirs[0], "finished")):
             # the responder answers from a snapshot a few seconds old: ask until it shows
             listed = [r for r in vac_machines(real_env, paths) if r.get("machine") == MACHINE]
+            ports = ports or bridge_ports(real_env)
         if dirs and apel_archive_file(paths, dirs[0]) and \
                 os.path.exists(os.path.join(dirs[0], "finished")):
-            return dirs[0], listed
+            return dirs[0], listed, ports
         assert demoenv.reap(pid) is None, "vacd exited"
         assert time.monotonic() < deadline, f"not accounted within {DONE_SECONDS} s"
         time.sleep(0.5)
@@ -187,8 +201,10 @@ def run_until_accounted(real_env, paths: Paths, pid: int) -> tuple:
 def test_docker_machine_made_by_vacd_runs_reads_mjf_and_is_accounted(real_env, factory):
     paths, pid = factory
     try:
-        mdir, listed = run_until_accounted(real_env, paths, pid)
+        mdir, listed, ports = run_until_accounted(real_env, paths, pid)
         check_machine(paths, mdir, listed)
+        # the container's veth port is isolated, as libvirt isolates a VM's
+        assert ports and all(ports.values()), ports
     except (AssertionError, OSError, ValueError, KeyError) as e:
         pytest.fail(f"{e}\n{diagnostics(real_env, paths)}", pytrace=False)
 
@@ -209,6 +225,10 @@ def check_machine(paths: Paths, mdir: str, listed) -> None:
     assert mjf["metadata_user_data"].endswith(f"for {MACHINE} (job {job_id})"), mjf
     assert mjf["hostname"] == MACHINE and mjf["ip"] == "169.254.169.0/16", mjf
     assert mjf["mnt"] == "1", mjf                                  # the LV on /mnt
+    # JOBOUTPUTS wants the machine's token from containers too (joboutputs_require_token)
+    assert mjf["token_matches"] == "yes", mjf
+    assert mjf["tokenless_put"].split()[1:2] == ["401"], mjf
+    assert not os.path.exists(j("joboutputs", "tokenless"))
     assert " beat 4" in _read(j("joboutputs", "heartbeat"))
     assert _read(j("joboutputs", "shutdown_message")).strip() == "200 Success"
     records = glob.glob(os.path.join(paths.apel_archive, "*", "*"))

@@ -21,7 +21,7 @@ from vac.core.actions import (Account, Action, Create, Destroy, ExpireMachineDir
 from vac.core.configtypes import Config
 from vac.core.metrics import finish_code, is_fizzle
 from vac.errors import StateError, VacError
-from vac.machinemodels import backend_of
+from vac.machinemodels import backend_of, machine_model
 from vac.model import SlotRecord
 from vac.paths import Paths
 from vac.services import accounting, machinevolumes, metrics_hooks, userdata, vacmon
@@ -196,15 +196,18 @@ class Executor:
         statefs.write_started(mdir, self.now)
 
     def _identify(self, a: Create, mdir: str, machine_uuid: str, token: str) -> None:
-        """The machine's job_id and user_data (mode 0600: it may hold the machine token, a
-        proxy or a WLCG token), once its backend has named its UUID."""
+        """The machine's job_id and user_data, once its backend has named its UUID.
+        user_data is mode 0600 (it may hold the machine token, a proxy or a WLCG token),
+        0700 for a container, which runs it (container_command /user_data, as root)."""
         statefs.write_machine_file(mdir, "jobfeatures/job_id", machine_uuid)
         mt = self.cfg.machinetypes[a.machinetype]
         if mt.user_data:
             data = userdata.make_user_data(self.cfg, self.paths, mt, machine_name=a.name,
                                            uuid=machine_uuid, shutdown_time=a.shutdown_time,
                                            now=self.now, machine_token=token)
-            statefs.write_machine_file(mdir, "user_data", data, mode=0o600)
+            model = machine_model(mt.machine_model)
+            runs_it = model is not None and model.kind != "VM"
+            statefs.write_machine_file(mdir, "user_data", data, mode=0o700 if runs_it else 0o600)
 
 
 def ensure_dirs(paths: Paths) -> None:

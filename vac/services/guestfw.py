@@ -74,16 +74,18 @@ def wanted_isolation(hv, cfg: Config) -> Dict[str, bool]:
     return wanted
 
 
-def ensure_port_isolation(hv, cfg: Config, host: HostOps) -> None:
+def ensure_port_isolation(hv, cfg: Config, host: HostOps, expected: bool = False) -> None:
     """Isolate every bridge port that should be (warnings only: new machines get their
-    isolation from their domain XML anyway)."""
+    isolation from their domain XML anyway). ``expected``: a container's new veth port
+    is why (the podman backend, right after a start): logged as information."""
     try:
         changes = iptables.isolation_changes(host.net.bridge_ports(),
                                              wanted_isolation(hv, cfg))
         for device, isolated in changes:
-            log.warning("bridge port %s of %s is %s - %s it", device, host.net.bridge,
-                        "not isolated" if isolated else "isolated",
-                        "isolating" if isolated else "opening (guest_to_guest)")
+            (log.info if expected else log.warning)(
+                "bridge port %s of %s is %s - %s it", device, host.net.bridge,
+                "not isolated" if isolated else "isolated",
+                "isolating" if isolated else "opening (guest_to_guest)")
             host.net.set_port_isolated(device, isolated)
     except VacError as e:
         log.warning("bridge port isolation not checked: %s", e)

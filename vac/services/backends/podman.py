@@ -127,6 +127,7 @@ class PodmanBackend:
             except CommandError as e:
                 raise VacError(f"cannot start container {name}: {e}") from e
             undo.pop_all()
+        self._isolate_port()
         return MachineInfo(name, cid, DomainState.RUNNING, 0.0, None, self.name)
 
     def _ensure_image(self, ref: str) -> None:
@@ -150,6 +151,14 @@ class PodmanBackend:
         except (PodmanError, CommandError) as e:
             raise VacError(f"podman network {self.network}: {e}") from e
         self._network_ready = True
+
+    def _isolate_port(self) -> None:
+        """Isolate the new container's bridge port now, as libvirt does a VM's (the CNI
+        bridge plugin cannot): containers never reach other machines (no guest_to_guest)."""
+        if self.network is None or self.ctx.hv is None:
+            return
+        from vac.services import guestfw
+        guestfw.ensure_port_isolation(self.ctx.hv, self.ctx.cfg, self._host(), expected=True)
 
     def _volume(self, request: MachineRequest, undo: contextlib.ExitStack) -> List[str]:
         """The LV formatted and mounted on ``mnt/`` if a volume group is usable."""
