@@ -309,6 +309,31 @@ def read_machine_token(machine_dir: str) -> Optional[str]:
     return _read_stripped(os.path.join(machine_dir, MACHINE_TOKEN))
 
 
+def _read_bytes(path: str, limit: int) -> Optional[bytes]:
+    try:
+        with open(path, "rb") as f:
+            return f.read(limit)
+    except OSError:
+        return None
+
+
+def read_job_id(machine_dir: str, limit: int = 64 * 1024) -> str:
+    """``jobfeatures/job_id`` (the machine's UUID), stripped; '' if absent."""
+    raw = _read_bytes(os.path.join(machine_dir, "jobfeatures", "job_id"), limit)
+    return (raw or b"").decode(errors="replace").strip()
+
+
+def read_user_data(machine_dir: str, limit: int) -> Optional[bytes]:
+    """The machine's rendered ``user_data`` (at most ``limit`` bytes); None if absent."""
+    return _read_bytes(os.path.join(machine_dir, "user_data"), limit)
+
+
+def read_public_key(machine_dir: str, limit: int) -> Optional[str]:
+    """``root_public_key``, stripped; None if absent or empty."""
+    raw = _read_bytes(os.path.join(machine_dir, "root_public_key"), limit)
+    return (raw or b"").decode(errors="replace").strip() or None
+
+
 def joboutputs_token_required(machine_dir: str) -> bool:
     return os.path.exists(os.path.join(machine_dir, TOKEN_REQUIRED))
 

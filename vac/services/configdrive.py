@@ -14,13 +14,15 @@ import shutil
 import tempfile
 from typing import Dict, Optional
 
-from vac.adapters import runner
+from vac.adapters import runner, statefs
 from vac.core import naming
 from vac.core.configtypes import Config, Machinetype
 from vac.core.metadata import MachineFacts, network_data, openstack_meta_data
 from vac.core.userdata import UserDataError
 from vac.errors import CommandError
 from vac.paths import Paths
+
+MAX_USER_DATA = 64 * 1024 * 1024      # bytes of user_data put on the drive (as the service)
 
 CONFIG_DRIVE_LABEL = "config-2"
 ISO_NAME = "config-drive.iso"
@@ -79,22 +81,13 @@ def make_config_drive(cfg: Config, paths: Paths, machinetype: Machinetype, *,
     return dest_path
 
 
-def _read(path: str) -> Optional[bytes]:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        return None
-
-
 def build_config_drive(cfg: Config, paths: Paths, machinetype: Machinetype, *,
                        machine_name: str, machine_dir: str) -> str:
     """The factory's hook: ISO from the machine directory (job_id, user_data) -> its path."""
     ordinal = naming.ordinal_from_name(cfg.settings.factory_hostname, machine_name)
     if ordinal is None:
         raise UserDataError(f"{machine_name} is not a slot of {cfg.settings.factory_hostname}")
-    uuid = (_read(os.path.join(machine_dir, "jobfeatures", "job_id")) or b"").decode().strip()
-    return make_config_drive(cfg, paths, machinetype, machine_name=machine_name, uuid=uuid,
-                             ordinal=ordinal,
-                             user_data=_read(os.path.join(machine_dir, "user_data")),
+    return make_config_drive(cfg, paths, machinetype, machine_name=machine_name,
+                             uuid=statefs.read_job_id(machine_dir), ordinal=ordinal,
+                             user_data=statefs.read_user_data(machine_dir, MAX_USER_DATA),
                              dest_path=os.path.join(machine_dir, ISO_NAME))

@@ -33,14 +33,6 @@ MAX_KEY_BYTES = 64 * 1024
 CACHED_USER_DATA_BYTES = 1024 * 1024   # larger user_data is read again for each request
 
 
-def _read_bytes(path: str, limit: int) -> Optional[bytes]:
-    try:
-        with open(path, "rb") as f:
-            return f.read(limit)
-    except OSError:
-        return None
-
-
 @dataclass(frozen=True)
 class MachineFiles:
     """What the metadata trees read from a machine directory (SPEC §3.3)."""
@@ -51,12 +43,10 @@ class MachineFiles:
 
 
 def read_machine_files(machine_dir: str) -> MachineFiles:
-    key = _read_bytes(os.path.join(machine_dir, "root_public_key"), MAX_KEY_BYTES)
-    uuid = _read_bytes(os.path.join(machine_dir, "jobfeatures", "job_id"), MAX_KEY_BYTES)
-    return MachineFiles(
-        uuid=(uuid or b"").decode(errors="replace").strip(),
-        user_data=_read_bytes(os.path.join(machine_dir, "user_data"), MAX_USER_DATA_BYTES),
-        public_key=(key or b"").decode(errors="replace").strip() or None)
+    """The files of the machine directory the metadata trees need (statefs owns them)."""
+    return MachineFiles(uuid=statefs.read_job_id(machine_dir, MAX_KEY_BYTES),
+                        user_data=statefs.read_user_data(machine_dir, MAX_USER_DATA_BYTES),
+                        public_key=statefs.read_public_key(machine_dir, MAX_KEY_BYTES))
 
 
 class MachineFilesCache:
