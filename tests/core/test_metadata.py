@@ -127,3 +127,17 @@ def test_any_path_gives_a_valid_answer(path, method):
     assert r.status in (200, 404, 405)
     if r.status != 200:
         assert r.body == b""
+
+
+def test_config_drive_and_service_share_one_openstack_tree():
+    """vac.core.metadata.openstack_documents is the one definition: the service lists
+    and serves exactly its names and contents (the config drive writes the same)."""
+    from vac.core.metadata import MachineFacts, metadata_response, openstack_documents
+    f = MachineFacts(name="vm-00.example.com", uuid="u-1", machinetype="mt",
+                     factory_hostname="example.com", ip="169.254.169.0",
+                     mac="56:4d:a9:fe:a9:00", user_data=b"#!/bin/sh\n", public_key=None)
+    documents = openstack_documents(f)
+    listing = metadata_response("GET", "/openstack/latest/", f).body.decode().split()
+    assert listing == sorted(documents)
+    for name, content in documents.items():
+        assert metadata_response("GET", f"/openstack/latest/{name}", f).body == content()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from vac.constants import JOBFEATURES_URL, JOBOUTPUTS_URL, MACHINEFEATURES_URL
 
@@ -180,21 +180,35 @@ def _ec2_tree(rest: str, f: MachineFacts, openstack_prefix: bool) -> Response:
     return NOT_FOUND
 
 
+def _dump(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True).encode()
+
+
+def openstack_documents(f: MachineFacts) -> Dict[str, Callable[[], bytes]]:
+    """The OpenStack tree below ``openstack/VERSION/``: file name -> its content (made
+    when asked). The one definition of that tree: the metadata service serves it and
+    the config drive (vac.services.configdrive) writes it below ``openstack/latest/``."""
+    documents: Dict[str, Callable[[], bytes]] = {
+        "meta_data.json": lambda: _dump(openstack_meta_data(f)),
+        "network_data.json": lambda: _dump(network_data(f)),
+        "vendor_data.json": lambda: b"{}",
+        "vendor_data2.json": lambda: b"{}",
+    }
+    if f.user_data is not None:
+        documents["user_data"] = lambda: f.user_data
+    return documents
+
+
 def _openstack_tree(rest: str, f: MachineFacts) -> Response:
     """Below ``/openstack/VER/``: the real names first, then the original's spellings."""
+    documents = openstack_documents(f)
     if rest == "":
-        names = ["meta_data.json", "network_data.json", "vendor_data.json",
-                 "vendor_data2.json"] + (["user_data"] if f.user_data is not None else [])
-        return _listing(sorted(names))
-    real = {
-        "meta_data.json": lambda: _json(openstack_meta_data(f)),
-        "user_data": lambda: _user_data(f),
-        "vendor_data.json": lambda: _json({}),
-        "vendor_data2.json": lambda: _json({}),
-        "network_data.json": lambda: _json(network_data(f)),
-    }
-    handler = real.get(rest)
-    return handler() if handler else _ec2_tree(rest, f, openstack_prefix=True)
+        return _listing(sorted(documents))
+    if rest == "user_data":
+        return _user_data(f)
+    if rest in documents:
+        return _ok(documents[rest](), "application/json")
+    return _ec2_tree(rest, f, openstack_prefix=True)
 
 
 def _vac_tree(rest: str, f: MachineFacts) -> Response:

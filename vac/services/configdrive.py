@@ -8,7 +8,6 @@ ConfigDrive datasource and µCernVM's ``configdrive`` source read it.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -17,7 +16,7 @@ from typing import Dict, Optional
 from vac.adapters import runner, statefs
 from vac.core import naming
 from vac.core.configtypes import Config, Machinetype
-from vac.core.metadata import MachineFacts, network_data, openstack_meta_data
+from vac.core.metadata import MachineFacts, openstack_documents
 from vac.core.userdata import UserDataError
 from vac.errors import CommandError
 from vac.paths import Paths
@@ -44,14 +43,8 @@ def config_drive_files(cfg: Config, paths: Paths, machinetype: Machinetype, *,
                          factory_hostname=cfg.settings.factory_hostname,
                          ip=naming.machine_ip(ordinal), mac=naming.machine_mac(ordinal),
                          user_data=user_data, public_key=_public_key(paths, cfg))
-    dump = lambda v: json.dumps(v, sort_keys=True).encode()  # noqa: E731
-    files = {"openstack/latest/meta_data.json": dump(openstack_meta_data(facts)),
-             "openstack/latest/network_data.json": dump(network_data(facts)),
-             "openstack/latest/vendor_data.json": b"{}",
-             "openstack/latest/vendor_data2.json": b"{}"}
-    if user_data is not None:
-        files["openstack/latest/user_data"] = user_data
-    return files
+    return {f"openstack/latest/{name}": content()
+            for name, content in openstack_documents(facts).items()}
 
 
 def make_config_drive(cfg: Config, paths: Paths, machinetype: Machinetype, *,
