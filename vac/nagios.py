@@ -41,7 +41,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from vac import __version__
 from vac.adapters.apelspool import pending_dirs
 from vac.adapters.atomicfile import file_mtime
-from vac.adapters.statefs import read_config_report, read_counts
+from vac.adapters.statefs import read_counts
+from vac.adapters.statereports import read_config_report
 from vac.paths import Paths
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3

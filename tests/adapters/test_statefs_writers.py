@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from vac.adapters import statefs
+from vac.adapters import statefs, statereports
 from vac.adapters.atomicfile import read_text
 
 NAME = "f1-03.example.com"
@@ -68,12 +68,12 @@ def test_machine_dir_ages_and_removal(paths):
 
 
 def test_factory_error_and_heartbeat(paths):
-    statefs.write_role_heartbeat(paths, "factory", 1700000000)
+    statereports.write_role_heartbeat(paths, "factory", 1700000000)
     assert read_text(paths.heartbeat("factory")) == "1700000000\n"
-    statefs.write_factory_error(paths, "LM creation fails with: x")
+    statereports.write_factory_error(paths, "LM creation fails with: x")
     assert read_text(paths.factory_error) == "LM creation fails with: x\n"
-    statefs.clear_factory_error(paths)
-    statefs.clear_factory_error(paths)
+    statereports.clear_factory_error(paths)
+    statereports.clear_factory_error(paths)
     assert not os.path.exists(paths.factory_error)
 
 

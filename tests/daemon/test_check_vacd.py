@@ -125,8 +125,8 @@ def test_evaluate_without_counts_has_no_suffix():
 
 
 def _config_report(paths, invalid, disabled):
-    from vac.adapters import statefs
-    statefs.write_config_report(paths, invalid, disabled)
+    from vac.adapters import statereports
+    statereports.write_config_report(paths, invalid, disabled)
 
 
 def test_invalid_configuration_is_critical_naming_the_first_problem(healthy, capsys):

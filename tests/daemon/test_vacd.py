@@ -220,7 +220,7 @@ def _messages(sock):
 def test_invalid_configuration_starts_every_role_and_tells_systemd(paths):
     """Point 4: vacd starts on an invalid configuration; READY=1 and STATUS= go to a real
     $NOTIFY_SOCKET, and STATUS follows the factory's config-error file."""
-    from vac.adapters import statefs
+    from vac.adapters import statereports
     make_root(paths, INVALID_CONF)
     sock, path = _notify_socket(paths)
     os.environ["NOTIFY_SOCKET"] = path
@@ -232,7 +232,7 @@ def test_invalid_configuration_starts_every_role_and_tells_systemd(paths):
         d.wait_roles(ROLES)
         got = wait_for(lambda: [m for m in _messages(sock) if "READY=1" in m], what="READY")
         assert got[0].startswith("READY=1\nSTATUS=running (factory, responder, metadata, mjf)")
-        statefs.write_config_report(paths, ["etc/vac.conf:4: [settings] total_processors: "
+        statereports.write_config_report(paths, ["etc/vac.conf:4: [settings] total_processors: "
                                             "'many' is not valid"], {})
         status = wait_for(lambda: [m for m in _messages(sock) if "STATUS=invalid" in m],
                           what="STATUS with the problem")

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from vac.adapters import statefs
+from vac.adapters import statefs, statereports
 from vac.adapters.atomicfile import read_text
 from vac.services import accounting
 from tests.daemon.vacdproc import REPO, run_env
@@ -86,7 +86,7 @@ def test_disk_fills_while_finalising(small_state_dir, monkeypatch, caplog):
         return real(*args, **kwargs)
     monkeypatch.setattr(accounting, "account_machine", fill_first)
     for role in ("responder", "metadata", "mjf"):
-        statefs.write_role_heartbeat(paths, role, time.time())
+        statereports.write_role_heartbeat(paths, role, time.time())
     caplog.set_level(logging.INFO)
     for cycle in range(3):
         caplog.clear()

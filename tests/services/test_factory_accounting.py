@@ -17,7 +17,7 @@ import re
 import time
 
 from vac import nagios
-from vac.adapters import apelspool, atomicfile, statefs
+from vac.adapters import apelspool, atomicfile, statefs, statereports
 from vac.adapters.atomicfile import read_text
 from vac.services import accounting
 from tests.services.factorykit import BASE_CONF, FACTORY, Rig
@@ -81,7 +81,7 @@ class FullDisk:
 
 def _beat_other_roles(paths) -> None:
     for role in ("responder", "metadata", "mjf"):
-        statefs.write_role_heartbeat(paths, role, time.time())
+        statereports.write_role_heartbeat(paths, role, time.time())
 
 
 def _pending_lines(caplog) -> list:

@@ -7,7 +7,7 @@ import dataclasses
 import os
 import time
 
-from vac.adapters import statefs
+from vac.adapters import statefs, statereports
 from vac.adapters.atomicfile import read_text
 from vac.rolecontrol import RoleControl
 from vac.services import factory
@@ -258,7 +258,7 @@ def _hb_rig(paths):
 
 def test_once_cycles_enforce_heartbeat_file_while_mjf_server_is_up(paths):
     # vacd --once: each cycle is a fresh process, so the grace start must be on disk
-    statefs.write_role_heartbeat(paths, "mjf", time.time())
+    statereports.write_role_heartbeat(paths, "mjf", time.time())
     rig = _hb_rig(paths)
     start = time.time()
     rig.cycle(now=start)
@@ -284,14 +284,14 @@ def test_once_cycles_do_not_kill_machines_while_mjf_server_is_down(paths):
 def test_heartbeat_grace_restarts_with_mjf_server_and_daemon(paths):
     os.makedirs(paths.state_dir, exist_ok=True)
     now = time.time()
-    statefs.write_role_heartbeat(paths, "mjf", now)
+    statereports.write_role_heartbeat(paths, "mjf", now)
     assert factory.heartbeat_grace_start(paths, now, None) == now   # first seen up: now
     assert factory.heartbeat_grace_start(paths, now + 50, None) == int(now)
     # a vacd (re)started after the MJF server came up: grace from the daemon's start
     assert factory.heartbeat_grace_start(paths, now + 50, now + 40) == now + 40
     # the MJF server's heartbeat goes stale: down, so the grace restarts when it is back
     assert factory.heartbeat_grace_start(paths, now + 1000, None) == now + 1000
-    statefs.write_role_heartbeat(paths, "mjf", now)
+    statereports.write_role_heartbeat(paths, "mjf", now)
     os.utime(paths.heartbeat("mjf"), (now + 1100, now + 1100))
     assert factory.heartbeat_grace_start(paths, now + 1100, None) == now + 1100
 

@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 
 from tests.services.factorykit import FACTORY, Rig
-from vac.adapters import statefs
+from vac.adapters import statefs, statereports
 from vac.services import metrics_hooks
 
 
@@ -69,7 +69,7 @@ def test_cycles_count_creations_finishes_fizzles_and_vetoes(paths, recording):
 def test_last_cycle_json_has_the_plan_and_the_peers(paths, recording):
     rig = Rig(paths, settings="factories = f1.example.com f2.example.com")
     result = rig.cycle()
-    report = statefs.read_cycle_report(paths)
+    report = statereports.read_cycle_report(paths)
     assert report["created"] == result.created == 1
     assert report["end"] >= report["time"] and report["duration_seconds"] >= 0
     assert [s["machinetype"] for s in report["plan"]["standings"]] == ["lhcb"]

@@ -18,7 +18,7 @@ import pytest
 
 from tests.realenv import wait_for
 from tests.services.ctxhelpers import FACTORY, make_machine, request
-from vac.adapters import prometheus, statefs
+from vac.adapters import prometheus, statefs, statereports
 from vac.core import metrics as catalogue
 from vac.core import vacquery as vq
 from vac.core.configtypes import Config
@@ -232,7 +232,7 @@ def test_alerting_rules_pass_promtool():
 
 
 def test_status_json_is_what_the_responder_would_say(served, paths):
-    statefs.write_cycle_report(paths, {"time": 1.0, "end": 2.5, "duration_seconds": 1.5,
+    statereports.write_cycle_report(paths, {"time": 1.0, "end": 2.5, "duration_seconds": 1.5,
                                        "plan": {"vetoes": ["no free slot"], "standings": []},
                                        "peers": {"answering": [FACTORY], "silent": []}})
     status, headers, body = request(served, "GET", "/status.json", source="127.0.0.1")

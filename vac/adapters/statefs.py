@@ -7,12 +7,10 @@ directory). Times read back are file ctimes, as in the original (SPEC App. A.2).
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import shutil
 import tempfile
-from typing import Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Mapping, Optional, Tuple, Union
 
 from vac.adapters import apelspool
 from vac.adapters.atomicfile import (file_ctime, file_mtime, read_text, remove_temporaries,
@@ -23,8 +21,6 @@ from vac.model import SlotRecord
 from vac.paths import Paths
 
 PREEMPTED_FILE = "preempted"            # in a machine directory (vac.core.preemption)
-SHARE_USAGE_FILE = "share-usage"        # in the state directory (vac.core.usage)
-
 
 
 # --- small readers -----------------------------------------------------------
@@ -359,16 +355,6 @@ def write_preempted(machine_dir: str, grace_until: int, for_machinetype: str) ->
                  f"{int(grace_until)} {for_machinetype}\n")
 
 
-def read_share_usage(paths: Paths) -> Optional[str]:
-    """Text of ``share-usage`` (vac.core.usage's JSON), or None if absent."""
-    return read_text(paths.state(SHARE_USAGE_FILE))
-
-
-def write_share_usage(paths: Paths, text: str) -> None:
-    """Replace ``share-usage`` atomically (the factory is its only writer)."""
-    write_atomic(paths.state(SHARE_USAGE_FILE), text)
-
-
 def write_finished(machine_dir: str) -> None:
     """Empty ``finished``; its ctime is the time the factory finalised the machine."""
     write_atomic(os.path.join(machine_dir, "finished"), "")
@@ -445,76 +431,3 @@ def remove_interrupted_writes(paths: Paths, now: float) -> List[str]:
     SHARED_TEMP_SECONDS). Returns the removed paths."""
     return (remove_temporaries(paths.slots_dir) + remove_temporaries(paths.finishes_dir)
             + remove_temporaries(paths.state_dir, older_than=now - SHARED_TEMP_SECONDS))
-
-
-def write_role_heartbeat(paths: Paths, role: str, now: float) -> None:
-    """``ROLE-heartbeat``: Unix time + newline (readers use its ctime)."""
-    os.makedirs(paths.state_dir, mode=0o755, exist_ok=True)
-    write_atomic(paths.heartbeat(role), f"{int(now)}\n", fsync=False)
-
-
-def write_factory_error(paths: Paths, text: str) -> None:
-    """The last machine-creation (or configuration) error, read by check-vacd."""
-    write_atomic(paths.factory_error, text.rstrip("\n") + "\n")
-
-
-def write_config_report(paths: Paths, invalid: Sequence[str],
-                        disabled: Mapping[str, Sequence[str]]) -> None:
-    """``config-error`` while the configuration is invalid and ``machinetypes-disabled``
-    while machinetypes are disabled; each is removed when there is nothing to say.
-
-    The first line is the summary check-vacd and ``systemctl status vacd`` show (naming
-    the first problem); every problem follows on its own line. Unchanged files are not
-    rewritten.
-    """
-    problems = [p for name in disabled for p in disabled[name]]
-    reports = ((paths.config_error, invalid, "invalid configuration, no machines are "
-                "created: {first}{more}"),
-               (paths.machinetypes_disabled, problems,
-                f"{len(disabled)} machinetype(s) disabled ({', '.join(disabled)}): "
-                "{first}{more}"))
-    for path, lines, summary in reports:
-        if not lines:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            continue
-        more = f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""
-        text = summary.format(first=lines[0], more=more) + "\n" + \
-            "".join(f"{line}\n" for line in lines)
-        if read_text(path) != text:
-            write_atomic(path, text)
-
-
-def read_config_report(paths: Paths) -> Tuple[Optional[str], Optional[str]]:
-    """First lines of ``config-error`` and ``machinetypes-disabled`` (None if absent)."""
-    def first(path: str) -> Optional[str]:
-        text = read_text(path)
-        return None if text is None else (text.splitlines() or [""])[0]
-    return first(paths.config_error), first(paths.machinetypes_disabled)
-
-
-def write_cycle_report(paths: Paths, report: Mapping[str, object]) -> None:
-    """``last-cycle.json``: what the last factory cycle did (factory only)."""
-    write_atomic(paths.last_cycle, json.dumps(report, sort_keys=True) + "\n", fsync=False)
-
-
-def read_cycle_report(paths: Paths) -> Optional[dict]:
-    """``last-cycle.json`` as a dict, or None if it is missing or not a JSON object."""
-    try:
-        report = json.loads(read_text(paths.last_cycle) or "null")
-    except ValueError:
-        return None
-    return report if isinstance(report, dict) else None
-
-
-def config_problem_count(paths: Paths) -> int:
-    """Problems listed in ``config-error`` (0 while the configuration is valid)."""
-    text = read_text(paths.config_error)
-    return 0 if text is None else max(1, len(text.splitlines()) - 1)
-
-
-def clear_factory_error(paths: Paths) -> None:
-    try:
-        os.unlink(paths.factory_error)
-    except FileNotFoundError:
-        pass

@@ -23,7 +23,7 @@ import os
 import shutil
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from vac.adapters import apelspool, statefs
+from vac.adapters import apelspool, statefs, statereports
 from vac.core import apel, usage
 from vac.core.slotstate import why_no_record
 from vac.errors import StateError
@@ -224,11 +224,11 @@ def sync_months(paths: Paths, months: Iterable[Tuple[int, int]], emit: Emit) -> 
 
 def share_usage(paths: Paths) -> usage.Usage:
     """Decayed usage per machinetype from ``share-usage`` (empty if absent or unreadable)."""
-    return usage.parse(statefs.read_share_usage(paths))
+    return usage.parse(statereports.read_share_usage(paths))
 
 
 def record_share_usage(paths: Paths, machinetype: str, hs06_seconds: float, now: float,
                        half_life: float) -> None:
     """Decay ``share-usage`` to ``now`` and add a finished machine's HS06 seconds."""
     updated = usage.add(share_usage(paths), machinetype, hs06_seconds, now, half_life)
-    statefs.write_share_usage(paths, usage.render(updated))
+    statereports.write_share_usage(paths, usage.render(updated))

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Callable, List, Mapping, Optional, Tuple
 
-from vac.adapters import statefs
+from vac.adapters import statereports
 from vac.core.configtypes import Config
 from vac.errors import ConfigError, VacError
 from vac.machinemodels import backend_of
@@ -129,6 +129,6 @@ def report(paths: Paths, memory: FactoryMemory, problems: List[str], cfg: Option
             log.warning("machinetype %s is disabled (no machines of it are created; the "
                         "other machinetypes are): %s", name, "; ".join(found))
     try:
-        statefs.write_config_report(paths, problems, disabled)
+        statereports.write_config_report(paths, problems, disabled)
     except (OSError, VacError) as e:
         log.error("Cannot write the configuration report files: %s", e)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict, List, Mapping
 
-from vac.adapters import statefs
+from vac.adapters import statereports
 from vac.core import planner
 from vac.core.configtypes import Config
 from vac.core.metrics import veto_reason
@@ -74,6 +74,6 @@ def report(result: Any, seconds: float) -> Dict[str, Any]:
 def write(paths: Paths, result: Any, seconds: float) -> None:
     """Write the report; a failure is logged, never raised (the cycle is done)."""
     try:
-        statefs.write_cycle_report(paths, report(result, seconds))
+        statereports.write_cycle_report(paths, report(result, seconds))
     except (VacError, OSError, TypeError, ValueError) as e:
         log.error("Cannot write %s: %s", paths.last_cycle, e)

@@ -12,7 +12,7 @@ import os
 import secrets
 from typing import Any, Callable, Dict, List
 
-from vac.adapters import apelspool, statefs
+from vac.adapters import apelspool, statefs, statereports
 from vac.adapters.atomicfile import read_text
 from vac.core import apel, mjf, naming
 from vac.core.actions import (Account, Action, Create, Destroy, ExpireMachineDir, Finalise,
@@ -152,7 +152,7 @@ class Executor:
             self._create_machine(a)
         except (VacError, OSError) as e:
             log.error("%s: LM creation fails with: %s", a.name, e)
-            statefs.write_factory_error(self.paths, f"LM creation fails with: {e}")
+            statereports.write_factory_error(self.paths, f"LM creation fails with: {e}")
             self.failed += 1
             metrics_hooks.count("creation_failures", machinetype=a.machinetype)
             return
@@ -160,8 +160,8 @@ class Executor:
         self.created_names.append(a.name)
         metrics_hooks.count("creations", machinetype=a.machinetype)
         log.info("%s: LM created", a.name)
-        statefs.write_role_heartbeat(self.paths, "factory", self.now)
-        statefs.clear_factory_error(self.paths)
+        statereports.write_role_heartbeat(self.paths, "factory", self.now)
+        statereports.clear_factory_error(self.paths)
 
     def _create_machine(self, a: Create) -> None:
         """SPEC §3.3 steps 1-9; the machine token exists and the backend names the UUID

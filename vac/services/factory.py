@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping, Optional, Tuple
 
-from vac.adapters import host as hostfacts
+from vac.adapters import host as hostfacts, statereports
 from vac.adapters import statefs
 from vac.adapters.atomicfile import file_mtime, read_text, write_atomic
 from vac.core import apel, pacing, planner
@@ -169,7 +169,7 @@ def _run_cycle(paths: Paths, now: Optional[float], config: Optional[Config],
     log.info("=============== Start cycle ===============")
     try:                            # a full disk or a broken tree: the cycle still runs
         ensure_dirs(paths)
-        statefs.write_role_heartbeat(paths, "factory", now)
+        statereports.write_role_heartbeat(paths, "factory", now)
     except StateError as e:
         log.error("state directory: %s", e)
     vm.remove_leftover_disks(paths, now)        # of a create killed mid-way (SIGKILL)

@@ -27,7 +27,7 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from vac import __version__
-from vac.adapters import apelspool, host, prometheus, statefs, sysinfo
+from vac.adapters import apelspool, host, prometheus, statefs, statereports, sysinfo
 from vac.adapters.httpserver import HttpRequest
 from vac.constants import DAEMON_ROLES, METRICS_ROLE
 from vac.core import metrics as catalogue
@@ -59,11 +59,11 @@ def state_inputs(paths: Paths, cfg: Config, now: float) -> metricstate.StateInpu
     return metricstate.StateInputs(
         cfg=cfg, slots=slots, machinetype_bodies=responder.machinetype_bodies(
             cfg, paths, slots, now),
-        cycle=statefs.read_cycle_report(paths), now=now, version=__version__,
+        cycle=statereports.read_cycle_report(paths), now=now, version=__version__,
         processors_max=status.total_processors(cfg, host.processor_count(paths)),
         apel_pending=len(apelspool.pending_dirs(paths.machines_dir)),
         apel_outgoing=apelspool.queue_count(paths.apel_outgoing),
-        config_problems=statefs.config_problem_count(paths),
+        config_problems=statereports.config_problem_count(paths),
         factory_error=os.path.exists(paths.factory_error),
         heartbeats=sysinfo.heartbeat_times(paths, DAEMON_ROLES + (METRICS_ROLE,)))
 
@@ -116,7 +116,7 @@ def status_document(paths: Paths, cfg: Config, now: float) -> Dict[str, Any]:
         doc[key] = [responder.wrap(cfg, reply_type, body, vq.UNSOLICITED_COOKIE, now,
                                    client_name="vac-metrics")
                     for body in responder.local_bodies(cfg, paths, reply_type, now)]
-    cycle = statefs.read_cycle_report(paths) or {}
+    cycle = statereports.read_cycle_report(paths) or {}
     doc["plan"] = cycle.pop("plan", None)
     doc["last_cycle"] = cycle or None
     return doc

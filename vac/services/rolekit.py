@@ -8,7 +8,7 @@ import logging
 import time
 from typing import Callable, Optional, Tuple
 
-from vac.adapters import statefs
+from vac.adapters import statereports
 from vac.adapters.conffiles import config_signature
 from vac.core.configtypes import Config
 from vac.errors import ConfigError, VacError
@@ -87,6 +87,6 @@ def write_heartbeat(paths: Paths, role: str, now: Optional[float] = None) -> Non
     """``paths.heartbeat(role)`` := Unix time ``now`` (default: the clock); a failure
     (full disk, read-only state directory) is logged, never raised."""
     try:
-        statefs.write_role_heartbeat(paths, role, time.time() if now is None else now)
+        statereports.write_role_heartbeat(paths, role, time.time() if now is None else now)
     except (VacError, OSError) as e:
         log.error("Cannot write the %s heartbeat: %s", role, e)

@@ -26,7 +26,7 @@ import sys
 from typing import IO, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from vac import __version__
-from vac.adapters import prometheus, sdnotify, statefs
+from vac.adapters import prometheus, sdnotify, statereports
 from vac.constants import DAEMON_ROLES, METRICS_ROLE
 from vac.core.configtypes import Settings
 from vac.errors import ConfigError
@@ -143,7 +143,7 @@ def prepare_metrics(paths: Paths, roles: Sequence[str]) -> None:
 
 def service_status(paths: Paths, roles: Sequence[str]) -> str:
     """One line for systemd's STATUS=: the configuration's trouble, else the roles."""
-    invalid, disabled = statefs.read_config_report(paths)
+    invalid, disabled = statereports.read_config_report(paths)
     if invalid is not None:
         return sdnotify.status_line(invalid)
     running = f"running ({', '.join(roles)})"
