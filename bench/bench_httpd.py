@@ -18,7 +18,11 @@ server), extracted into a temporary directory:
   every 0.5 s (20 probes, 5 s timeout each). Reported: probes answered, their latency, and
   how many slow connections the services still hold after 12 s.
 
-Results go to ``bench/results/httpd.txt``. This is a benchmark, not a test.
+The machine directories (and so the JOBOUTPUTS files PUT writes) go under ``--state-dir``
+(default: the temporary directory); the results name its file system, since a PUT's cost
+is mostly that file system's (an ext4 without a journal scans for a free inode on every
+create while many were just freed: several times the CPU of a journalled one).
+Results go to ``bench/results/httpd.txt`` (``--results``). This is a benchmark, not a test.
 """
 
 from __future__ import annotations
@@ -45,6 +49,22 @@ RESULTS = os.path.join(REPO, "bench", "results", "httpd.txt")
 SERVE = os.path.join(REPO, "bench", "httpd_serve.py")
 SLOW_SOURCES = [f"127.0.0.{n}" for n in range(200, 208)]
 PROBE_SOURCE = "127.0.0.199"
+
+
+def file_system(path: str) -> str:
+    """The type of the file system holding ``path`` ("ext4 without journal" when so)."""
+    path = os.path.realpath(path)
+    best = max((p for p in psutil.disk_partitions(all=True)
+                if path == p.mountpoint or path.startswith(p.mountpoint.rstrip("/") + "/")),
+               key=lambda p: len(p.mountpoint), default=None)
+    if best is None:
+        return "unknown file system"
+    journals = os.listdir("/proc/fs/jbd2") if os.path.isdir("/proc/fs/jbd2") else None
+    device = os.path.basename(best.device) + "-"
+    if best.fstype == "ext4" and journals is not None \
+            and not any(j.startswith(device) for j in journals):
+        return "ext4 without journal"
+    return best.fstype
 
 
 def cpu_seconds(pids: List[int]) -> float:
@@ -156,9 +176,10 @@ def slow_lines(slow: Dict[str, object]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def measure(code: str, machines: int, rounds: int, with_slow: bool):
+def measure(code: str, machines: int, rounds: int, with_slow: bool,
+            state_dir: Optional[str] = None):
     """(burst results, server CPU seconds, load average, slow-client results or None)."""
-    with tempfile.TemporaryDirectory() as root:
+    with tempfile.TemporaryDirectory(dir=state_dir) as root:
         paths = Paths(root=root)
         for n in list(range(2, machines + 2)) + [int(PROBE_SOURCE.split(".")[3])]:
             make_machine(paths, n, user_data=b"#!/bin/sh\n" + b"# padding\n" * 400)
@@ -182,6 +203,9 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="burst runs per side")
     parser.add_argument("--baseline", default=BASELINE_REV, help="git revision to compare")
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--state-dir", default=tempfile.gettempdir(),
+                        help="where the machine directories go (its file system matters)")
+    parser.add_argument("--results", default=RESULTS)
     args = parser.parse_args(argv)
     with contextlib.ExitStack() as stack:
         sides = [("this tree", REPO)]
@@ -192,14 +216,15 @@ def main(argv=None) -> int:
         slow: Dict[str, Dict[str, object]] = {}
         for i in range(args.repeat):          # interleaved, so both see the same load
             for label, code in sides:
-                bursts, cpu, load, survival = measure(code, args.machines, args.rounds, i == 0)
+                bursts, cpu, load, survival = measure(code, args.machines, args.rounds, i == 0,
+                                                      args.state_dir)
                 runs[label].append((bursts, cpu, load))
                 if survival is not None:
                     slow[label] = survival
     text = (f"bench_httpd on {platform.node()} ({os.cpu_count()} CPUs, Python "
             f"{platform.python_version()}); each role in its own process, client in a "
             f"third; burst: {args.machines} guests at the same instant, {args.rounds} "
-            f"rounds per run\n")
+            f"rounds per run; machine directories on {file_system(args.state_dir)}\n")
     for label, _code in sides:
         text += f"[{label}]\n" + "".join(burst_line(n + 1, *run)
                                           for n, run in enumerate(runs[label]))
@@ -210,7 +235,7 @@ def main(argv=None) -> int:
         for kind in ("GET", "PUT"):
             new, base = median_p99(runs[sides[0][0]], kind), median_p99(runs[sides[1][0]], kind)
             text += f"burst {kind} median p99, this tree / baseline: {new / base:.2f}\n"
-    write_results(RESULTS, text)
+    write_results(args.results, text)
     return 0
 
 

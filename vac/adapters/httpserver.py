@@ -310,7 +310,6 @@ class VacHTTPServer:
         close = close or not body.consumed
         out = httpwire.reply_bytes(status, ctype, payload, self.server_name_header, close,
                                    send_body=head.method != "HEAD", extra=extra)
-        log.info("%s", httpwire.access_line(conn.source, head.requestline, status))
         try:
             if blocking:
                 conn.sock.setblocking(False)
@@ -319,6 +318,8 @@ class VacHTTPServer:
             sent = 0
         except OSError:
             sent, close = len(out), True
+        # logged once the reply is on its way: the log's lock and write never delay it
+        log.info("%s", httpwire.access_line(conn.source, head.requestline, status))
         if close and sent == len(out) and body.consumed:
             if self._conns.forget(conn):    # done: no need to wake the event loop
                 conn.sock.close()
