@@ -15,7 +15,7 @@ from typing import Optional
 
 import pytest
 
-from vac.adapters import hypervisor, runner, statefs
+from vac.adapters import contextfiles, hypervisor, runner, statefs
 from vac.constants import NAT_NETWORK_NAME
 from vac.core import naming
 from vac.core.configtypes import Config, Machinetype, Settings
@@ -153,7 +153,7 @@ def prepare_machine(site, mt, ordinal: int, uuid: str,
         with open(os.path.join(mdir, rel), "w") as f:
             f.write(text)
     token = secrets.token_urlsafe(32)
-    statefs.write_machine_token(mdir, token, mt.joboutputs_require_token)
+    contextfiles.write_machine_token(mdir, token, mt.joboutputs_require_token)
     user_data = make_user_data(cfg, paths, mt, machine_name=name, uuid=uuid,
                                shutdown_time=int(time.time()) + 3600, now=time.time(),
                                machine_token=token)

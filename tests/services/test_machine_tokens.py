@@ -15,7 +15,7 @@ import pytest
 from tests.services.ctxhelpers import (in_thread, loopback_resolver, make_config, make_machine,
                                        netns_pair, request, running_role)
 from tests.services.factorykit import Rig
-from vac.adapters import statefs
+from vac.adapters import contextfiles, statefs
 from vac.adapters.atomicfile import read_text
 from vac.core.configtypes import Machinetype
 from vac.services import metadata_httpd, mjf_httpd
@@ -53,20 +53,20 @@ def test_each_machine_gets_its_own_secret_readable_only_by_root(paths):
     rig.cycle()
     rig.cycle()
     dirs = [statefs.read_slot(paths, "f1.example.com", i).machine_dir for i in (0, 1)]
-    tokens = [statefs.read_machine_token(d) for d in dirs]
+    tokens = [contextfiles.read_machine_token(d) for d in dirs]
     assert tokens[0] != tokens[1] and all(len(t) >= 43 for t in tokens)
     for mdir, token in zip(dirs, tokens):
-        assert mode(os.path.join(mdir, statefs.MACHINE_TOKEN)) == 0o600
+        assert mode(os.path.join(mdir, contextfiles.MACHINE_TOKEN)) == 0o600
         assert mode(os.path.join(mdir, "user_data")) == 0o600      # it holds the token
         assert f"TOKEN='{token}'" in read_text(os.path.join(mdir, "user_data"))
-        assert statefs.joboutputs_token_required(mdir)
+        assert contextfiles.joboutputs_token_required(mdir)
 
 
 def test_token_not_required_unless_the_machinetype_says_so(paths):
     rig = token_rig(paths)
     rig.cycle()
     mdir = statefs.read_slot(paths, "f1.example.com", 0).machine_dir
-    assert statefs.read_machine_token(mdir) and not statefs.joboutputs_token_required(mdir)
+    assert contextfiles.read_machine_token(mdir) and not contextfiles.joboutputs_token_required(mdir)
     assert "WLCG=''" in read_text(os.path.join(mdir, "user_data"))
 
 
@@ -87,8 +87,8 @@ def test_a_group_readable_wlcg_token_file_is_refused(paths):
 @pytest.fixture
 def machines(paths):
     dirs = {5: make_machine(paths, 5), 6: make_machine(paths, 6, machinetype="atlas")}
-    statefs.write_machine_token(dirs[5], "token-of-five", required_for_joboutputs=True)
-    statefs.write_machine_token(dirs[6], "token-of-six", required_for_joboutputs=False)
+    contextfiles.write_machine_token(dirs[5], "token-of-five", required_for_joboutputs=True)
+    contextfiles.write_machine_token(dirs[6], "token-of-six", required_for_joboutputs=False)
     return dirs
 
 

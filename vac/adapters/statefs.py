@@ -288,52 +288,6 @@ def write_features(machine_dir: str, subdir: str, files: Mapping[str, str]) -> N
         write_atomic(os.path.join(machine_dir, subdir, key), value)
 
 
-MACHINE_TOKEN = "machine_token"                       # 0600: only root and the machine
-TOKEN_REQUIRED = "joboutputs_require_token"            # empty marker: PUTs need the token
-
-
-def write_machine_token(machine_dir: str, token: str, required_for_joboutputs: bool) -> None:
-    """The machine's secret (mode 0600) and, if JOBOUTPUTS PUTs must carry it, the marker
-    (decided at creation, so a later configuration change does not affect the machine)."""
-    write_atomic(os.path.join(machine_dir, MACHINE_TOKEN), token, mode=0o600)
-    if required_for_joboutputs:
-        write_atomic(os.path.join(machine_dir, TOKEN_REQUIRED), "")
-
-
-def read_machine_token(machine_dir: str) -> Optional[str]:
-    """The machine's secret, or None if it has none (made before tokens) or it is unreadable."""
-    return _read_stripped(os.path.join(machine_dir, MACHINE_TOKEN))
-
-
-def _read_bytes(path: str, limit: int) -> Optional[bytes]:
-    try:
-        with open(path, "rb") as f:
-            return f.read(limit)
-    except OSError:
-        return None
-
-
-def read_job_id(machine_dir: str, limit: int = 64 * 1024) -> str:
-    """``jobfeatures/job_id`` (the machine's UUID), stripped; '' if absent."""
-    raw = _read_bytes(os.path.join(machine_dir, "jobfeatures", "job_id"), limit)
-    return (raw or b"").decode(errors="replace").strip()
-
-
-def read_user_data(machine_dir: str, limit: int) -> Optional[bytes]:
-    """The machine's rendered ``user_data`` (at most ``limit`` bytes); None if absent."""
-    return _read_bytes(os.path.join(machine_dir, "user_data"), limit)
-
-
-def read_public_key(machine_dir: str, limit: int) -> Optional[str]:
-    """``root_public_key``, stripped; None if absent or empty."""
-    raw = _read_bytes(os.path.join(machine_dir, "root_public_key"), limit)
-    return (raw or b"").decode(errors="replace").strip() or None
-
-
-def joboutputs_token_required(machine_dir: str) -> bool:
-    return os.path.exists(os.path.join(machine_dir, TOKEN_REQUIRED))
-
-
 def write_started(machine_dir: str, now: float) -> None:
     """``started`` (Unix time + newline; its ctime is the start time) and the first heartbeat."""
     write_atomic(os.path.join(machine_dir, "started"), f"{int(now)}\n")

@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from typing import Dict, Optional
 
-from vac.adapters import runner, statefs
+from vac.adapters import contextfiles, runner
 from vac.core import naming
 from vac.core.configtypes import Config, Machinetype
 from vac.core.metadata import MachineFacts, openstack_documents
@@ -81,6 +81,6 @@ def build_config_drive(cfg: Config, paths: Paths, machinetype: Machinetype, *,
     if ordinal is None:
         raise UserDataError(f"{machine_name} is not a slot of {cfg.settings.factory_hostname}")
     return make_config_drive(cfg, paths, machinetype, machine_name=machine_name,
-                             uuid=statefs.read_job_id(machine_dir), ordinal=ordinal,
-                             user_data=statefs.read_user_data(machine_dir, MAX_USER_DATA),
+                             uuid=contextfiles.read_job_id(machine_dir), ordinal=ordinal,
+                             user_data=contextfiles.read_user_data(machine_dir, MAX_USER_DATA),
                              dest_path=os.path.join(machine_dir, ISO_NAME))

@@ -12,7 +12,7 @@ import os
 import secrets
 from typing import Any, Callable, Dict, List
 
-from vac.adapters import apelspool, statefs, statereports
+from vac.adapters import apelspool, contextfiles, statefs, statereports
 from vac.adapters.atomicfile import read_text
 from vac.core import apel, mjf, naming
 from vac.core.actions import (Account, Action, Create, Destroy, ExpireMachineDir, Finalise,
@@ -184,7 +184,7 @@ class Executor:
         statefs.write_features(mdir, "jobfeatures",
                                mjf.jobfeatures(s, a.processors, a.shutdown_time, created))
         token = secrets.token_urlsafe(TOKEN_BYTES)
-        statefs.write_machine_token(mdir, token, mt.joboutputs_require_token)
+        contextfiles.write_machine_token(mdir, token, mt.joboutputs_require_token)
         key = read_text(self.paths.under_root(s.root_public_key))
         if key is not None:
             statefs.write_machine_file(mdir, "root_public_key", key)

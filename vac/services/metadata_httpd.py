@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
-from vac.adapters import statefs
+from vac.adapters import contextfiles
 from vac.adapters.atomicfile import read_text
 from vac.adapters.httpserver import HttpRequest
 from vac.core import naming
@@ -44,9 +44,9 @@ class MachineFiles:
 
 def read_machine_files(machine_dir: str) -> MachineFiles:
     """The files of the machine directory the metadata trees need (statefs owns them)."""
-    return MachineFiles(uuid=statefs.read_job_id(machine_dir, MAX_KEY_BYTES),
-                        user_data=statefs.read_user_data(machine_dir, MAX_USER_DATA_BYTES),
-                        public_key=statefs.read_public_key(machine_dir, MAX_KEY_BYTES))
+    return MachineFiles(uuid=contextfiles.read_job_id(machine_dir, MAX_KEY_BYTES),
+                        user_data=contextfiles.read_user_data(machine_dir, MAX_USER_DATA_BYTES),
+                        public_key=contextfiles.read_public_key(machine_dir, MAX_KEY_BYTES))
 
 
 class MachineFilesCache:
@@ -103,7 +103,7 @@ def machine_facts(paths: Paths, cfg, machine: Machine, files: MachineFiles,
         factory_hostname=cfg.settings.factory_hostname if cfg is not None else "",
         ip=naming.machine_ip(machine.ordinal), mac=naming.machine_mac(machine.ordinal),
         user_data=files.user_data, public_key=key,
-        machine_token=statefs.read_machine_token(machine.machine_dir) if secrets else None,
+        machine_token=contextfiles.read_machine_token(machine.machine_dir) if secrets else None,
         wlcg_token=_wlcg_token(paths, cfg, machine) if secrets else None)
 
 

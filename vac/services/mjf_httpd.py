@@ -17,7 +17,7 @@ import os
 import stat
 from typing import Dict, Iterator, List, Mapping, Optional
 
-from vac.adapters import statefs
+from vac.adapters import contextfiles
 from vac.adapters.httpserver import BodyError, HttpRequest
 from vac.core.configtypes import Config
 from vac.core.metadata import NOT_FOUND, Response
@@ -96,11 +96,11 @@ def joboutputs_limits(settings) -> JoboutputsLimits:
 
 def _token_refusal(machine: Machine, request: HttpRequest) -> Optional[Response]:
     """For a machine that must send its token: 401/403 unless the PUT carries it."""
-    if not statefs.joboutputs_token_required(machine.machine_dir):
+    if not contextfiles.joboutputs_token_required(machine.machine_dir):
         return None
     authorization = next((v for k, v in request.headers.items()
                           if k.lower() == "authorization"), None)     # names are caseless
-    refusal = check_bearer(authorization, statefs.read_machine_token(machine.machine_dir))
+    refusal = check_bearer(authorization, contextfiles.read_machine_token(machine.machine_dir))
     if refusal is None:
         return None
     log.warning("%s PUT %s refused: %s", machine.name, request.path[:200], refusal.reason)
