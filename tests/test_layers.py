@@ -133,3 +133,31 @@ def test_installed_package_has_no_test_or_demo_glue():
     problems += [f"vac/{rel}" for rel, _tree in MODULES
                  if os.path.basename(rel).startswith(("demo", "test_", "conftest"))]
     assert not problems, "\n".join(problems)
+
+
+# Heavy libraries each vacd role must not load just by being imported (issue 15 row 6,
+# bench/bench_memory.py): every process's resident pages count in vacd's memory.
+HEAVY = ("libvirt", "cryptography", "dns", "psutil", "prometheus_client", "hypothesis",
+         "ssl", "hashlib", "http.client", "urllib.request")
+ROLE_MODULES = {"vac.vacd.daemon": HEAVY + ("xml.etree.ElementTree",),
+                "vac.services.responder": tuple(h for h in HEAVY if h != "psutil"),
+                "vac.services.metadata_httpd": tuple(h for h in HEAVY if h != "psutil"),
+                "vac.services.mjf_httpd": tuple(h for h in HEAVY if h != "psutil"),
+                "vac.services.factory": ("libvirt", "cryptography", "dns", "prometheus_client",
+                                         "hypothesis", "ssl", "http.client", "urllib.request")}
+
+
+def test_roles_import_only_what_they_need():
+    """A fresh interpreter per entry module (vacd's parent, each role) imports it and
+    names the heavy modules that came with it; they belong where they are used."""
+    import json
+    import subprocess
+    import sys
+    script = ("import importlib, json, sys; importlib.import_module(sys.argv[1]); "
+              "print(json.dumps(sorted(h for h in sys.argv[2:] if h in sys.modules)))")
+    procs = {name: subprocess.Popen([sys.executable, "-c", script, name, *heavy],
+                                    stdout=subprocess.PIPE, text=True,
+                                    cwd=os.path.dirname(PKG))
+             for name, heavy in ROLE_MODULES.items()}
+    loaded = {name: json.loads(proc.communicate(timeout=120)[0]) for name, proc in procs.items()}
+    assert loaded == {name: [] for name in ROLE_MODULES}

@@ -2,7 +2,8 @@
 
 Canonicalisation: ``.`` -> this factory; a dotted name unchanged; a short name gets the
 factory's domain. Look-ups use the system resolver (so /etc/hosts works) and fall back
-to dnspython for A (and, for :func:`resolve_all`, AAAA) records.
+to dnspython for A (and, for :func:`resolve_all`, AAAA) records (imported only for
+that fallback: a factory whose peers the system resolver knows never loads it).
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ from __future__ import annotations
 import logging
 import socket
 from typing import List, Optional
-
-import dns.exception
-import dns.resolver
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +34,8 @@ def resolve_ipv4(name: str, timeout: float = 2.0) -> Optional[str]:
             return str(infos[0][4][0])
     except (socket.gaierror, UnicodeError, OSError) as e:
         log.debug("getaddrinfo(%s) failed: %s", name, e)
+    import dns.exception
+    import dns.resolver
     try:
         answer = dns.resolver.resolve(name, "A", lifetime=timeout)
         return str(answer[0].address)

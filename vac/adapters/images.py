@@ -9,16 +9,13 @@ directory, which never outlives the call (bug B16). Times are Unix epoch seconds
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import logging
 import os
 import tempfile
 import urllib.parse
 from typing import Callable, Optional
 
-from vac.adapters import cernvmsig
 from vac.adapters.atomicfile import file_mtime
-from vac.adapters.cernvmsig import SignatureResult, verify_cernvm_signature
 from vac.errors import FetchError, ImageError
 
 log = logging.getLogger(__name__)
@@ -26,6 +23,16 @@ log = logging.getLogger(__name__)
 FETCH_TIMEOUT_SECONDS = 120.0
 __all__ = ["ImageCache", "SignatureResult", "verify_cernvm_signature", "cache_file_name",
            "is_remote", "cernvmsig"]
+_LAZY = ("cernvmsig", "SignatureResult", "verify_cernvm_signature")
+
+
+def __getattr__(name: str):
+    """The signature checks (and cryptography, which they need), imported on first use:
+    a role that only serves files through this module never loads them."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from vac.adapters import cernvmsig
+    return cernvmsig if name == "cernvmsig" else getattr(cernvmsig, name)
 
 
 def is_remote(root_image: str) -> bool:
@@ -43,6 +50,7 @@ def _epoch(value: object) -> Optional[float]:
         return None
     if isinstance(value, (int, float)):
         return float(value)
+    import email.utils          # only when an image is fetched
     try:
         return email.utils.parsedate_to_datetime(str(value)).timestamp()
     except (TypeError, ValueError, IndexError):

@@ -8,7 +8,6 @@ to every record it receives. Times are Unix epoch seconds, durations seconds, me
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -227,6 +226,7 @@ def record_name(now: float, machine_key: str) -> Tuple[str, str]:
     the machine directory name), so each machine has its own stable name, names sort by
     time, and both fit the dirq QueueSimple layout ssmsend reads ([0-9a-f]{8}/[0-9a-f]{14}).
     """
+    import hashlib      # here: roles that only read records never load OpenSSL's libcrypto
     t = datetime.fromtimestamp(float(now), tz=timezone.utc)
     digest = hashlib.sha256(machine_key.encode("utf-8", "replace")).hexdigest()[:8]
     return t.strftime("%Y%m%d"), t.strftime("%H%M%S") + digest

@@ -11,7 +11,6 @@ comes back as an error string the responder counts and logs.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Tuple
 
@@ -123,6 +122,7 @@ def make_salt(random_bytes: bytes) -> str:
 
 def cookie(salt: str, factory: str) -> str:
     """Lower-case hex SHA-256 of salt + the target factory's canonical name."""
+    import hashlib      # here: the responder never needs it (nor OpenSSL's libcrypto)
     return hashlib.sha256((salt + factory).encode("utf-8")).hexdigest()
 
 

@@ -7,7 +7,6 @@ from typing import Any, Callable, Dict, Optional
 
 from vac.adapters import host
 from vac.adapters.conffiles import read_config_sources
-from vac.adapters.fetch import fetch as default_fetch
 from vac.core.config import parse_config
 from vac.core.configtypes import Config
 from vac.errors import ConfigError
@@ -22,12 +21,13 @@ PIPE_MODES = ("refresh", "cache", "none")
 
 def load_config(paths: Paths, *, hostname: Optional[str] = None,
                 processor_count: Optional[int] = None, pipes: str = "cache",
-                fetch: Callable[..., Any] = default_fetch) -> Config:
+                fetch: Optional[Callable[..., Any]] = None) -> Config:
     """Read and validate the configuration below ``paths.root``; raise ConfigError.
 
     ``pipes``: "refresh" (factory: fetch expired pipes), "cache" (responder: cached
     copies only) or "none" (vac command: pipes not expanded). Volume groups are not
-    checked here; the space key file (``query_key_file``) is.
+    checked here; the space key file (``query_key_file``) is. ``fetch``:
+    vac.adapters.fetch.fetch unless given (see vac.services.pipecache.load_pipe).
     """
     if pipes not in PIPE_MODES:
         raise ValueError(f"pipes must be one of {PIPE_MODES}, not {pipes!r}")

@@ -14,7 +14,6 @@ import time
 from typing import Any, Callable, Dict, Optional, Tuple
 
 from vac.adapters.atomicfile import write_atomic
-from vac.adapters.fetch import fetch as default_fetch
 from vac.core.pipes import cache_seconds, parse_pipe_json
 from vac.errors import FetchError, StateError
 from vac.paths import Paths
@@ -27,11 +26,12 @@ MAX_PIPE_BYTES = 10 * 1024 * 1024  # a pipe document is a few kB; refuse anythin
 
 def load_pipe(paths: Paths, prefix: str, url: str, *, refresh: bool,
               now: Optional[float] = None,
-              fetch: Callable[..., Any] = default_fetch) -> Optional[Dict[str, Any]]:
+              fetch: Optional[Callable[..., Any]] = None) -> Optional[Dict[str, Any]]:
     """The pipe document of ``[vacuum_pipe PREFIX]``, or None if none is available.
 
     ``now`` is Unix seconds (default: the clock); ``fetch`` has the signature of
-    vac.adapters.fetch.fetch.
+    vac.adapters.fetch.fetch, which is the default, imported only when a pipe is
+    refreshed (vacd's parent and the HTTP roles never load http.client and ssl).
     """
     cache_file = paths.pipe_cache_file(prefix)
     cached, mtime = _read_cache(cache_file)
@@ -42,6 +42,8 @@ def load_pipe(paths: Paths, prefix: str, url: str, *, refresh: bool,
         lifetime = cache_seconds(cached)
         if lifetime > 0 and now - mtime < lifetime:
             return cached
+    if fetch is None:
+        from vac.adapters.fetch import fetch
     try:
         fresh = _fetch(paths, url, cache_file, mtime if cached is not None else None, fetch)
     except (FetchError, StateError, ValueError) as e:

@@ -20,7 +20,6 @@ import urllib.parse
 from typing import Dict, Optional
 
 from vac import __version__
-from vac.adapters import credentials
 from vac.adapters.atomicfile import write_atomic
 from vac.core.configtypes import Config, Machinetype
 from vac.core.userdata import UserDataContext, UserDataError, render_user_data
@@ -117,6 +116,7 @@ def _fetch_template(paths: Paths, url: str) -> bytes:
 def _proxy(paths: Paths, mt: Machinetype, shutdown_time: int, now: float) -> Optional[str]:
     if not mt.user_data_proxy:
         return None
+    from vac.adapters import credentials    # cryptography: only for user_data_proxy
     base = machinetype_path(paths, mt)
     try:
         return credentials.make_proxy(os.path.join(base, "x509cert.pem"),

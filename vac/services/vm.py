@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from vac.adapters import host as host_facts
-from vac.adapters.images import is_remote, verify_cernvm_signature
+from vac.adapters import images
+from vac.adapters.images import is_remote
 from vac.core import disksize, domxml, naming
 from vac.core.configtypes import Config, Machinetype
 from vac.errors import CommandError, HypervisorError, ImageError, StorageError, VacError
@@ -72,7 +73,7 @@ def resolve_image(mt: Machinetype, paths: Paths, host: HostOps) -> str:
 
 
 def _check_signature(path: str, pattern: str, paths: Paths) -> None:
-    result = verify_cernvm_signature(path, paths.grid_security_certificates)
+    result = images.verify_cernvm_signature(path, paths.grid_security_certificates)
     if not result.verified:
         raise ImageError(result.error or f"Failed to verify signature/cert for {path}")
     if not re.search(pattern, result.dn or ""):

@@ -4,7 +4,7 @@ the guest firewall and bridge port isolation (vac.services.guestfw)."""
 from __future__ import annotations
 
 import logging
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from vac.adapters import host as host_facts
 from vac.adapters.atomicfile import read_text, write_atomic
@@ -14,7 +14,9 @@ from vac.core.configtypes import Config
 from vac.errors import VacError
 from vac.paths import Paths
 from vac.services import guestfw
-from vac.services.hostops import HostOps, default_host
+
+if TYPE_CHECKING:   # the host adapters (LVM, images, psutil) load only where a network is made
+    from vac.services.hostops import HostOps
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,9 @@ def slot_count(cfg: Config, paths: Paths, processors: Optional[int] = None) -> i
 def ensure_network(hv, cfg: Config, paths: Paths, *, host: Optional[HostOps] = None,
                    processors: Optional[int] = None) -> bool:
     """Make the NAT network right; False if this cycle must not create machines."""
-    host = host or default_host(paths)
+    if host is None:
+        from vac.services.hostops import default_host
+        host = default_host(paths)
     factory = cfg.settings.factory_hostname
     count = slot_count(cfg, paths, processors)
     try:
