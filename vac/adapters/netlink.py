@@ -12,8 +12,6 @@ import logging
 import signal
 from typing import Callable, Dict, List, Sequence
 
-import psutil
-
 from vac.adapters import runner
 from vac.constants import FACTORY_ADDRESS, METADATA_ADDRESS, NAT_BRIDGE, NAT_NETWORK_ADDRESS
 from vac.errors import CommandError
@@ -86,6 +84,7 @@ class NetLink:
                 self._cmd(argv)
             except CommandError as e:
                 log.info("ignoring: %s", e)
+        import psutil       # only on this repair path (the factory's idle cycles skip it)
         for pid in stale_dnsmasq_pids():
             log.info("Trying  kill -9 %d (stale dnsmasq)", pid)
             try:
@@ -108,6 +107,7 @@ def is_stale_dnsmasq(cmdline: Sequence[str]) -> bool:
 
 
 def stale_dnsmasq_pids() -> List[int]:
+    import psutil
     pids = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
         try:

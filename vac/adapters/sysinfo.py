@@ -1,14 +1,13 @@
 """Host facts for factory_status (SPEC §7.4): load, memory, disks, kernel, boot time.
 
 Units: KiB for memory and disk space (``*_kb``), inode counts, Unix seconds for times.
+psutil is imported when factory_status is first asked for, not with this module.
 """
 
 from __future__ import annotations
 
 import os
 from typing import Any, Dict, Iterable, Mapping, Optional
-
-import psutil
 
 from vac.adapters import host
 from vac.adapters.atomicfile import file_ctime
@@ -56,6 +55,7 @@ def os_issue(paths: Paths, kernel: str) -> str:
 
 def memory_kb() -> Dict[str, int]:
     """mem_total/mem_used (total - free) and swap used/free, all KiB."""
+    import psutil
     vm = psutil.virtual_memory()
     swap = psutil.swap_memory()
     return {"mem_total_kb": vm.total // 1024, "mem_used_kb": (vm.total - vm.free) // 1024,
@@ -64,6 +64,7 @@ def memory_kb() -> Dict[str, int]:
 
 def gather(paths: Paths) -> Mapping[str, Any]:
     """Everything factory_status needs about the host."""
+    import psutil
     kernel = os.uname().release
     tmp = disk_avail(paths.under_root("/tmp"))
     state = disk_avail(paths.state_dir)
