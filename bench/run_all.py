@@ -6,7 +6,8 @@ import importlib
 import sys
 
 BENCHMARKS = ("bench.bench_responder", "bench.bench_apel_sync", "bench.bench_httpd",
-              "bench.bench_planner", "bench.bench_fill", "bench.bench_startup")
+              "bench.bench_planner", "bench.bench_fill", "bench.bench_startup",
+              "bench.bench_memory")
 
 
 def main() -> int:
