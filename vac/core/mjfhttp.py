@@ -18,7 +18,6 @@ bytes + charges of uploads in progress <= ``max_total_bytes``; likewise for file
 
 from __future__ import annotations
 
-import hmac
 import html
 import re
 from dataclasses import dataclass
@@ -145,6 +144,7 @@ def check_bearer(authorization: Optional[str], token: Optional[str]) -> Optional
     scheme, _, credential = (authorization or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not credential.strip():
         return PutDecision(401, reason="no Authorization: Bearer token")
+    import hmac     # here: hmac loads hashlib and OpenSSL's libcrypto (idle mjf role)
     if not token or not hmac.compare_digest(credential.strip().encode(), token.encode()):
         return PutDecision(403, reason="wrong bearer token")
     return None
