@@ -43,6 +43,7 @@ METRICS_CONF = "metrics_address = 127.0.0.1:9101\n"
 ROLE_ORDER = ("vacd", "vacd-factory", "vacd-responder", "vacd-metadata", "vacd-mjf",
               "vacd-metrics")
 KIB = 1024
+TARGETS_MIB = (("6a", "PSS", 60.0), ("6b", "RSS", 100.0))    # issue 15 row 6
 
 
 def smaps_rollup(pid: int) -> Tuple[int, int]:
@@ -132,6 +133,12 @@ def _wait_cycles(paths: Paths, proc: subprocess.Popen, cycles: int, timeout: flo
     return seen
 
 
+def _entry(code: str) -> str:
+    """vacd's module in the tree ``code`` (vac.daemon before the vac.vacd package)."""
+    new = os.path.exists(os.path.join(code, "vac", "vacd", "daemon.py"))
+    return "vac.vacd.daemon" if new else "vac.daemon"
+
+
 def one_run(code: str, cycles: int, metrics: bool,
             timeout: float = 300.0) -> Tuple[Dict[str, Tuple[int, int]], int]:
     """(role -> (Pss, Rss) KiB, factory cycles seen) of an idle vacd run from ``code``."""
@@ -143,7 +150,7 @@ def one_run(code: str, cycles: int, metrics: bool,
         with open(paths.etc_vac_conf, "w") as f:
             f.write(CONF + (METRICS_CONF if metrics else ""))
         env = dict(os.environ, PYTHONPATH=code)
-        proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "vac.daemon",
+        proc = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", _entry(code),
                                  "--root", root, "--foreground"], env=env, cwd=root,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
@@ -169,6 +176,22 @@ def totals(figures: Dict[str, Tuple[int, int]]) -> Tuple[int, int]:
     return sum(v[0] for v in figures.values()), sum(v[1] for v in figures.values())
 
 
+def row_lines(now: Dict[str, Tuple[int, int]],
+              base: Optional[Dict[str, Tuple[int, int]]]) -> list:
+    """The ``ROW 6a``/``ROW 6b`` summary lines (protocol: bench/run_all.py)."""
+    lines = []
+    for (row, what, target), vac, old in zip(TARGETS_MIB, totals(now),
+                                              totals(base) if base else (None, None)):
+        mib = vac / KIB
+        baseline = f"{old / KIB:.1f} MiB" if old else "-"
+        ratio = f"{vac / old:.2f}" if old else "-"
+        verdict = "met" if mib <= target else "NOT met"
+        lines.append(f"ROW {row} | {what} sum of vacd and children, idle | vac {mib:.1f} MiB | "
+                     f"baseline {baseline} | ratio {ratio} | target ≤ {target:.0f} MiB | "
+                     f"{verdict}")
+    return lines
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="bench_memory")
     parser.add_argument("--cycles", type=int, default=3)
@@ -186,13 +209,12 @@ def main(argv=None) -> int:
     now, seen = one_run(REPO, args.cycles, args.metrics)
     lines += table("vac (this tree)" + (" with the metrics role" if args.metrics else ""),
                    now, seen)
+    base = None
     if not args.no_baseline:
         with baseline_tree(args.baseline) as old:
             base, seen = one_run(old, args.cycles, False)
         lines += table(f"baseline {args.baseline}", base, seen)
-        (np, nr), (bp, br) = totals(now), totals(base)
-        lines.append(f"ratio vac / baseline: PSS {np / bp:.2f}, RSS {nr / br:.2f}")
-    return write_results(RESULTS, lines)
+    return write_results(RESULTS, lines + row_lines(now, base))
 
 
 if __name__ == "__main__":
