@@ -102,3 +102,26 @@ def test_temporaries_of_interrupted_writes_are_removed(paths):
     removed = statefs.remove_interrupted_writes(paths, now)
     assert sorted(os.path.basename(p) for p in removed) == [".tmp-f", ".tmp-old", ".tmp-s"]
     assert os.path.exists(os.path.join(paths.state_dir, ".tmp-new"))
+
+
+
+def test_atomic_write_temporaries_are_private_and_never_follow_a_planted_name(tmp_path,
+                                                                               monkeypatch):
+    """make_temp keeps tempfile.mkstemp's contract (without loading tempfile into every
+    role): a new 0600 file; a name already taken, even by a symlink, is skipped."""
+    from vac.adapters import atomicfile
+    victim = tmp_path / "victim"
+    victim.write_text("untouched")
+    names = iter([b"\x01" * 6, b"\x01" * 6, b"\x02" * 6])
+    monkeypatch.setattr(atomicfile.os, "urandom", lambda n: next(names))
+    fd, first = atomicfile.make_temp(str(tmp_path))
+    os.close(fd)
+    assert os.path.basename(first) == atomicfile.TEMP_PREFIX + "01" * 6
+    assert os.stat(first).st_mode & 0o777 == 0o600
+    os.unlink(first)
+    os.symlink(victim, first)                   # planted where the next name will be
+    fd, second = atomicfile.make_temp(str(tmp_path))
+    with os.fdopen(fd, "w") as f:
+        f.write("temporary")
+    assert os.path.basename(second) == atomicfile.TEMP_PREFIX + "02" * 6
+    assert victim.read_text() == "untouched"

@@ -24,7 +24,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -191,6 +190,7 @@ def freeze(machine_dir: str, text: str, relname: str, outgoing: bool) -> FrozenR
     a crash leaves either nothing (a stale temporary directory, removed by the next
     call) or the complete frozen record.
     """
+    import shutil       # here: roles that only read records never load it
     final = _frozen_dir(machine_dir)
     tmp = os.path.join(machine_dir, FROZEN_TMP)
     try:

@@ -11,9 +11,7 @@ language of the original. Secret files must not be group or world readable.
 from __future__ import annotations
 
 import datetime
-import os
 import re
-import stat
 from typing import List, Optional
 
 from cryptography import x509
@@ -21,13 +19,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
+from vac.adapters.secretfile import read_bounded as _read
+from vac.adapters.secretfile import read_secret
 from vac.errors import CredentialError
 
 PROXY_CERT_INFO_OID = ObjectIdentifier("1.3.6.1.5.5.7.1.14")     # id-pe-proxyCertInfo
 LIMITED_PROXY_POLICY = "1.3.6.1.4.1.3536.1.1.1.9"                # Globus limited proxy
 LEGACY_CN = "limited proxy"
 KEY_BITS = 2048
-MAX_PEM_BYTES = 1024 * 1024
 _PEM_CERTIFICATE = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
 
 
@@ -65,31 +64,6 @@ def proxy_cert_info_der(policy_language: str = LIMITED_PROXY_POLICY) -> bytes:
 
 
 # --- reading credentials --------------------------------------------------------
-
-def read_secret(path: str, forbidden_mode: int = stat.S_IRGRP | stat.S_IROTH) -> bytes:
-    """Content of a private key file, refused if its mode has any ``forbidden_mode`` bit
-    (default: readable by group or others) or it is not a regular file."""
-    try:
-        st = os.stat(path)
-    except OSError as e:
-        raise CredentialError(f"cannot read {path}: {e.strerror}") from e
-    if not stat.S_ISREG(st.st_mode):
-        raise CredentialError(f"{path} is not a regular file")
-    if st.st_mode & forbidden_mode:
-        what = ("readable" if st.st_mode & forbidden_mode & (stat.S_IRGRP | stat.S_IROTH)
-                else "writable or executable")
-        raise CredentialError(f"{path} is {what} by group or others "
-                              f"(mode {stat.S_IMODE(st.st_mode):04o}); chmod 600 it")
-    return _read(path)
-
-
-def _read(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read(MAX_PEM_BYTES)
-    except OSError as e:
-        raise CredentialError(f"cannot read {path}: {e.strerror}") from e
-
 
 def load_pem_certificates(pem: bytes) -> List[x509.Certificate]:
     """Every certificate in ``pem``, in file order. One block at a time, because

@@ -8,13 +8,11 @@ directory). Times read back are file ctimes, as in the original (SPEC App. A.2).
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from typing import Iterator, List, Mapping, Optional, Tuple, Union
 
 from vac.adapters import apelspool
-from vac.adapters.atomicfile import (file_ctime, file_mtime, read_text, remove_temporaries,
-                                    write_atomic)
+from vac.adapters.atomicfile import (file_ctime, file_mtime, make_temp, read_text,
+                                    remove_temporaries, write_atomic)
 from vac.core import naming
 from vac.errors import StateError
 from vac.model import SlotRecord
@@ -325,7 +323,7 @@ def write_shutdown_message(machine_dir: str, message: str) -> bool:
     if os.path.exists(target):
         return False
     os.makedirs(directory, mode=0o755, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    fd, tmp = make_temp(directory)
     try:
         with os.fdopen(fd, "w") as f:
             f.write(message + "\n")
@@ -366,6 +364,7 @@ def remove_machine_dir(paths: Paths, path: str) -> None:
     """Delete a whole machine directory (only below ``machines/``)."""
     if os.path.dirname(os.path.abspath(path)) != os.path.abspath(paths.machines_dir):
         raise ValueError(f"{path} is not a machine directory")
+    import shutil       # here: the roles that only read machine directories never load it
     shutil.rmtree(path, ignore_errors=True)
 
 

@@ -12,6 +12,13 @@ from typing import Optional, Tuple
 from vac.constants import MAC_PREFIX, VNC_BASE_PORT
 
 FIRST_BLOCK_SIZE = 253  # 169.254.169.0 .. 169.254.169.252
+MIN_NETWORK_SLOTS = 100  # the original always reserved ordinals 0-99
+
+
+def network_slot_count(total_processors: Optional[int], processors: int) -> int:
+    """How many slots get DHCP and /etc/hosts entries: one per processor (SPEC §1.7),
+    ``total_processors`` if larger, at least MIN_NETWORK_SLOTS as the original."""
+    return max(MIN_NETWORK_SLOTS, total_processors or 0, processors)
 
 
 def split_hostname(factory: str) -> Tuple[str, str]:

@@ -17,8 +17,6 @@ another batch.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections import OrderedDict
 from typing import Any, Mapping, Optional, Tuple
 
@@ -42,7 +40,10 @@ class Signer:
     def __init__(self, key: bytes):
         if not key:
             raise ValueError("the space key is empty")
+        import hashlib      # with hmac: libcrypto, loaded only where a space key is set
+        import hmac
         self._base = hmac.new(key, digestmod=hashlib.sha256)
+        self._compare = hmac.compare_digest
 
     def start(self, prefix: bytes) -> Any:
         """HMAC state after ``prefix`` (copy it before use with :meth:`finish`)."""
@@ -72,7 +73,7 @@ class Signer:
     def verify(self, data: bytes) -> bool:
         """True if ``data`` ends with a well-formed hmac member that this key made."""
         parts = split_signed(data)
-        return parts is not None and hmac.compare_digest(self.digest(parts[0]), parts[1])
+        return parts is not None and self._compare(self.digest(parts[0]), parts[1])
 
 
 def split_signed(data: bytes) -> Optional[Tuple[bytes, bytes]]:

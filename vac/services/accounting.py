@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import shutil
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from vac.adapters import apelspool, statefs, statereports
@@ -138,6 +137,7 @@ def _redo_finished(paths: Paths, machine_dir: str, now: float,
     if account_machine(paths, slot, now=now) is not None:
         return True
     log.info("%s: dropping the leftover APEL record marker", slot.name)
+    import shutil       # here: the responder reads share usage through this module
     shutil.rmtree(os.path.join(machine_dir, apelspool.FROZEN_TMP), ignore_errors=True)
     apelspool.clear_owed(machine_dir)
     return False

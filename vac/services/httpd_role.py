@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
-from vac.adapters import httpserver, statefs
+from vac.adapters import host, httpserver, statefs
 from vac.adapters.httpserver import HttpRequest, Limits
 from vac.core import naming
 from vac.core.configtypes import Config
@@ -24,7 +24,6 @@ from vac.paths import Paths
 from vac.rolecontrol import RoleControl
 from vac.services import metrics_hooks
 from vac.services.rolekit import CONFIG_CHECK_SECONDS, ConfigHolder, Loader, write_heartbeat
-from vac.services.vmnet import slot_count
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +118,8 @@ class RoleSpec:
 def server_limits(cfg: Config, paths: Paths) -> Limits:
     """Connection limits leaving room for every slot (``per_source`` connections each)."""
     default = Limits()
-    need = slot_count(cfg, paths) * default.per_source + STRANGER_CONNECTIONS
+    slots = naming.network_slot_count(cfg.settings.total_processors, host.processor_count(paths))
+    need = slots * default.per_source + STRANGER_CONNECTIONS
     return Limits(max_connections=max(default.max_connections, need))
 
 

@@ -11,7 +11,7 @@ old (its ``time_sent`` is the build time) or when :meth:`ReplyCache.clear` is ca
 from __future__ import annotations
 
 import json
-import secrets
+import os
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -46,7 +46,7 @@ class ReplyCache:
         self.build = build
         self.snapshot_seconds = snapshot_seconds
         self.signer = signer
-        self._placeholder = "\u0000" + secrets.token_hex(8) + "\u0000"
+        self._placeholder = "\u0000" + os.urandom(8).hex() + "\u0000"
         self._mark = cookie_json(self._placeholder)
         self._entries: Dict[str, Tuple[float, Optional[List[_Template]],
                                        List[Dict[str, Any]]]] = {}

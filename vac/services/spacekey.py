@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Optional, Tuple
 
-from vac.adapters.credentials import read_secret
+from vac.adapters.secretfile import read_secret
 from vac.core.configtypes import Config
 from vac.core.vqauth import Signer
 from vac.errors import ConfigError, CredentialError

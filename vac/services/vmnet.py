@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Callable, Optional
 from vac.adapters import host as host_facts
 from vac.adapters.atomicfile import read_text, write_atomic
 from vac.constants import NAT_NETWORK_NAME
-from vac.core import hostsfile, iptables, netxml
+from vac.core import hostsfile, iptables, naming, netxml
 from vac.core.configtypes import Config
 from vac.errors import VacError
 from vac.paths import Paths
@@ -20,7 +20,6 @@ if TYPE_CHECKING:   # the host adapters (LVM, images, psutil) load only where a 
 
 log = logging.getLogger(__name__)
 
-MIN_SLOTS = 100     # the original always reserved 0-99
 START_HINT = ('(Do you need to install dnsmasq RPM >= 2.48-13? Old "dnsmasq --listen-address '
               '169.254.169.253" process still running? Did you disable Zeroconf? Does virbr1 '
               'already exist?)')
@@ -32,7 +31,7 @@ def slot_count(cfg: Config, paths: Paths, processors: Optional[int] = None) -> i
     counted them already), at least 100 as the original."""
     if processors is None:
         processors = host_facts.processor_count(paths)
-    return max(MIN_SLOTS, cfg.settings.total_processors or 0, processors)
+    return naming.network_slot_count(cfg.settings.total_processors, processors)
 
 
 def ensure_network(hv, cfg: Config, paths: Paths, *, host: Optional[HostOps] = None,

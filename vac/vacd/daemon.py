@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import errno
 import fcntl
-import gc
 import logging
 import os
 import select
@@ -34,7 +33,7 @@ from vac.errors import ConfigError
 from vac.vacd.logsetup import setup_role_logging, setup_stderr_logging
 from vac.paths import Paths
 from vac.vacd.rolechild import (ONCE_TARGET, ROLE_REGISTRY, RoleLoadError, load_registry,
-                           load_target, run_child, set_process_name)
+                           load_target, prepare_fork, run_child, set_process_name)
 from vac.services.configload import load_config
 from vac.vacd.supervisor import BackoffPolicy, Supervisor
 
@@ -228,7 +227,7 @@ def make_spawner(paths: Paths, registry: Mapping[str, str], destination: str,
 
     def spawn(role: str) -> int:
         saved = signal.pthread_sigmask(signal.SIG_BLOCK, deferred)
-        gc.freeze()     # the child's collections leave the shared pages alone (lower PSS)
+        prepare_fork()
         try:
             pid = os.fork()
             if pid == 0:
