@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import threading
 import time
 from dataclasses import dataclass
 
@@ -222,3 +223,41 @@ def test_missing_address_is_bound_with_freebind():
     srv = httpserver.make_server("127.0.0.1", 0, _app, "Test server")
     assert not srv.address_pending
     srv.server_close()
+
+
+def test_quick_answers_in_the_event_loop_and_none_goes_to_the_app():
+    """``quick`` runs in the event loop thread; what it leaves (None) reaches the app;
+    pipelined requests on one connection are all answered in order (after the first they
+    go to the workers, so a long pipeline cannot recurse through the loop)."""
+    threads = []
+
+    def quick(request):
+        threads.append(threading.current_thread().name)
+        return Reply(200, body=b"quick " + request.path.encode()) if request.path[:2] == "/q" \
+            else None
+    srv = httpserver.make_server("127.0.0.1", 0, _app, "Test server", quick=quick)
+    httpserver.serve_in_thread(srv, "test-loop")
+    try:
+        c = _conn(srv.server_address)
+        c.request("GET", "/q")
+        assert c.getresponse().read() == b"quick /q"
+        c.request("GET", "/other")
+        assert c.getresponse().read() == b"GET /other 127.0.0.1"
+        assert set(threads) == {"test-loop"}
+        with socket.create_connection(srv.server_address, timeout=5) as s:
+            s.sendall(b"".join(b"GET /q%d HTTP/1.1\r\n\r\n" % n for n in range(300))
+                      + b"GET /qlast HTTP/1.1\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        bodies = [part.split(b"\r\n\r\n", 1)[1] for part in data.split(b"HTTP/1.1 200 OK")[1:]]
+        paths = [b"/q%d" % n for n in range(300)] + [b"/qlast"]
+        assert len(bodies) == len(paths)
+        assert all(body in (b"quick " + path, b"GET " + path + b" 127.0.0.1")
+                   for body, path in zip(bodies, paths))
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -11,6 +11,9 @@ denied the services to all other guests. Here:
   ``app(request) -> reply`` callback (every decision is the app's; a reply has
   ``status``, ``content_type``, ``body`` and optionally ``headers``, (name, value) pairs). They never wait for
   a client: a reply is sent with one non-blocking send, the rest by the event loop.
+  Before that, an optional ``quick(request) -> reply or None`` runs in the event loop
+  itself: it answers what it holds in memory (never reading a file or waiting), saving
+  two thread hand-offs per request; None sends the request on to the workers.
 - A larger body (a JOBOUTPUTS file) is streamed by a thread of its own, started once the
   head is complete, so the app can refuse or reserve space before any of it is read; at
   most ``uploads_per_source`` (2) at once per source (more are 503), and room for 2 per
@@ -43,6 +46,7 @@ from dataclasses import dataclass
 from typing import Callable, Collection, Mapping, Optional
 
 from vac.adapters import httpwire
+from vac.adapters.accesslog import AccessLog
 from vac.adapters.httpbody import (BodyError, BodyReader, MemorySource,  # noqa: F401
                                    SocketSource)
 from vac.adapters.httpconns import (BUSY, LINGER, LINGER_SECONDS, READ, WRITE, Conn,
@@ -53,6 +57,7 @@ from vac.adapters.httpwire import Head, HttpError
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 0.25            # how often deadlines are checked
+_MORE = getattr(socket, "MSG_MORE", 0)   # one segment for a last reply and its FIN
 _LISTEN, _WAKE = object(), object()
 
 
@@ -64,6 +69,7 @@ class HttpRequest:
     headers: Mapping[str, str]
     content_length: Optional[int]
     body: BodyReader
+    note: Callable[[str], None] = log.info     # an INFO log line, written with the access log
 
 
 class VacHTTPServer:
@@ -71,8 +77,9 @@ class VacHTTPServer:
     ``server_close()`` from another, as socketserver's servers."""
 
     def __init__(self, address, app: Callable[[HttpRequest], object], server_name: str,
-                 allowed_hosts: Collection[str] = (), limits: Optional[Limits] = None):
-        self.app = app
+                 allowed_hosts: Collection[str] = (), limits: Optional[Limits] = None,
+                 quick: Optional[Callable[[HttpRequest], object]] = None):
+        self.app, self.quick = app, quick
         self.server_name_header = server_name
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
         self.limits = fit_descriptor_limit(limits or Limits())
@@ -86,6 +93,7 @@ class VacHTTPServer:
         self._sel.register(self._wake_r, selectors.EVENT_READ, _WAKE)
         self._conns = ConnTable(self.limits)
         self._drops = DropLog()
+        self._access = AccessLog(log)
         self._wake_pending = False
         self._done: deque = deque()
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
@@ -114,11 +122,13 @@ class VacHTTPServer:
                     else:
                         self._on_ready(key.data)
                 self._take_done()
+                self._access.flush()
                 now = time.monotonic()
                 if now >= next_sweep:
                     self._sweep(now)
                     next_sweep = now + SWEEP_SECONDS
         finally:
+            self._access.flush()
             self._stopped.set()
 
     def shutdown(self) -> None:
@@ -156,14 +166,16 @@ class VacHTTPServer:
             pass
 
     def _accept(self) -> None:
+        family = self.socket.family
         for _ in range(64):
-            try:
-                sock, addr = self.socket.accept()
+            try:        # _accept(): socket.accept() less its per-call family/type lookups
+                fd, addr = self.socket._accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as e:
                 self._drops.note("*", f"accept failed: {e}")
                 return
+            sock = socket.socket(family, socket.SOCK_STREAM, 0, fd)
             conn = Conn(sock, addr[0], time.monotonic() + self.limits.head_seconds)
             if not self._conns.admit(conn):
                 sock.close()
@@ -242,9 +254,12 @@ class VacHTTPServer:
         body = bytes(conn.buf[:length])
         del conn.buf[:length]
         head, conn.head = conn.head, None
+        reader = BodyReader(MemorySource(body), conn.length)
+        if self.quick is not None and not conn.buf and self._serve_quick(conn, head, reader):
+            return                  # (not with pipelined requests: no recursion through them)
         self._watch(conn, 0)
         conn.state = BUSY
-        self._jobs.put((conn, head, BodyReader(MemorySource(body), conn.length)))
+        self._jobs.put((conn, head, reader))
 
     def _check_head(self, conn: Conn, head: Head) -> Optional[int]:
         """Content-Length of an acceptable request head; HttpError otherwise."""
@@ -294,38 +309,65 @@ class VacHTTPServer:
                 return
             self._serve_one(*job)
 
+    def _serve_quick(self, conn: Conn, head: Head, body: BodyReader) -> bool:
+        """Answer in the event loop if ``quick`` can; False: it is for the workers."""
+        request = HttpRequest(head.method, head.path, conn.source, head.headers,
+                              body.length, body, self._access.note)
+        try:
+            reply = self.quick(request)
+        except Exception:  # request boundary: the workers' app answers it instead
+            log.exception("%s %s %r: quick answer failed", conn.source, head.method,
+                          head.path[:200])
+            return False
+        if reply is None:
+            return False
+        self._reply(conn, head, body, reply, in_loop=True)
+        return True
+
     def _serve_one(self, conn: Conn, head: Head, body: BodyReader,
                    blocking: bool = False) -> None:
         """Run the app for one request (worker or upload thread) and start the reply."""
         request = HttpRequest(head.method, head.path, conn.source, head.headers,
-                              body.length, body)
-        close = not head.keep_alive
+                              body.length, body, self._access.note)
         try:
             reply = self.app(request)
-            status, ctype, payload = reply.status, reply.content_type, reply.body
-            extra = getattr(reply, "headers", ())
         except Exception:  # request boundary: never let one request kill the server
             log.exception("%s %s %r failed", conn.source, head.method, head.path[:200])
+            reply = None
+        if blocking:
+            conn.sock.setblocking(False)
+        self._reply(conn, head, body, reply, in_loop=False)
+
+    def _reply(self, conn: Conn, head: Head, body: BodyReader, reply,
+               in_loop: bool) -> None:
+        """Send ``reply`` (None: 500) with one non-blocking send; the event loop sends the
+        rest (at once if ``in_loop``, else once woken)."""
+        if reply is None:
             status, ctype, payload, close, extra = 500, "text/plain", b"", True, ()
+        else:
+            status, ctype, payload = reply.status, reply.content_type, reply.body
+            extra, close = getattr(reply, "headers", ()), not head.keep_alive
         close = close or not body.consumed
         out = httpwire.reply_bytes(status, ctype, payload, self.server_name_header, close,
                                    send_body=head.method != "HEAD", extra=extra)
-        try:
-            if blocking:
-                conn.sock.setblocking(False)
-            sent = conn.sock.send(out)
+        try:        # closing after it: MSG_MORE holds the reply to leave with the FIN
+            sent = conn.sock.send(out, _MORE if close else 0)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError:
             sent, close = len(out), True
-        # logged once the reply is on its way: the log's lock and write never delay it
-        log.info("%s", httpwire.access_line(conn.source, head.requestline, status))
+        # logged (by the event loop) once the reply is on its way
+        self._access.add(conn.source, head.requestline, status)
         if close and sent == len(out) and body.consumed:
-            if self._conns.forget(conn):    # done: no need to wake the event loop
+            if in_loop:
+                self._close(conn)
+            elif self._conns.forget(conn):    # done: no need to wake the event loop
                 conn.sock.close()
-            return
-        self._done.append((conn, out[sent:], close, not body.consumed))
-        self._wake()
+        elif in_loop:
+            self._start_reply(conn, out[sent:], close, not body.consumed)
+        else:
+            self._done.append((conn, out[sent:], close, not body.consumed))
+            self._wake()
 
     # --- replies ----------------------------------------------------------------------
     def _take_done(self) -> None:
@@ -335,7 +377,7 @@ class VacHTTPServer:
                 self._start_reply(conn, rest, close, linger)
 
     def _reply_error(self, conn: Conn, e: HttpError) -> None:
-        log.info("%s", httpwire.access_line(conn.source, e.requestline, e.status))
+        self._access.add(conn.source, e.requestline, e.status)
         out = httpwire.reply_bytes(e.status, "text/plain", b"", self.server_name_header,
                                    close=True)
         self._start_reply(conn, out, True, linger=True)
@@ -376,7 +418,6 @@ class VacHTTPServer:
         if conn.buf:
             self._advance(conn)
 
-
     def _linger(self, conn: Conn) -> None:
         try:
             conn.sock.shutdown(socket.SHUT_WR)
@@ -389,10 +430,10 @@ class VacHTTPServer:
 
 
 def make_server(host: str, port: int, app: Callable[[HttpRequest], object], server_name: str,
-                allowed_hosts: Collection[str] = (),
-                limits: Optional[Limits] = None) -> VacHTTPServer:
+                allowed_hosts: Collection[str] = (), limits: Optional[Limits] = None,
+                quick: Optional[Callable[[HttpRequest], object]] = None) -> VacHTTPServer:
     """Bind (IP_FREEBIND if the address does not exist yet) and return the server."""
-    return VacHTTPServer((host, port), app, server_name, allowed_hosts, limits)
+    return VacHTTPServer((host, port), app, server_name, allowed_hosts, limits, quick)
 
 
 def serve_in_thread(server: VacHTTPServer, name: str) -> threading.Thread:

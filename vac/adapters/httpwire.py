@@ -8,7 +8,6 @@ with the status to answer (400, 414, 431, 505); the connection is then closed.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -25,8 +24,6 @@ _TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _SINGLE = ("content-length", "transfer-encoding", "host")
 _PHRASES = {int(s): s.phrase for s in HTTPStatus}
-_MONTHS = ("", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
-           "Nov", "Dec")
 
 
 class HttpError(Exception):
@@ -156,11 +153,3 @@ def reply_bytes(status: int, content_type: str, body: bytes, server: str, close:
 
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-
-
-def access_line(client: str, requestline: str, status: int) -> str:
-    """The original's access log line: client, PID, parent PID, [date], request, status."""
-    t = time.localtime()
-    date = (f"{t.tm_mday:02d}/{_MONTHS[t.tm_mon]}/{t.tm_year:04d} "
-            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}")
-    return f'{client} {os.getpid()} {os.getppid()} [{date}] "{requestline}" {status} -'

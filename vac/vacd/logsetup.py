@@ -37,10 +37,15 @@ def format_timestamp(epoch: float) -> str:
 
 
 class VacFormatter(logging.Formatter):
-    """``Mon DD HH:MM:SS [pid]: text`` (SPEC §2.6); tracebacks follow unprefixed."""
+    """``Mon DD HH:MM:SS [pid]: text`` (SPEC §2.6); tracebacks follow unprefixed. A record
+    marked ``vac_lines`` (several access log lines, vac.adapters.accesslog) gets the
+    prefix on each of its lines."""
 
     def format(self, record: logging.LogRecord) -> str:
         text = record.getMessage()
+        if getattr(record, "vac_lines", False):
+            prefix = f"{format_timestamp(record.created)} [{record.process}]: "
+            return prefix + text.replace("\n", "\n" + prefix)
         if record.levelno >= logging.WARNING and not text.startswith(record.levelname):
             text = f"{record.levelname}: {text}"
         line = f"{format_timestamp(record.created)} [{record.process}]: {text}"
