@@ -228,3 +228,34 @@ def test_config_holder_reloads_on_run_vac_conf_and_cached_pipes(paths):
             f.write("# changed\n")
         assert holder.reload()
     assert len(loads) == 3
+
+
+def age_machine(mdir: str, seconds: float = 60) -> None:
+    """Date a machine directory back, as when the factory wrote it before the guest booted
+    (caches keep nothing read within a moment of a change: timestamps are coarse)."""
+    old = time.time() - seconds
+    for sub in ("", "jobfeatures", "machinefeatures"):
+        os.utime(os.path.join(mdir, sub), (old, old))
+
+
+def test_files_held_from_the_start_until_the_factory_replaces_them(paths, monkeypatch):
+    """The role reads a machine's files when it starts, so even the guest's first GETs
+    read nothing (they are answered in the event loop); a file the factory replaces
+    is served at once."""
+    mdir = make_machine(paths, 5, user_data=b"one")
+    age_machine(mdir)
+    reads = []
+    real = metadata_httpd.read_machine_files
+    monkeypatch.setattr(metadata_httpd, "read_machine_files",
+                        lambda d: reads.append(d) or real(d))
+    with running_role(metadata_httpd.run_role, paths, make_config(),
+                      resolve=loopback_resolver(paths)) as addr:
+        assert len(reads) == 1                       # warmed before binding
+        for _ in range(3):
+            assert request(addr, "GET", "/latest/user-data")[2] == b"one"
+            assert request(addr, "GET", "/latest/meta-data/instance-id")[2] == b"uuid-0005"
+        assert len(reads) == 1
+        statefs.write_machine_file(mdir, "user_data", "two")
+        assert request(addr, "GET", "/latest/user-data")[2] == b"two"
+        statefs.write_machine_file(mdir, "jobfeatures/job_id", "uuid-new")
+        assert request(addr, "GET", "/latest/meta-data/instance-id")[2] == b"uuid-new"

@@ -212,3 +212,25 @@ def test_slow_clients_do_not_starve_other_slots(paths, machines):
         finally:
             for s in slow:
                 s.close()
+
+
+def test_values_held_from_the_start_until_the_factory_replaces_them(paths, monkeypatch):
+    """Feature values are read when the role starts: GETs then open no file (answered in
+    the event loop); a key the factory replaces (by rename) is served new at once."""
+    from tests.services.test_metadata_httpd import age_machine
+    from vac.adapters import statefs
+    mdir = make_machine(paths, 5)
+    age_machine(mdir)
+    opened = []
+    real = mjf_httpd._read_value
+    monkeypatch.setattr(mjf_httpd, "_read_value", lambda p: opened.append(p) or real(p))
+    with running_role(mjf_httpd.run_role, paths, make_config(**LIMITS),
+                      resolve=loopback_resolver(paths)) as addr:
+        warmed = len(opened)
+        assert warmed == 4                           # every key of both directories
+        for _ in range(3):
+            assert request(addr, "GET", "/jobfeatures/allocated_cpu")[2] == b"2\n"
+            assert b"total_cpu" in request(addr, "GET", "/machinefeatures/")[2]
+        assert len(opened) == warmed
+        statefs.write_machine_file(mdir, "jobfeatures/allocated_cpu", "8\n")
+        assert request(addr, "GET", "/jobfeatures/allocated_cpu")[2] == b"8\n"

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Optional
 
 from vac.adapters import contextfiles
 from vac.adapters.atomicfile import read_text
@@ -20,7 +21,7 @@ from vac.core.metadata import NOT_FOUND, MachineFacts, Response, metadata_respon
 from vac.core.userdata import UserDataError
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
-from vac.services.httpd_role import Answer, Machine, RoleSpec, run_http_role
+from vac.services.httpd_role import Answer, Machine, MachineDirCache, RoleSpec, run_http_role
 from vac.services.userdata import read_wlcg_token
 
 log = logging.getLogger(__name__)
@@ -49,32 +50,31 @@ def read_machine_files(machine_dir: str) -> MachineFiles:
                         public_key=contextfiles.read_public_key(machine_dir, MAX_KEY_BYTES))
 
 
-class MachineFilesCache:
-    """read_machine_files, kept while the machine directory and its jobfeatures/ keep
-    their mtimes: the factory writes every file there by rename, all of them before the
-    machine starts (and so before its first request); user_data over
+class MachineFilesCache(MachineDirCache):
+    """read_machine_files, kept while the machine directory and its jobfeatures/ are
+    unchanged (MachineDirCache): the factory writes every file there by rename, all of
+    them before the machine starts (and so before its first request); user_data over
     CACHED_USER_DATA_BYTES is not kept. Costs two stat() per request instead of three
     reads."""
 
-    def __init__(self, max_machines: int = 4096):
-        self.max_machines = max_machines
-        self._cache: Dict[str, Tuple[Tuple[int, int], MachineFiles]] = {}
+    SUBDIRS = ("", "jobfeatures")
 
     def get(self, machine_dir: str) -> MachineFiles:
+        started = time.time_ns()
         try:
-            signature = (os.stat(machine_dir).st_mtime_ns,
-                         os.stat(os.path.join(machine_dir, "jobfeatures")).st_mtime_ns)
+            signature = self.signature(machine_dir)
         except OSError:
             return read_machine_files(machine_dir)
-        hit = self._cache.get(machine_dir)
-        if hit is not None and hit[0] == signature:
-            return hit[1]
+        hit = self.lookup(machine_dir, signature)
+        if hit is not None:
+            return hit[0]
         files = read_machine_files(machine_dir)
         if files.user_data is None or len(files.user_data) <= CACHED_USER_DATA_BYTES:
-            if len(self._cache) >= self.max_machines:
-                self._cache.clear()
-            self._cache[machine_dir] = (signature, files)
+            self.keep(machine_dir, signature, files, started)
         return files
+
+    def warm(self, machine_dir: str) -> None:
+        self.get(machine_dir)
 
 
 def _wlcg_token(paths: Paths, cfg: Optional[Config], machine: Machine) -> Optional[str]:
@@ -122,6 +122,23 @@ def make_answer(cache: MachineFilesCache) -> Answer:
     return answer
 
 
+def make_quick(cache: MachineFilesCache):
+    """The role's answer from memory (vac.services.httpd_role.QuickAnswer): None for the
+    secrets below /vac/, and unless ``cache`` holds the machine's files and its
+    root_public_key."""
+    def quick(paths: Paths, cfg: Optional[Config], machine: Machine,
+              request: HttpRequest) -> Optional[Response]:
+        if request.path.lstrip("/").startswith("vac"):
+            return None
+        hit = cache.peek(machine.machine_dir)
+        if hit is None or hit[0].public_key is None:
+            return None
+        files, memo = hit
+        return memo.answer(cfg, request.method, request.path, lambda: metadata_response(
+            request.method, request.path, machine_facts(paths, cfg, machine, files)))
+    return quick
+
+
 def _bind(cfg):
     return cfg.settings.metadata_bind_address, cfg.settings.metadata_port
 
@@ -129,5 +146,7 @@ def _bind(cfg):
 def run_role(paths: Paths, control: RoleControl, *, load=None, resolve=None,
              ready=None) -> None:
     """vacd role ``metadata``; ``load``/``resolve``/``ready`` are for tests only."""
-    spec = RoleSpec("metadata", SERVER_NAME, _bind, make_answer(MachineFilesCache()))
+    cache = MachineFilesCache()
+    spec = RoleSpec("metadata", SERVER_NAME, _bind, make_answer(cache), quick=make_quick(cache),
+                    warm=cache.warm)
     run_http_role(paths, control, spec, load=load, resolve=resolve, ready=ready)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+import time
 from typing import Dict, Iterator, List, Mapping, Optional
 
 from vac.adapters import contextfiles
@@ -25,7 +26,7 @@ from vac.core.mjfhttp import (FEATURE_DIRS, FORBIDDEN, UNAUTHORIZED, JoboutputsL
                               check_bearer, mjf_get, valid_name)
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
-from vac.services.httpd_role import Answer, Machine, RoleSpec, run_http_role
+from vac.services.httpd_role import Answer, Machine, MachineDirCache, RoleSpec, run_http_role
 from vac.services.joboutputs import JoboutputsLedger
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 SERVER_NAME = "Vac mjf server"
 MAX_KEYS = 256
 MAX_VALUE_BYTES = 64 * 1024
+SNAPSHOT_BYTES = 64 * 1024      # feature values kept in memory per directory
 
 
 def _read_value(path: str) -> Optional[bytes]:
@@ -88,6 +90,56 @@ def read_features(machine_dir: str) -> Dict[str, FeatureDir]:
     return {d: FeatureDir(os.path.join(machine_dir, d)) for d in FEATURE_DIRS}
 
 
+Features = Dict[str, Dict[str, bytes]]
+
+
+def _snapshot(path: str) -> Optional[Dict[str, bytes]]:
+    """Every key of a feature directory, read as FeatureDir reads them; None if it has
+    MAX_KEYS entries or more, or more than SNAPSHOT_BYTES of values."""
+    try:
+        if len(os.listdir(path)) >= MAX_KEYS:
+            return None
+    except OSError:
+        return None
+    directory = FeatureDir(path)
+    values = {}
+    for key in directory:
+        value = directory.get(key)
+        if value is not None:
+            values[key] = value
+    return values if sum(map(len, values.values())) <= SNAPSHOT_BYTES else None
+
+
+class FeatureCache(MachineDirCache):
+    """Each machine's machinefeatures/ and jobfeatures/ values, kept while both
+    directories are unchanged (MachineDirCache: the factory replaces every key file by
+    rename): GETs answered from memory, in the server's event loop."""
+
+    SUBDIRS = FEATURE_DIRS
+
+    def warm(self, machine_dir: str) -> None:
+        """Read ``machine_dir``'s feature directories unless held and unchanged."""
+        started = time.time_ns()
+        try:
+            signature = self.signature(machine_dir)
+        except OSError:
+            return
+        if self.lookup(machine_dir, signature) is not None:
+            return
+        features = {d: _snapshot(os.path.join(machine_dir, d)) for d in FEATURE_DIRS}
+        if all(v is not None for v in features.values()):
+            self.keep(machine_dir, signature, features, started)
+
+    def get(self, machine_dir: str) -> Mapping[str, Mapping[str, bytes]]:
+        """Held values (read now if missing or changed) or, if not to be held, the
+        directories read on demand."""
+        hit = self.peek(machine_dir)
+        if hit is None:
+            self.warm(machine_dir)
+            hit = self.peek(machine_dir)
+        return hit[0] if hit is not None else read_features(machine_dir)
+
+
 def joboutputs_limits(settings) -> JoboutputsLimits:
     return JoboutputsLimits(settings.joboutputs_max_file_bytes,
                             settings.joboutputs_max_total_bytes,
@@ -132,11 +184,11 @@ def put_joboutput(machine: Machine, request: HttpRequest, settings,
     finally:
         if not stored:
             ledger.release(reservation)
-    log.info("%s Wrote %s", machine.name, path)
+    request.note(f"{machine.name} Wrote {path}")
     return Response(201)
 
 
-def make_answer(ledger: JoboutputsLedger) -> Answer:
+def make_answer(ledger: JoboutputsLedger, features: FeatureCache) -> Answer:
     """The role's answer function, charging PUTs to ``ledger``."""
     def answer(_paths: Paths, cfg: Optional[Config], machine: Optional[Machine],
                request: HttpRequest) -> Response:
@@ -145,7 +197,7 @@ def make_answer(ledger: JoboutputsLedger) -> Answer:
             if machine is None:
                 log.info("%s is not a machine of this factory: 404", request.client_ip)
                 return NOT_FOUND
-            return mjf_get(request.path, read_features(machine.machine_dir))
+            return mjf_get(request.path, features.get(machine.machine_dir))
         if request.method == "PUT":
             if machine is None:
                 log.warning("%s is not a machine of this factory: PUT refused",
@@ -156,6 +208,21 @@ def make_answer(ledger: JoboutputsLedger) -> Answer:
     return answer
 
 
+def make_quick(cache: FeatureCache):
+    """GET/HEAD answered from ``cache`` (vac.services.httpd_role.QuickAnswer); None
+    for anything else or what the cache does not hold."""
+    def quick(_paths: Paths, _cfg: Optional[Config], machine: Machine,
+              request: HttpRequest) -> Optional[Response]:
+        if request.method not in ("GET", "HEAD"):
+            return None
+        hit = cache.peek(machine.machine_dir)
+        if hit is None:
+            return None
+        features, memo = hit
+        return memo.answer(None, "GET", request.path, lambda: mjf_get(request.path, features))
+    return quick
+
+
 def _bind(cfg):
     return cfg.settings.mjf_bind_address, cfg.settings.mjf_port
 
@@ -163,5 +230,7 @@ def _bind(cfg):
 def run_role(paths: Paths, control: RoleControl, *, load=None, resolve=None,
              ready=None) -> None:
     """vacd role ``mjf``; ``load``/``resolve``/``ready`` are for tests only."""
-    spec = RoleSpec("mjf", SERVER_NAME, _bind, make_answer(JoboutputsLedger()))
+    cache = FeatureCache()
+    spec = RoleSpec("mjf", SERVER_NAME, _bind, make_answer(JoboutputsLedger(), cache),
+                    quick=make_quick(cache), warm=cache.warm)
     run_http_role(paths, control, spec, load=load, resolve=resolve, ready=ready)
