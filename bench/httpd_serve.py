@@ -5,13 +5,15 @@ script, so ``vac`` comes from ``PYTHONPATH``: the working tree or an older revis
 extracted for the side-by-side baseline). The role serves the machine directories under
 ROOT on an ephemeral port of 127.0.0.1; 127.0.0.N stands for slot N. It prints
 ``HOST PORT`` once it listens and stops when its stdin closes. Its log (the access log
-included, as vacd writes it) goes to ROOT/ROLE.log.
+included) goes to ROOT/ROLE.log through a WatchedFileHandler with vacd's formatter, as
+vacd writes it.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import logging.handlers
 import os
 import sys
 import threading
@@ -27,7 +29,9 @@ FACTORY = "factory1.example.com"
 def resolver(paths: Paths):
     """127.0.0.N is slot N; machines are found as the role's own resolver finds them
     (through its slot cache where the revision has one)."""
-    if hasattr(httpd_role, "SlotMachines"):
+    if hasattr(httpd_role, "slot_machines"):      # the one the role's cache warming fills
+        lookup = httpd_role.slot_machines(paths).machine
+    elif hasattr(httpd_role, "SlotMachines"):
         lookup = httpd_role.SlotMachines(paths).machine
     else:
         def lookup(factory: str, ordinal: int):
@@ -47,8 +51,14 @@ def main(argv) -> int:
     if len(argv) >= 4:
         limits = dict(joboutputs_max_file_bytes=int(argv[2]),
                       joboutputs_max_total_bytes=int(argv[3]))
-    logging.basicConfig(filename=os.path.join(root, f"{role}.log"), level=logging.INFO,
-                        format="%(asctime)s %(message)s")
+    handler = logging.handlers.WatchedFileHandler(os.path.join(root, f"{role}.log"))
+    try:                                # vacd's format (revisions before it: asctime)
+        from vac.vacd.logsetup import VacFormatter
+        handler.setFormatter(VacFormatter())
+    except ImportError:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.INFO)
     settings = Settings(vac_space="vac01.example.com", factory_hostname=FACTORY,
                         metadata_bind_address="127.0.0.1", metadata_port=0,
                         mjf_bind_address="127.0.0.1", mjf_port=0, **limits)
