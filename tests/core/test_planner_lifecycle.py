@@ -187,6 +187,17 @@ def test_finalise_carries_started_slot_for_accounting():
     assert acct[0].slot == running(0)
 
 
+@pytest.mark.parametrize("final_cpu,recorded", [(160.0, 160.0), (0.0, 100.0), (90.0, 100.0)])
+def test_record_of_a_stopped_machine_has_its_final_cpu_time(final_cpu, recorded):
+    """A stopped container's whole CPU time (more than its last heartbeat's 100 s) goes
+    into its record; a backend that cannot tell (0, libvirt's shut-off domain) or reads
+    less leaves the heartbeat's."""
+    plan = _plan(config(draining=True), [running(0)],
+                 [domain(0, DomainState.SHUTOFF, cpu=final_cpu)])
+    acct = [a for a in plan.actions if isinstance(a, Account)]
+    assert acct[0].slot.cpu_seconds == recorded
+
+
 def test_logical_volumes_without_live_machine_are_zombies():
     slots = [running(0), running(1), running(2, finished_time=NOW - 5)]
     vols = [name(0), name(1), name(2), name(7), "swap", "other-01.example.org"]

@@ -8,10 +8,11 @@ it on ``mnt/``, and runs the container with the slot's address. The payload read
 from ``/etc/machinefeatures`` and ``/etc/jobfeatures`` and over HTTP from 169.254.169.253
 (which knows it by its slot address), fetches its user_data from the metadata service,
 burns some CPU, PUTs heartbeats (the machinetype's ``heartbeat_file`` is enforced) and
-``200 Success`` with its machine token (JOBOUTPUTS refuses a PUT without it), and
-exits. While it runs, ``vac machines`` (the real responder) lists it;
+``200 Success`` with its machine token (JOBOUTPUTS refuses a PUT without it), burns
+CPU for 3 s more and exits. While it runs, ``vac machines`` (the real responder) lists it;
 afterwards the factory finalises it and writes exactly one APEL record, whose job id is
-the container ID and whose CPU time is what podman measured for the container.
+the container ID and whose CPU time is the container's whole CPU time, the last 3 s
+after the factory's last sample included (its cgroup parent, vac.adapters.cgroupacct).
 """
 
 from __future__ import annotations
@@ -99,6 +100,10 @@ for n in 1 2 3 4; do
 done
 echo "200 Success" > /tmp/shutdown_message
 vac-put $mjf/joboutputs/shutdown_message /tmp/shutdown_message
+# burn CPU for 3 s right before exiting: after the factory's last look at the container
+end=$(($(date +%s) + 3))
+while [ "$(date +%s)" -lt $end ]; do i=0; while [ $i -lt 20000 ]; do i=$((i + 1)); done; done
+times > /var/spool/joboutputs/times
 """
 
 
@@ -238,4 +243,17 @@ def check_machine(paths: Paths, mdir: str, listed) -> None:
     assert record_field(record, "LocalJobId") == job_id, record
     cpu = int(record_field(record, "CpuDuration"))
     wall = int(record_field(record, "WallDuration"))
-    assert 1 <= cpu <= wall, record                 # the busy loop, measured by podman
+    assert 1 <= cpu <= wall, record                 # the busy loops, measured by the kernel
+    # the record has the container's whole CPU time, the burn after the last sample too
+    own = payload_cpu_seconds(_read(j("joboutputs", "times")))
+    assert own >= 1.0 and cpu >= int(own), (own, record)
+
+
+def payload_cpu_seconds(times: str) -> float:
+    """User + system seconds of the shell and its children from busy box ``times``
+    (``0m1.230s 0m0.010s`` per line)."""
+    total = 0.0
+    for word in times.split():
+        minutes, _, seconds = word.rstrip("s").partition("m")
+        total += int(minutes) * 60 + float(seconds)
+    return total

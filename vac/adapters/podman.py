@@ -47,13 +47,17 @@ class Podman:
     def _podman(self, *args: str, timeout: float = TIMEOUT_SECONDS) -> str:
         return self.run([self.binary, *args], timeout=timeout).stdout
 
-    def check(self) -> None:
-        """PodmanError unless ``podman info`` answers."""
+    def check(self) -> str:
+        """PodmanError unless ``podman info`` answers; returns podman's cgroup manager
+        (``cgroupfs`` or ``systemd``; '' if it does not say)."""
         try:
-            self._podman("info", "--format", "{{.Host.OCIRuntime.Name}}", timeout=60)
+            out = self._podman("info", "--format",
+                               "{{.Host.OCIRuntime.Name}} {{.Host.CgroupManager}}", timeout=60)
         except (CommandError, OSError) as e:
             raise PodmanError(f"podman cannot be used ({e}): install podman "
                               "(Debian/EL9 package podman) to run docker machinetypes") from e
+        words = out.split()
+        return words[1] if len(words) > 1 else ""
 
     def ensure_network(self, name: str, conflist_text: str) -> bool:
         """Make podman's network ``name`` the CNI configuration ``conflist_text`` (the file

@@ -8,7 +8,7 @@ at once).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from vac.constants import (HEARTBEAT_NOT_CREATED, HEARTBEAT_NOT_UPDATED, PREEMPTED_MESSAGE,
@@ -217,8 +217,13 @@ def record_owed(slot: SlotRecord) -> bool:
     return not slot.record_frozen and why_no_record(slot) is None
 
 
-def _finalise_actions(out: SlotOutcome, cfg: Config, now: float) -> None:
+def _finalise_actions(out: SlotOutcome, cfg: Config, now: float,
+                      final_cpu_seconds: Optional[float] = None) -> None:
     """Clean-up destroy, accounting and ``finished`` for a shut-down, unfinished machine.
+
+    ``final_cpu_seconds``: the CPU seconds the backend measured for the stopped machine
+    (a container's cgroup after its exit), used by the record when more than its last
+    heartbeat's: the CPU used after the last heartbeat is not lost.
 
     A machine whose record is owed is not finalised (its slot is not freed) until a
     later cycle finds the record frozen in its directory: a record that cannot be
@@ -234,6 +239,8 @@ def _finalise_actions(out: SlotOutcome, cfg: Config, now: float) -> None:
                                    backend=slot_backend(slot)))
     for action in out.actions:        # the record sees this cycle's heartbeat and message
         slot = projection.after(slot, action, now)
+    if final_cpu_seconds is not None and final_cpu_seconds > (slot.cpu_seconds or 0.0):
+        slot = replace(slot, cpu_seconds=final_cpu_seconds)
     started = slot.started_time is not None
     if started:
         out.actions.append(Account(slot, "started machine finished"))
@@ -265,7 +272,9 @@ def slot_outcome(slot: SlotRecord, domain: Optional[MachineInfo], cfg: Config, n
                                    slot.machine_dir, backend=slot_backend(slot)))
         out.state = STATE_SHUTDOWN
     if out.state == STATE_SHUTDOWN:
-        _finalise_actions(out, cfg, now)
+        final = domain.cpu_seconds if domain is not None and \
+            domain.state == DomainState.SHUTOFF else None
+        _finalise_actions(out, cfg, now, final)
     return out
 
 

@@ -21,6 +21,10 @@ checks libvirt's NAT network. ``network=None`` (tests only) gives ``--network no
 Images: ``root_image = docker://REF`` (``REF@sha256:...`` pins the digest); an image
 already present is used as it is, so each image is pulled at most once per cycle and
 then cached by podman's own storage.
+
+CPU time: ``podman stats`` while the container runs; once it has stopped, the whole CPU
+time its own cgroup parent kept (vac.adapters.cgroupacct, with podman's ``cgroupfs``
+cgroup manager), so the APEL record also has the CPU used after the last heartbeat.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import logging
 import os
 from typing import List, Optional, Sequence
 
+from vac.adapters import cgroupacct
 from vac.adapters.podman import FACTORY_LABEL, Container, Podman, PodmanError
 from vac.constants import NAT_BRIDGE
 from vac.core import containernet, naming
@@ -81,9 +86,10 @@ class PodmanBackend:
         self._pulled: set = set()
         self._network_ready = False
         try:
-            self.podman.check()
+            manager = self.podman.check()
         except PodmanError as e:
             raise BackendUnavailable(str(e)) from e
+        self.own_cgroup = manager == "cgroupfs"     # see vac.adapters.cgroupacct
 
     def _host(self) -> HostOps:
         if self.host is None:
@@ -98,14 +104,24 @@ class PodmanBackend:
         return [c for c in found if naming.ordinal_from_name(self.factory, c.name) is not None]
 
     def inventory(self) -> List[MachineInfo]:
-        """This factory's containers; a stopped one is SHUTOFF (its command has ended)."""
+        """This factory's containers; a stopped one is SHUTOFF (its command has ended),
+        with the whole CPU time its cgroup parent kept."""
         result = []
         for c in self._mine():
             state = STATES.get(c.state, DomainState.SHUTOFF)
             stats = self.podman.stats(c.name) if state.is_active else None
             cpu, mem = (stats[0] / 1e9, stats[1]) if stats else (0.0, None)
+            if not state.is_active:
+                cpu = self._final_cpu_seconds(c.name)
             result.append(MachineInfo(c.name, c.id, state, cpu, mem, self.name))
         return result
+
+    def _final_cpu_seconds(self, machine_name: str) -> float:
+        """CPU seconds of a stopped container from its own cgroup parent (0.0: unknown)."""
+        if not self.own_cgroup:
+            return 0.0
+        ns = cgroupacct.cpu_ns(cgroupacct.parent_of(machine_name))
+        return 0.0 if ns is None else ns / 1e9
 
     def create(self, request: MachineRequest) -> MachineInfo:
         """Pull (once per cycle at most), ``podman create``, identify, start."""
@@ -188,6 +204,8 @@ class PodmanBackend:
                 "--volume", f"{d}/user_data:/user_data:ro",
                 "--volume", f"{d}/machinefeatures:/etc/machinefeatures:ro",
                 "--volume", f"{d}/jobfeatures:/etc/jobfeatures:ro"]
+        if self.own_cgroup:
+            opts += ["--cgroup-parent", cgroupacct.parent_of(name)]
         if self.network:
             opts += containernet.run_options(request.ordinal, self.network)
         else:
@@ -211,6 +229,9 @@ class PodmanBackend:
             self.podman.remove(machine_name)
         except CommandError as e:
             log.warning("%s: destroy failed: %s", machine_name, e)
+        else:
+            if self.own_cgroup:
+                cgroupacct.remove(cgroupacct.parent_of(machine_name))
         mnt = self._mount_point(machine_name)
         if mnt or self.ctx.cfg.settings.volume_group:
             machinevolumes.remove_lv(self.ctx.cfg, self._host(), machine_name, mnt)
@@ -225,8 +246,12 @@ class PodmanBackend:
         return mnt if mnt and os.path.ismount(mnt) else None
 
     def usage(self, machine_name: str) -> Optional[Usage]:
-        """CPU seconds and memory bytes of a running container; None if it is gone."""
-        if not any(c.name == machine_name for c in self._mine()):
+        """CPU seconds and memory bytes of a container (a stopped one: its whole CPU time,
+        no memory); None if it is gone."""
+        found = [c for c in self._mine() if c.name == machine_name]
+        if not found:
             return None
+        if not STATES.get(found[0].state, DomainState.SHUTOFF).is_active:
+            return Usage(self._final_cpu_seconds(machine_name))
         stats = self.podman.stats(machine_name)
         return Usage(stats[0] / 1e9, stats[1]) if stats else Usage(0.0)
