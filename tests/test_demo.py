@@ -12,7 +12,7 @@ from vac.services.configload import load_config
 
 def test_demo_run_writes_valid_config_and_clean_removes_it(tmp_path, capsys):
     root = str(tmp_path / "demo")
-    assert demo.main(["config", "--root", root]) == 0
+    assert demo.main(["config", "--root", root, "--no-containers"]) == 0
     out = capsys.readouterr().out
     assert "Configuration OK: 2 machinetype(s)" in out
     cfg = load_config(Paths(root), processor_count=2, pipes="none")
@@ -25,6 +25,18 @@ def test_demo_run_writes_valid_config_and_clean_removes_it(tmp_path, capsys):
     assert not os.path.exists(root)
 
 
+def test_demo_config_with_the_container_machinetype_is_valid(tmp_path):
+    root = str(tmp_path / "demo")
+    demo.write_demo_tree(root, demoenv.DemoEnv(), "qemu", "localhost/vac-demo:0123")
+    cfg = load_config(Paths(root), processor_count=2, pipes="none")
+    cont = cfg.machinetypes["cont"]
+    assert cont.machine_model == "docker" and cont.root_image == "docker://localhost/vac-demo:0123"
+    assert sorted(m.target_share for m in cfg.machinetypes.values()) == [1.0, 1.0, 2.0]
+    files = os.path.join(Paths(root).machinetype_dir("cont"), "files")
+    assert os.listdir(files) == ["cont.user_data"]
+    assert demo.read_state(root)["container_image"] == "localhost/vac-demo:0123"
+
+
 def test_clean_refuses_non_demo_directories(tmp_path):
     (tmp_path / "precious").write_text("x")
     assert demo.main(["clean", "--root", str(tmp_path)]) == 1
@@ -34,7 +46,8 @@ def test_clean_refuses_non_demo_directories(tmp_path):
 
 def test_demo_config_and_user_data_golden(golden):
     env = demoenv.DemoEnv(guest_iso="/var/tmp/vac-test-env/guest/vac-test-guest.iso")
-    golden.check(demo.render_config("vm.demo.vac.test", env, "qemu", "qemu (TCG): test"),
+    golden.check(demo.render_config("vm.demo.vac.test", env, "qemu", "qemu (TCG): test",
+                                    "localhost/vac-busybox-guest:0123456789ab"),
                  "demo/10-demo.conf")
     for name, text in sorted(demo.user_data_files().items()):
         golden.check(text, f"demo/{name}.user_data")

@@ -3,8 +3,9 @@
 ``run`` uses the real test environment made by ``tools/testenv.sh`` ($TESTENV_DIR/env.json:
 libvirtd in the network namespace ``vacns``, a volume group on a loop device with its LV
 shims, the test guest ISO), writes the demo configuration below DIR (space
-demo.vac.test, this host as the only factory, three slots, machinetypes ``work`` and
-``idle`` with target shares 2:1), then runs ``vacd --foreground`` inside the namespace and
+demo.vac.test, this host as the only factory, three slots, VM machinetypes ``work`` and
+``idle`` and, if podman can be used, the container machinetype ``cont``
+(vacdemo.democontainer) with target shares 2:1:1), then runs ``vacd --foreground`` inside the namespace and
 prints each machine's progress until Ctrl-C (or ``--duration`` seconds): vacd gets
 SIGTERM and stops; the guests finish by themselves. ``config`` only writes and checks the
 configuration. Before vacd starts, ``vac selftest`` checks the host and boots the test
@@ -24,11 +25,10 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-from vacdemo import demoenv
-from vac.adapters import netlink
+from vacdemo import democontainer, demoenv
 from vac.adapters.atomicfile import write_atomic
 from vac.cli import main as vac_main
-from vacdemo.demowatch import Watcher, timeline, timeline_text
+from vacdemo.demowatch import Watcher, timeline, timeline_text, watch_vacd
 from vac.paths import Paths
 
 MARKER = ".vac-demo"
@@ -38,9 +38,6 @@ DEMO_CONF_NAME = "10-demo.conf"
 SLOTS = 3                      # concurrent TCG guests: at most 3 on 2 cores
 METRICS_ADDRESS = "127.0.0.1:8995"   # inside the namespace (vac.conf(5) metrics_address)
 GUEST_IMAGE = "demo-guest.iso"
-STOP_WAIT_SECONDS = 45.0       # vacd gives its roles 30 s after SIGTERM
-POLL_SECONDS = 1.0
-DNSMASQ_CHECK_SECONDS = 15.0
 
 SETTINGS = """\
 # Embedded demo configuration written by "python -m vacdemo.demo" (make demo). See vac.conf(5).
@@ -130,28 +127,50 @@ def factory_hostname(hostname: str) -> str:
 
 
 def render_config(factory: str, env: demoenv.DemoEnv, domain_type: str,
-                  domain_reason: str) -> str:
-    """The text of ``etc/vac.d/10-demo.conf``."""
+                  domain_reason: str, container_image: Optional[str] = None) -> str:
+    """The text of ``etc/vac.d/10-demo.conf``; with ``container_image``, the docker
+    machinetype ``cont`` too."""
     text = SETTINGS.format(factory=factory, domain_type=domain_type,
                            domain_reason=domain_reason, libvirt_uri=env.libvirt_uri,
                            volume_group=env.volume_group, metrics_address=METRICS_ADDRESS)
     for name, share, fizzle, backoff, fqan in MACHINETYPES:
         text += MACHINETYPE.format(name=name, share=share, image=GUEST_IMAGE, fizzle=fizzle,
                                    backoff=backoff, fqan=fqan)
+    if container_image:
+        c = democontainer
+        text += MACHINETYPE.format(name=c.NAME, share=c.SHARE, image=f"docker://{container_image}",
+                                   fizzle=c.FIZZLE, backoff=c.BACKOFF, fqan=c.FQAN)
+        text += c.SECTION_EXTRA
     return text
 
 
+def fizzle_seconds() -> Dict[str, int]:
+    """machinetype -> fizzle_seconds, the container machinetype's included."""
+    fizzle = {name: f for name, _share, f, _b, _q in MACHINETYPES}
+    fizzle[democontainer.NAME] = democontainer.FIZZLE
+    return fizzle
+
+
+def kinds() -> Dict[str, str]:
+    """machinetype -> the kind of machine the demo output shows."""
+    found = {name: "VM" for name, *_rest in MACHINETYPES}
+    found[democontainer.NAME] = "container"
+    return found
+
+
 def user_data_files() -> Dict[str, str]:
-    """machinetype -> user_data template."""
+    """machinetype -> user_data template (``cont``: the container's)."""
     work = WORK_USER_DATA.replace("@STEPS@", str(WORK_STEPS))
     return {"work": work.replace("@STEP@", str(WORK_STEP_SECONDS)),
-            "idle": IDLE_USER_DATA}
+            "idle": IDLE_USER_DATA, democontainer.NAME: democontainer.user_data()}
 
 
 def write_demo_tree(root: str, env: Optional[demoenv.DemoEnv] = None,
-                    domain_type: Optional[str] = None) -> str:
+                    domain_type: Optional[str] = None,
+                    container_image: Optional[str] = None) -> str:
     """Write the demo configuration, files and fake cpuinfo below ``root``; return the
-    configuration file. ``domain_type`` None: chosen by :func:`demoenv.choose_domain_type`."""
+    configuration file. ``domain_type`` None: chosen by :func:`demoenv.choose_domain_type`;
+    ``container_image`` None: no container machinetype."""
     env = env or demoenv.load_env(required=False)
     paths = Paths.from_root(root)
     reason = "domain_type given on the command line"
@@ -161,20 +180,24 @@ def write_demo_tree(root: str, env: Optional[demoenv.DemoEnv] = None,
     write_atomic(os.path.join(paths.root, MARKER), "vac demo tree\n")
     factory = factory_hostname(demoenv.hostname())
     conf = os.path.join(paths.etc_vac_d, DEMO_CONF_NAME)
-    write_atomic(conf, render_config(factory, env, domain_type, reason))
+    write_atomic(conf, render_config(factory, env, domain_type, reason, container_image))
     cpuinfo = paths.under_root("/proc/cpuinfo")     # more slots than this host has cores
     os.makedirs(os.path.dirname(cpuinfo), exist_ok=True)
     write_atomic(cpuinfo, "".join(f"processor\t: {i}\n\n" for i in range(SLOTS)))
     for name, text in user_data_files().items():
+        if name == democontainer.NAME and not container_image:
+            continue
         files = os.path.join(paths.machinetype_dir(name), "files")
         os.makedirs(files, exist_ok=True)
         write_atomic(os.path.join(files, f"{name}.user_data"), text)
+        if name == democontainer.NAME:
+            continue
         image = os.path.join(files, GUEST_IMAGE)
         if os.path.lexists(image):
             os.unlink(image)
         os.symlink(env.guest_iso, image)
     _update_state(paths.root, factory=factory, slots=SLOTS, domain_type=domain_type,
-                  **env.as_dict())
+                  container_image=container_image, **env.as_dict())
     return conf
 
 
@@ -193,9 +216,13 @@ def _update_state(root: str, **values: object) -> None:
     write_atomic(os.path.join(root, STATE_FILE), json.dumps(state, indent=1) + "\n")
 
 
-def configure(root: str, domain_type: Optional[str] = None) -> int:
-    """Write the demo tree, check it and print the effective configuration."""
-    conf = write_demo_tree(root, domain_type=domain_type)
+def configure(root: str, domain_type: Optional[str] = None, containers: bool = True) -> int:
+    """Write the demo tree, check it and print the effective configuration (with the
+    container machinetype if ``containers`` and podman can be used; its image is built
+    by ``run``)."""
+    image = democontainer.image_tag() if containers and \
+        democontainer.unavailable() is None else None
+    conf = write_demo_tree(root, domain_type=domain_type, container_image=image)
     print(f"vac demo: configuration written to {conf}")
     status = vac_main(["--root", root, "config", "--check"])
     if status != 0:
@@ -228,13 +255,16 @@ class Stop:
 
 
 def run(root: str, duration: Optional[float], lock: bool,
-        domain_type: Optional[str]) -> int:
+        domain_type: Optional[str], containers: bool = True) -> int:
     """Prepare, start vacd in the namespace, watch it; exit status 0 on a clean stop."""
     root = os.path.abspath(root)
     env = demoenv.load_env(required=True)
     lock_fd = demoenv.take_lock(env, print) if lock else None
     try:
-        write_demo_tree(root, env, domain_type)
+        image, why = democontainer.choose_image(env.testenv_dir, containers)
+        if why:
+            print(f"vac demo: no container machinetype ({why}); the VM machinetypes run")
+        write_demo_tree(root, env, domain_type, image)
         if vac_main(["--root", root, "config", "--check"]) != 0:
             return 1
         return _run_prepared(root, env, duration)
@@ -257,19 +287,25 @@ def _run_prepared(root: str, env: demoenv.DemoEnv, duration: Optional[float]) ->
         print("vac demo: the self-test failed: apply the fixes of its FAIL lines and run "
               "the demo again")
         return 1
+    image = state.get("container_image")
     print(f"vac demo: factory {factory} with {SLOTS} slots, space demo.vac.test, "
           f"domain_type {state['domain_type']}, root {root}")
+    print("vac demo: VM machinetypes work and idle (libvirt)"
+          + (f", container machinetype {democontainer.NAME} (podman, image {image})"
+             if image else ""))
     print("vac demo: while it runs, try in another terminal:")
     for line in user_commands(root, env.netns):
         print(f"    {line}")
     stop = Stop()
     old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        pid = demoenv.start_vacd(root, env)
+        pid = demoenv.start_vacd(root, env, containers=bool(image))
         print(f"vac demo: vacd started as pid {pid} in netns {env.netns}; Ctrl-C stops it"
               + (f"; stopping by itself after {duration:.0f} s" if duration else ""),
               flush=True)
-        status = _watch(root, pid, stop, duration)
+        watcher = Watcher(Paths.from_root(root), lambda text: print(text, flush=True),
+                          os.path.join(root, EVENTS_FILE), fizzle_seconds(), kinds())
+        status = watch_vacd(watcher, pid, lambda: stop.requested, duration)
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
@@ -278,41 +314,6 @@ def _run_prepared(root: str, env: demoenv.DemoEnv, duration: Optional[float]) ->
     print("vac demo: guests still running finish by themselves; "
           "'make demo-clean' removes everything the demo made")
     return status
-
-
-def _warn_without_dnsmasq(watcher: Watcher) -> None:
-    """Say so when the NAT network's dnsmasq is gone (new guests would get no DHCP lease)."""
-    if any(m.events for m in watcher.seen.values()) and not netlink.stale_dnsmasq_pids():
-        print("vac demo: WARNING: no dnsmasq serves the vac NAT network (something killed "
-              "it): new guests get no DHCP lease and are destroyed with 700; "
-              "restart the demo", flush=True)
-
-
-def _watch(root: str, pid: int, stop: Stop, duration: Optional[float]) -> int:
-    """Print progress until stop/duration/vacd exit; then stop vacd. Returns its status."""
-    paths = Paths.from_root(root)
-    fizzle = {name: f for name, _share, f, _b, _q in MACHINETYPES}
-    watcher = Watcher(paths, lambda text: print(text, flush=True),
-                      os.path.join(root, EVENTS_FILE), fizzle)
-    end = time.monotonic() + duration if duration else None
-    exited: Optional[int] = None
-    checked = 0.0
-    while not stop.requested and (end is None or time.monotonic() < end):
-        watcher.poll()
-        if time.monotonic() - checked > DNSMASQ_CHECK_SECONDS:
-            checked = time.monotonic()
-            _warn_without_dnsmasq(watcher)
-        exited = demoenv.reap(pid)
-        if exited is not None:
-            print(f"vac demo: vacd exited by itself with status {exited}; see "
-                  f"{paths.log_file('supervisor')}", flush=True)
-            return 1
-        time.sleep(POLL_SECONDS)
-    print("vac demo: stopping vacd (SIGTERM; machines are left running)", flush=True)
-    exited = demoenv.stop_vacd(pid, STOP_WAIT_SECONDS)
-    watcher.poll()
-    print(f"vac demo: vacd stopped (exit status {exited})", flush=True)
-    return 0 if exited == 0 else 1
 
 
 # --- clean -----------------------------------------------------------------------------
@@ -336,6 +337,10 @@ def clean(root: str, lock: bool = True) -> int:
     lock_fd = demoenv.take_lock(env, print) if ran and lock else None
     try:
         problems = demoenv.clean_machines(Paths.from_root(root), state, print) if ran else []
+        if ran and state.get("container_image") and state.get("factory"):
+            removed = democontainer.remove_containers(str(state["factory"]))
+            if removed:
+                print(f"vac demo: removed {removed} container(s)")
     finally:
         if lock_fd is not None:
             os.close(lock_fd)
@@ -365,13 +370,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--no-lock", action="store_true",
                         help="run, clean: do not take the test environment lock (the caller "
                              "holds it, e.g. the end-to-end test)")
+    parser.add_argument("--no-containers", action="store_true",
+                        help="run/config: leave out the container machinetype "
+                             f"{democontainer.NAME} (default: in if podman can be used)")
     args = parser.parse_args(argv)
     if args.action == "clean":
         return clean(args.root, not args.no_lock)
     if args.action == "config":
-        return configure(args.root, args.domain_type)
+        return configure(args.root, args.domain_type, not args.no_containers)
     try:
-        return run(args.root, args.duration, not args.no_lock, args.domain_type)
+        return run(args.root, args.duration, not args.no_lock, args.domain_type,
+                   not args.no_containers)
     except demoenv.DemoError as e:
         print(f"vac demo: {e}", file=sys.stderr)
         return 1

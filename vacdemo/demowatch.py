@@ -21,8 +21,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
+from vac.adapters import netlink
 from vac.adapters.atomicfile import file_ctime, file_mtime
 from vac.paths import Paths
+from vacdemo import demoenv
 
 Emit = Callable[[str], None]
 BACKOFF_RE = re.compile(r"For (\S+): .*not eligible: (backing off after abort at \d+ until (\d+))")
@@ -84,8 +86,10 @@ class Watcher:
     """Report machine transitions and back-off lines of the factory below ``paths``."""
 
     def __init__(self, paths: Paths, emit: Emit, events_file: Optional[str] = None,
-                 fizzle_seconds: Optional[Dict[str, int]] = None):
+                 fizzle_seconds: Optional[Dict[str, int]] = None,
+                 kinds: Optional[Dict[str, str]] = None):
         self.paths = paths
+        self.kinds = dict(kinds or {})      # machinetype -> "VM", "container"
         self.emit = emit
         self.events_file = events_file
         self.fizzle = dict(fizzle_seconds or {})
@@ -125,7 +129,9 @@ class Watcher:
     def _machine(self, mdir: str, m: MachineSeen) -> None:
         j = lambda *p: os.path.join(mdir, *p)  # noqa: E731 - local path helper
         if "created" not in m.events:
-            self._event(m, "created", float(m.created), "created")
+            kind = self.kinds.get(m.machinetype)
+            self._event(m, "created", float(m.created),
+                        f"created ({kind})" if kind else "created")
         started = file_ctime(j("started"))
         if started is not None and "running" not in m.events:
             self._event(m, "running", started, f"running (ip {_read(j('ip')) or '?'})")
@@ -190,6 +196,48 @@ class Watcher:
                           f"(no new {machinetype} machines until then)")
         elif any(word in line for word in PROBLEM_WORDS):
             self.emit(f"factory log: {line}")
+
+
+# --- watching the demo's vacd -----------------------------------------------------------
+
+STOP_WAIT_SECONDS = 45.0       # vacd gives its roles 30 s after SIGTERM
+POLL_SECONDS = 1.0
+DNSMASQ_CHECK_SECONDS = 15.0
+
+
+def _warn_without_dnsmasq(watcher: Watcher) -> None:
+    """Say so when the NAT network's dnsmasq is gone (new guests would get no DHCP lease)."""
+    if any(m.events for m in watcher.seen.values()) and not netlink.stale_dnsmasq_pids():
+        watcher.emit("vac demo: WARNING: no dnsmasq serves the vac NAT network (something "
+                     "killed it): new guests get no DHCP lease and are destroyed with "
+                     "700; restart the demo")
+
+
+def watch_vacd(watcher: Watcher, pid: int, stopped: Callable[[], bool],
+               duration: Optional[float]) -> int:
+    """Report progress until ``stopped()``, ``duration`` seconds or vacd's exit; then stop
+    vacd (SIGTERM). 0 if vacd stopped cleanly, else 1."""
+    paths = watcher.paths
+    end = time.monotonic() + duration if duration else None
+    exited: Optional[int] = None
+    checked = 0.0
+    while not stopped() and (end is None or time.monotonic() < end):
+        watcher.poll()
+        if time.monotonic() - checked > DNSMASQ_CHECK_SECONDS:
+            checked = time.monotonic()
+            _warn_without_dnsmasq(watcher)
+        exited = demoenv.reap(pid)
+        if exited is not None:
+            watcher.emit(f"vac demo: vacd exited by itself with status {exited}; see "
+                         f"{paths.log_file('supervisor')}")
+            return 1
+        time.sleep(POLL_SECONDS)
+    watcher.emit("vac demo: stopping vacd (SIGTERM; machines are left running)")
+    exited = demoenv.stop_vacd(pid, STOP_WAIT_SECONDS)
+    watcher.poll()
+    watcher.emit(f"vac demo: vacd stopped (exit status {exited})")
+    return 0 if exited == 0 else 1
+
 
 
 def _clock(when: float) -> str:

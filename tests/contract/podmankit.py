@@ -3,20 +3,18 @@ imported from the host's busybox (no registry pull), no network, no volume group
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
-import tarfile
-import tempfile
 import uuid as uuidlib
-from typing import Dict, Optional
 
 import pytest
 
+from tests.realenv import testenv_dir
 from tests.services.test_vm import cfg as vm_cfg
 from vac.core.configtypes import Machinetype
 from vac.services.backends.base import BackendContext
+from vacdemo import democontainer
 
 IMAGE = "localhost/vac-busybox:test"
 
@@ -30,57 +28,25 @@ class NoVolumes:
             return None
 
 
-GUEST_TOOLS = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "guest")
-
-
-def busybox_image(tag: str = IMAGE, all_applets: bool = False,
-                  extra: Optional[Dict[str, str]] = None) -> str:
-    """Import a busybox image once (cached in podman's storage): the host's static busybox
-    with a few applets (or all of them), plus ``extra`` files (image path -> host path,
-    made executable). No registry pull."""
+def _need_podman() -> None:
     if shutil.which("podman") is None or shutil.which("busybox") is None:
         pytest.skip("podman or busybox is not installed (tools/install-deps.sh)")
-    if subprocess.run(["podman", "image", "exists", tag]).returncode == 0:
-        return tag
-    applets = ["sh", "sleep", "cat", "wget", "echo", "hostname"]
-    if all_applets:
-        applets = subprocess.run(["busybox", "--list"], check=True, capture_output=True,
-                                 text=True).stdout.split()
-    with tempfile.TemporaryDirectory() as tmp:
-        tar = os.path.join(tmp, "rootfs.tar")
-        with tarfile.open(tar, "w") as t:
-            for d in ("bin", "etc", "tmp", "usr/bin", "var/spool"):
-                info = tarfile.TarInfo(d)
-                info.type, info.mode = tarfile.DIRTYPE, 0o1777 if d == "tmp" else 0o755
-                t.addfile(info)
-            t.add(shutil.which("busybox"), "bin/busybox")
-            for cmd in applets:
-                if cmd in ("busybox", "[[") or "/" in cmd:
-                    continue
-                info = tarfile.TarInfo(f"bin/{cmd}")
-                info.type, info.linkname = tarfile.SYMTYPE, "busybox"
-                t.addfile(info)
-            for dest, src in sorted((extra or {}).items()):
-                info = t.gettarinfo(src, dest.lstrip("/"))
-                info.mode = 0o755
-                with open(src, "rb") as f:
-                    t.addfile(info, f)
-        subprocess.run(["podman", "import", "-q", tar, tag], check=True,
-                       capture_output=True)
-    return tag
+
+
+def busybox_image(tag: str = IMAGE) -> str:
+    """A busybox image with a few applets, imported once (cached in podman's storage);
+    no registry pull (vacdemo.democontainer builds it)."""
+    _need_podman()
+    return democontainer.ensure_image(tag, ["sh", "sleep", "cat", "wget", "echo",
+                                            "hostname"], {})
 
 
 def guest_image() -> str:
     """Busybox with every applet and the test guest's ``vac-put`` (tools/guest): a
-    container that can GET with wget and PUT to JOBOUTPUTS like the test VMs. Tagged by
-    the content of vac-put and the busybox binary, so a change makes a new image."""
-    vac_put = os.path.join(GUEST_TOOLS, "vac-put")
-    digest = hashlib.sha256()
-    for path in (vac_put, shutil.which("busybox") or ""):
-        with open(path, "rb") as f:
-            digest.update(f.read())
-    return busybox_image(f"localhost/vac-busybox-guest:{digest.hexdigest()[:12]}",
-                         all_applets=True, extra={"/usr/bin/vac-put": vac_put})
+    container that can GET with wget and PUT to JOBOUTPUTS like the test VMs; the
+    demo's image, tagged by content and cached under the test environment directory."""
+    _need_podman()
+    return democontainer.demo_image(testenv_dir())
 
 
 def podman_subject(request, paths, subject_class):

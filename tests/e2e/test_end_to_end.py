@@ -28,7 +28,7 @@ import pytest
 
 from tests.e2e import metricscheck
 from tests.realenv import console_tail
-from vacdemo import demo
+from vacdemo import democontainer, demo
 from vac.adapters import statefs
 from vacdemo.demowatch import read_events, record_field, split_dir_name, timeline, timeline_text
 from vac.paths import Paths
@@ -43,9 +43,10 @@ TIMELINE_FILE = os.environ.get("VAC_E2E_TIMELINE") or os.path.join(
 GOAL_SECONDS = 300          # the goal below must be reached within this
 DEMO_SECONDS = 420          # the demo stops by itself after this, whatever happens
 STOP_SECONDS = 60           # SIGINT -> demo and vacd gone
-FIZZLE = {name: f for name, _s, f, _b, _q in demo.MACHINETYPES}
+FIZZLE = demo.fizzle_seconds()
 BACKOFF = {name: b for name, _s, _f, b, _q in demo.MACHINETYPES}
-MESSAGES = {"work": "200 Success", "idle": "300 Nothing to do"}
+CONT = democontainer.NAME
+MESSAGES = {"work": "200 Success", "idle": "300 Nothing to do", CONT: "200 Success"}
 
 
 class Machine:
@@ -118,13 +119,22 @@ def outgoing_records(paths: Paths) -> List[str]:
     return [t for t in texts if t.startswith("APEL-individual-job-message")]
 
 
+def containers_on(paths: Paths) -> bool:
+    """The demo runs its container machinetype (podman can be used here)."""
+    return bool(demo.read_state(paths.root).get("container_image"))
+
+
 def goal_reached(paths: Paths) -> bool:
-    """>= 4 finalised guests, two of them accounted work machines, an idle one backed off."""
+    """>= 4 finalised VMs, two of them accounted work machines, an idle one backed off;
+    and a finalised, accounted container if the demo runs them."""
     done = [m for m in machines(paths) if m.finished]
     work = [m for m in done if m.machinetype == "work" and m.message == MESSAGES["work"]]
     idle = [m for m in done if m.machinetype == "idle" and m.message == MESSAGES["idle"]]
+    cont = [m for m in done if m.machinetype == CONT and m.message == MESSAGES[CONT]]
+    vms = [m for m in done if m.machinetype != CONT]
     accounted = len(archive_records(paths))
-    return len(done) >= 4 and len(work) >= 2 and len(idle) >= 1 and accounted >= 2 \
+    return len(vms) >= 4 and len(work) >= 2 and len(idle) >= 1 \
+        and accounted >= 2 + len(cont) and (len(cont) >= 1 or not containers_on(paths)) \
         and "backing off after abort" in _read(paths.log_file("factory"))
 
 
@@ -155,6 +165,8 @@ def check_vac_machines_matches_disk(real_env, paths: Paths, factory: str) -> dic
             ordinal = int(reply["machine"].split(".", 1)[0].rsplit("-", 1)[1])
             slot = statefs.read_slot(paths, factory, ordinal, heartbeat_file="heartbeat")
             assert reply["factory"] == factory
+            if reply.get("machinetype") == CONT:      # vac machines shows the kind
+                assert reply.get("machine_model") == "docker", reply
             if reply["machine"] != slot.name or reply.get("machinetype") != slot.machinetype \
                     or reply.get("uuid") != slot.uuid:
                 problems.append(f"{reply} != {slot}")
@@ -254,9 +266,23 @@ def test_demo_factory_end_to_end(real_env, demo_run, prom):
     write_timeline(paths, took)
 
 
+def check_containers(paths: Paths, done: List[Machine]) -> None:
+    """Every finalised container read MJF from /etc/machinefeatures and over HTTP and
+    reported through JOBOUTPUTS; ``vac machines`` showed it as a container."""
+    for m in done:
+        mjf = m.text("joboutputs", "mjf")
+        assert "from /etc/machinefeatures: hs06=10.0 allocated_cpu=1" in mjf, (m.dir, mjf)
+        assert "over HTTP: hs06=10.0 allocated_cpu=1" in mjf, (m.dir, mjf)
+        assert m.message == MESSAGES[CONT] and " container step " in \
+            m.text("joboutputs", "heartbeat"), m.dir
+        assert len(m.text("jobfeatures", "job_id")) == 64, m.dir       # the container ID
+
+
 def check_guests(paths: Paths) -> None:
     """Every finalised guest booted, was contextualised and reported through JOBOUTPUTS."""
-    done = [m for m in machines(paths) if m.finished]
+    every = [m for m in machines(paths) if m.finished]
+    check_containers(paths, [m for m in every if m.machinetype == CONT])
+    done = [m for m in every if m.machinetype != CONT]
     assert len(done) >= 4, [m.name for m in done]
     for m in done:
         console = _read(m.path("console.log"))
@@ -305,7 +331,11 @@ def check_apel(paths: Paths) -> None:
         assert outgoing.count(job_id) == want, (m.name, m.ran_seconds, outgoing)
     for m in done:
         if m.passed_fizzle:
-            assert m.machinetype == "work"
+            assert m.machinetype in ("work", CONT)
+        if m.machinetype == CONT and m.passed_fizzle:      # CPU time from the container
+            record = [t for t in archive_records(paths)
+                      if record_field(t, "LocalJobId") == m.text("jobfeatures", "job_id")]
+            assert int(record_field(record[0], "CpuDuration")) >= 1, record
     assert len(archive) == len(set(archive)) and len(outgoing) == len(set(outgoing))
 
 
