@@ -24,9 +24,11 @@ def test_v1_usage_without_conmon_and_removal_in_every_controller(tmp_path):
     _write(os.path.join(base, "cpuacct.usage"), "3500000000\n")
     _write(os.path.join(base, "conmon", "cpuacct.usage"), "500000000\n")
     assert cgroupacct.cpu_ns(PARENT, root) == 3_000_000_000
+    assert cgroupacct.machine_names(root) == ["factory-00.example.org"]
     for f in ("cpuacct.usage", "conmon/cpuacct.usage"):     # not removable on a real tree
         os.unlink(os.path.join(base, f))
-    cgroupacct.remove(PARENT, root)
+    assert cgroupacct.remove(PARENT, root) is True
+    assert cgroupacct.machine_names(root) == []
     for controller in ("cpuacct", "memory", "pids"):
         assert os.listdir(os.path.join(root, controller, "vac_machines")) == []
     assert cgroupacct.cpu_ns(PARENT, root) is None

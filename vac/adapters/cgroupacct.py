@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import List, Optional
 
 log = logging.getLogger(__name__)
@@ -81,9 +82,20 @@ def _trees(root: str) -> List[str]:
             if os.path.isdir(os.path.join(root, n)) and not os.path.islink(os.path.join(root, n))]
 
 
-def remove(parent: str, root: str = CGROUP_ROOT) -> None:
-    """Remove ``parent`` and its empty children in every hierarchy (after ``podman rm``);
-    a cgroup that still has processes is left and logged."""
+def remove(parent: str, root: str = CGROUP_ROOT, wait_seconds: float = 0.0) -> bool:
+    """Remove ``parent`` and its empty children in every hierarchy (after ``podman rm``),
+    trying for up to ``wait_seconds`` (conmon may take a moment to go). False if one is
+    still busy: the caller tries again later (:func:`machine_names` finds it)."""
+    deadline = time.monotonic() + wait_seconds
+    while not _remove_once(parent, root):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def _remove_once(parent: str, root: str) -> bool:
+    done = True
     for tree in _trees(root):
         top = os.path.join(tree, parent.lstrip("/"))
         if not os.path.isdir(top):
@@ -92,4 +104,15 @@ def remove(parent: str, root: str = CGROUP_ROOT) -> None:
             try:
                 os.rmdir(dirpath)
             except OSError as e:
-                log.warning("cannot remove cgroup %s: %s", dirpath, e)
+                log.debug("cgroup %s not removed yet: %s", dirpath, e)
+                done = False
+    return done
+
+
+def machine_names(root: str = CGROUP_ROOT) -> List[str]:
+    """Machine names that have a cgroup parent (in the CPU accounting hierarchy)."""
+    top = _cpu_dir(PARENT_DIR, root)
+    try:
+        return sorted(n for n in os.listdir(top) if os.path.isdir(os.path.join(top, n)))
+    except OSError:
+        return []

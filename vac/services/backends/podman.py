@@ -107,7 +107,9 @@ class PodmanBackend:
         """This factory's containers; a stopped one is SHUTOFF (its command has ended),
         with the whole CPU time its cgroup parent kept."""
         result = []
-        for c in self._mine():
+        mine = self._mine()
+        self._remove_stale_cgroups({c.name for c in mine})
+        for c in mine:
             state = STATES.get(c.state, DomainState.SHUTOFF)
             stats = self.podman.stats(c.name) if state.is_active else None
             cpu, mem = (stats[0] / 1e9, stats[1]) if stats else (0.0, None)
@@ -115,6 +117,16 @@ class PodmanBackend:
                 cpu = self._final_cpu_seconds(c.name)
             result.append(MachineInfo(c.name, c.id, state, cpu, mem, self.name))
         return result
+
+    def _remove_stale_cgroups(self, containers: set) -> None:
+        """Cgroup parents of this factory's machines whose container is gone (one that
+        was still busy when its container was removed)."""
+        if not self.own_cgroup:
+            return
+        for name in cgroupacct.machine_names():
+            if name not in containers and \
+                    naming.ordinal_from_name(self.factory, name) is not None:
+                cgroupacct.remove(cgroupacct.parent_of(name))
 
     def _final_cpu_seconds(self, machine_name: str) -> float:
         """CPU seconds of a stopped container from its own cgroup parent (0.0: unknown)."""
@@ -231,7 +243,7 @@ class PodmanBackend:
             log.warning("%s: destroy failed: %s", machine_name, e)
         else:
             if self.own_cgroup:
-                cgroupacct.remove(cgroupacct.parent_of(machine_name))
+                cgroupacct.remove(cgroupacct.parent_of(machine_name), wait_seconds=2.0)
         mnt = self._mount_point(machine_name)
         if mnt or self.ctx.cfg.settings.volume_group:
             machinevolumes.remove_lv(self.ctx.cfg, self._host(), machine_name, mnt)
