@@ -153,3 +153,16 @@ def test_watcher_prints_backoff_lines_once_per_deadline(paths):
     watcher.poll()
     assert lines == ["21:01:56  factory  idle   back-off: backing off after abort at "
                      "1795294913 until 1795294973 (no new idle machines until then)"]
+
+
+def test_without_podman_the_demo_runs_vms_only_and_says_why(tmp_path, monkeypatch):
+    from vacdemo import democontainer
+    monkeypatch.setattr("shutil.which", lambda name: None if name == "busybox" else "/x")
+    assert democontainer.choose_image(str(tmp_path), True) == (
+        None, "busybox is not installed (the container image is built from it)")
+    assert democontainer.choose_image(str(tmp_path), False) == (None, "--no-containers")
+    monkeypatch.setattr(democontainer, "unavailable", lambda: "podman cannot be used (x)")
+    root = str(tmp_path / "demo")
+    assert demo.configure(root) == 0
+    cfg = load_config(Paths(root), processor_count=2, pipes="none")
+    assert sorted(cfg.machinetypes) == ["idle", "work"]
