@@ -28,12 +28,12 @@ from vac.adapters.podman import FACTORY_LABEL, Podman, PodmanError
 from vac.errors import CommandError
 
 NAME = "cont"
-SHARE, FIZZLE, BACKOFF = 1, 20, 60
+SHARE, FIZZLE, BACKOFF = 1, 10, 60
 FQAN = "/demo/Role=container/Capability=NULL"
 IMAGE_REPO = "localhost/vac-busybox-guest"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VAC_PUT = os.path.join(REPO, "tools", "guest", "vac-put")
-STEPS, STEP_SECONDS = 6, 5              # the container runs about 30 s
+STEPS, STEP_SECONDS = 4, 5              # the container runs about 20 s
 BASE_DIRS = ("bin", "etc", "tmp", "usr/bin", "var/spool")
 
 SECTION_EXTRA = "machine_model = docker\n"
@@ -56,7 +56,7 @@ i=1
 while [ $i -le @STEPS@ ]; do
   echo "$(date +%s) container step $i/@STEPS@" > /tmp/heartbeat
   put heartbeat
-  n=0; while [ $n -lt 100000 ]; do n=$((n + 1)); done    # some real work (~0.3 s CPU)
+  n=0; while [ $n -lt 150000 ]; do n=$((n + 1)); done    # some real work (~0.5 s CPU)
   sleep @STEP@
   i=$((i + 1))
 done
