@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 import uuid as uuidlib
 
 import pytest
@@ -54,7 +55,7 @@ def podman_subject(request, paths, subject_class):
     image = busybox_image()
     factory = f"c{uuidlib.uuid4().hex[:6]}.example.com"    # never another run's containers
     config = vm_cfg(factory_hostname=factory)
-    ctx = BackendContext(config, paths, 0.0, 8)
+    ctx = BackendContext(config, paths, time.time(), 8)
     be = PodmanBackend(ctx, host=NoVolumes(), network=None)
     mt = Machinetype(name="lhcb", machine_model="docker", root_image=f"docker://{image}",
                      container_command="sleep 300")

@@ -35,6 +35,7 @@ class Container:
     name: str
     state: str           # created, running, exited, stopping, paused, ...
     exit_code: int
+    exited_at: int = 0   # Unix time (whole seconds) of its exit; 0 if it has not exited
 
 
 class Podman:
@@ -89,7 +90,9 @@ class Podman:
         except ValueError as e:
             raise CommandError(f"podman ps: unreadable output: {e}") from e
         return [Container(r["Id"], (r.get("Names") or [""])[0], r.get("State", ""),
-                          int(r.get("ExitCode") or 0)) for r in rows]
+                          int(r.get("ExitCode") or 0),
+                          int(r.get("ExitedAt") or 0) if r.get("Exited") else 0)
+                for r in rows]
 
     def create(self, options: Sequence[str], image: str, command: Sequence[str]) -> str:
         """``podman create``; returns the new container's full ID."""

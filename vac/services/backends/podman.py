@@ -115,6 +115,11 @@ class PodmanBackend:
             cpu, mem = (stats[0] / 1e9, stats[1]) if stats else (0.0, None)
             if not state.is_active:
                 cpu = self._final_cpu_seconds(c.name)
+                if c.exited_at >= int(self.ctx.now):
+                    # it exited after this cycle began reading the machine directories,
+                    # which may miss its last PUTs (a container exits at once after its
+                    # shutdown message): stopped, and finalised, from the next cycle on
+                    state = DomainState.RUNNING
             result.append(MachineInfo(c.name, c.id, state, cpu, mem, self.name))
         return result
 
