@@ -190,12 +190,12 @@ def diagnostics(real_env, paths: Paths, demo_out: str) -> str:
     return "\n".join(parts)
 
 
-def start_demo(real_env, root: str, out: str) -> subprocess.Popen:
+def start_demo(real_env, root: str, out: str, extra: List[str] = ()) -> subprocess.Popen:
     env = dict(os.environ, TESTENV_DIR=real_env.testenv_dir, PYTHONUNBUFFERED="1")
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
     with open(out, "w") as f:
         return subprocess.Popen([sys.executable, "-m", "vacdemo.demo", "run", "--root", root,
-                                 "--no-lock", "--duration", str(DEMO_SECONDS)],
+                                 "--no-lock", "--duration", str(DEMO_SECONDS), *extra],
                                 stdout=f, stderr=subprocess.STDOUT, cwd=REPO, env=env)
 
 

@@ -113,7 +113,7 @@ def test_preempted_real_guest_stops_in_grace_and_high_takes_the_room(real_env, t
     root = str(tmp_path / "demo")
     paths = _write_tree(root, real_env.guest_iso)
     out = str(tmp_path / "demo.out")
-    proc = start_demo(real_env, root, out)
+    proc = start_demo(real_env, root, out, ["--no-containers"])     # VMs only
 
     def stop_and_clean():
         if proc.poll() is None:
