@@ -145,6 +145,22 @@ def test_machinetypes_mapping_shape(fakes):
     assert "method" not in fake.requests[0]
 
 
+def test_each_kept_reply_is_seen_once_with_its_factorys_place(fakes):
+    def twice(f, r, n):
+        once = [reply(f, r, vq.MACHINETYPE_STATUS,
+                      dict(machinetype_body(), num_machinetypes=2, machinetype=mt))
+                for mt in ("atlas", "lhcb")]
+        return once + once                    # duplicates are not seen again
+    a, b = fakes(F2, twice), fakes(F3, twice)
+    seen = []
+    result = peers.query_machinetypes(
+        make_cfg(F1, [F3, F2]), resolver=resolver_for(a, b),
+        on_reply=lambda position, key, body: seen.append((position, key, body["factory"])))
+    assert list(result) == [F3, F2]
+    assert sorted(seen) == [(0, "atlas", F3), (0, "lhcb", F3), (1, "atlas", F2),
+                            (1, "lhcb", F2)]
+
+
 def test_space_override_and_names_canonicalised(fakes):
     seen = []
 

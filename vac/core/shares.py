@@ -56,6 +56,9 @@ class Totals:
     preempting: float = 0.0       # processors being preempted to make room for it
 
 
+_NO_TOTALS = Totals()
+
+
 @dataclass(frozen=True)
 class Standing:
     """One machinetype's standing in the space this cycle."""
@@ -86,18 +89,21 @@ def abort_code(message: Optional[str]) -> Optional[int]:
 def _num(value: Any) -> float:
     try:
         return float(value) if value is not None else 0.0
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):     # junk, or an int past 1e308
         return 0.0
 
 
 def space_totals(reports: Reports, names: Iterable[str], *, usage: bool = False,
-                 preempting: bool = False) -> Dict[str, Totals]:
+                 preempting: bool = False,
+                 start: Optional[Mapping[str, Totals]] = None) -> Dict[str, Totals]:
     """Per machinetype in ``names``: its totals over every report, in one walk.
 
     ``usage``/``preempting``: also sum the optional fields (only needed when the
-    half-life or preemption is configured).
+    half-life or preemption is configured). ``start``: totals of the reports summed
+    before these (the walk goes on from them, in the same order of additions).
     """
-    acc: Dict[str, List[float]] = {name: [0.0, 0.0, 0.0, 0.0, 0.0] for name in names}
+    begin = start or {}
+    acc: Dict[str, List[float]] = {name: _fields(begin.get(name)) for name in names}
     aborts: Dict[Any, bool] = {}
     clean = set()                           # messages known not to be aborts
     for per_mt in reports.values():         # the hot loop of a big space: kept flat
@@ -113,11 +119,11 @@ def space_totals(reports: Reports, names: Iterable[str], *, usage: bool = False,
                 message = status.get("shutdown_message")
             try:                            # plain numbers add as they are (same floats)
                 a[0] += hs06
-            except TypeError:
+            except (TypeError, OverflowError):
                 a[0] += _num(hs06)
             try:
                 a[1] += nbf
-            except TypeError:
+            except (TypeError, OverflowError):
                 a[1] += _num(nbf)
             if message and (type(message) is not str or message not in clean):
                 if _is_abort(message, aborts):
@@ -154,12 +160,24 @@ def enabled(cfg: Config) -> List[Machinetype]:
     return [mt for mt in cfg.machinetypes.values() if mt.target_share > 0]
 
 
-def cycle_totals(cfg: Config, reports: Reports) -> Dict[str, Totals]:
+def _fields(t: Optional[Totals]) -> List[float]:
+    if t is None:
+        return [0.0, 0.0, 0.0, 0.0, 0.0]
+    return [t.hs06, t.nbf, t.last_abort, t.usage, t.preempting]
+
+
+def optional_fields(cfg: Config) -> Dict[str, bool]:
+    """Which optional fields the configuration needs summed (``usage``, ``preempting``)."""
+    return {"usage": cfg.settings.share_half_life_seconds > 0,
+            "preempting": any(mt.preemptible for mt in cfg.machinetypes.values())}
+
+
+def cycle_totals(cfg: Config, reports: Reports,
+                 start: Optional[Mapping[str, Totals]] = None) -> Dict[str, Totals]:
     """:func:`space_totals` of the enabled machinetypes, with the optional fields the
-    configuration needs."""
-    return space_totals(reports, [mt.name for mt in enabled(cfg)],
-                        usage=cfg.settings.share_half_life_seconds > 0,
-                        preempting=any(mt.preemptible for mt in cfg.machinetypes.values()))
+    configuration needs (going on from ``start``, if given)."""
+    return space_totals(reports, [mt.name for mt in enabled(cfg)], start=start,
+                        **optional_fields(cfg))
 
 
 def score(cfg: Config, mt: Machinetype, t: Totals) -> float:
@@ -183,29 +201,26 @@ def standings(cfg: Config, reports: Reports, now: float,
     mts = enabled(cfg)
     base = totals if totals is not None else cycle_totals(cfg, reports)
     planned = planned or {}
-    sums = {mt.name: with_planned(base.get(mt.name, Totals()), planned.get(mt.name))
-            for mt in mts}
-    scores = {mt.name: score(cfg, mt, sums[mt.name]) for mt in mts}
+    sums = [with_planned(base.get(mt.name, _NO_TOTALS), planned.get(mt.name)) for mt in mts]
+    scores = [score(cfg, mt, t) for mt, t in zip(mts, sums)]
+    group_of = [mt.effective_machinegroup for mt in mts]
     groups: Dict[str, float] = {}
-    for mt in mts:
-        groups[mt.effective_machinegroup] = (groups.get(mt.effective_machinegroup, 0.0)
-                                             + scores[mt.name])
+    for group, score_ in zip(group_of, scores):
+        groups[group] = groups.get(group, 0.0) + score_
     total_share = sum(mt.target_share for mt in mts)
-    total_hs06 = sum(t.hs06 for t in sums.values())
+    total_hs06 = sum(t.hs06 for t in sums)
     before = {s.machinetype: s for s in previous}
     result = []
-    for mt in mts:
-        t = sums[mt.name]
+    for mt, t, score_, group in zip(mts, sums, scores, group_of):
         below = total_hs06 <= 0 or t.hs06 < mt.target_share / total_share * total_hs06
         old = before.get(mt.name)
-        if old is not None and old.running_hs06 == t.hs06 and old.score == scores[mt.name] \
-                and old.group_score == groups[mt.effective_machinegroup] \
+        if old is not None and old.running_hs06 == t.hs06 and old.score == score_ \
+                and old.group_score == groups[group] \
                 and old.num_before_fizzle == int(t.nbf) \
                 and old.tier == tier(mt.priority, below):
             result.append(old)
             continue
-        result.append(_standing(cfg, mt, t, scores[mt.name],
-                                groups[mt.effective_machinegroup], below, now))
+        result.append(_standing(cfg, mt, t, score_, groups[group], below, now))
     return result
 
 

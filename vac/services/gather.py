@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from vac.adapters import statefs
 from vac.core import apel, planner, usage
 from vac.core.configtypes import Config
+from vac.core.reportcolumns import ReportColumns
 from vac.core.slotstate import MachineDirInfo
 from vac.errors import VacError
 from vac.machinemodels import short_name
@@ -58,17 +59,29 @@ def peer_reports(cfg: Config, paths: Optional[Paths] = None) -> Reports:
     """machinetype_status reports of the other factories of the space that answer (this
     factory's own responder is not asked: the planner computes its report); ``paths``
     finds the space key, if one is configured."""
+    return summed_peer_reports(cfg, paths)[0]
+
+
+def summed_peer_reports(cfg: Config, paths: Optional[Paths] = None
+                        ) -> Tuple[Reports, Optional[ReportColumns]]:
+    """:func:`peer_reports`, and the same bodies summed as each one is decoded (the
+    planner then never walks them; None if the query failed)."""
     own = cfg.settings.factory_hostname
     others = [f for f in cfg.settings.factories if f != own]
     if not others:
-        return {}
+        return {}, ReportColumns()
+    columns = ReportColumns()
+
+    def add(position: int, key: str, reply: Dict[str, Any]) -> None:
+        if reply["factory"] != own:
+            columns.add(position, key, reply)
     try:
         return {f: dict(r) for f, r in peers.query_machinetypes(
-            cfg, client_name="vacd-factory", factories=others, paths=paths).items()
-            if f != own}
+            cfg, client_name="vacd-factory", factories=others, paths=paths,
+            on_reply=add).items() if f != own}, columns
     except Exception:  # peers are optional (SPEC §6.5): a broken query must not stop us
         log.exception("VacQuery of the space failed; using this factory's own report only")
-        return {}
+        return {}, None
 
 
 def own_facts(cfg: Config, paths: Paths, now: float) -> planner.OwnFacts:
@@ -115,6 +128,8 @@ def cycle_inputs(cfg: Config, creation: Optional[Config], paths: Paths, now: flo
         volumes=(volumes or volume_names)(cfg, paths), unseen=frozenset(backends.problems),
         creating=creation is not None, creation_config=creation)
     if creation is not None:
-        inputs = dataclasses.replace(inputs, reports=(reports or (lambda c: peer_reports(c, paths)))(creation),
+        gathered, columns = ((reports(creation), None) if reports is not None
+                             else summed_peer_reports(creation, paths))
+        inputs = dataclasses.replace(inputs, reports=gathered, peer_columns=columns,
                                      own=own_facts(creation, paths, now))
     return inputs

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 Address = Tuple[str, int]
 Resolver = Callable[[str], Optional[Address]]
+# called with (the factory's place in the result, the reply's key, the reply) for each
+# reply kept, in the order they come
+ReplyHook = Callable[[int, str, Dict[str, Any]], None]
 
 # reply type -> key of the per-factory reply map and the "expected total" field
 _KEYS = {vq.MACHINE_STATUS: ("machine", "num_machines"),
@@ -77,9 +80,11 @@ class _Gather:
 
     def __init__(self, targets: Sequence[str], reply_type: str, space: str, salt: str,
                  signer: Optional[vqauth.Signer] = None,
-                 unkeyed: Optional[SourcePolicy] = None):
+                 unkeyed: Optional[SourcePolicy] = None,
+                 on_reply: Optional[ReplyHook] = None):
         self.reply_type, self.space, self.salt = reply_type, space, salt
-        self.signer, self.unkeyed = signer, unkeyed
+        self.signer, self.unkeyed, self.on_reply = signer, unkeyed, on_reply
+        self.position = {t: i for i, t in enumerate(targets)}
         self.key, self.total_field = _KEYS[reply_type]
         self.got: Dict[str, Dict[str, dict]] = {t: {} for t in targets}
         self.expected: Dict[str, int] = {t: 1 for t in targets}
@@ -115,6 +120,8 @@ class _Gather:
         if key in self.got[factory]:
             return None                         # a duplicate (answer to a resend)
         self.got[factory][key] = reply
+        if self.on_reply is not None:           # e.g. summed while the reply is hot
+            self.on_reply(self.position[factory], key, reply)
         total = reply.get(self.total_field) if self.total_field else None
         if isinstance(total, int) and total >= 0:
             self.expected[factory] = total
@@ -153,11 +160,13 @@ def query(cfg: Config, request_type: str, *, client_name: Optional[str] = "-",
           factories: Optional[Iterable[str]] = None, timeout: Optional[float] = None,
           space: Optional[str] = None, resolver: Optional[Resolver] = None,
           paths: Optional[Paths] = None, signer: Optional[vqauth.Signer] = None,
-          random_bytes: Callable[[int], bytes] = os.urandom) -> QueryResult:
+          random_bytes: Callable[[int], bytes] = os.urandom,
+          on_reply: Optional[ReplyHook] = None) -> QueryResult:
     """Send ``request_type`` to every target factory and gather the replies.
 
     With ``query_key_file`` set the space key is read below ``paths`` (default: /)
-    unless a ``signer`` is given; a bad key raises ConfigError.
+    unless a ``signer`` is given; a bad key raises ConfigError. ``on_reply`` sees each
+    reply kept (position = the factory's place among the result's factories).
     """
     space = space or cfg.settings.vac_space
     timeout = cfg.settings.udp_timeout_seconds if timeout is None else timeout
@@ -168,7 +177,8 @@ def query(cfg: Config, request_type: str, *, client_name: Optional[str] = "-",
     salt = vq.make_salt(random_bytes(32))
     reply_type = vq.REQUEST_TYPES[request_type][1]
     gather = _Gather(targets, reply_type, space, salt, signer,
-                     SourcePolicy(networks=cfg.settings.query_unkeyed_sources, loopback=False))
+                     SourcePolicy(networks=cfg.settings.query_unkeyed_sources, loopback=False),
+                     on_reply)
     addresses = {t: resolver(t) for t in targets}
     for name in (t for t, a in addresses.items() if a is None):
         log.warning("Cannot resolve factory %s: not queried", name)
