@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 
 class DomainState(enum.Enum):
@@ -119,6 +119,18 @@ class SlotRecord:
     def is_used(self) -> bool:
         """The slot file names a machine whose directory exists."""
         return self.created is not None and self.machine_dir is not None
+
+    def updated(self, **changes: Any) -> "SlotRecord":
+        """``dataclasses.replace(self, **changes)`` without running ``__init__`` over all
+        the fields again (the planner projects every slot each cycle; SlotRecord has no
+        ``__post_init__``). An unknown field name raises TypeError, as with replace."""
+        unknown = changes.keys() - self.__dict__.keys()
+        if unknown:
+            raise TypeError(f"SlotRecord has no field {sorted(unknown)[0]!r}")
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(changes)
+        return new
 
 
 @dataclass(frozen=True)

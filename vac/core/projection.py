@@ -10,7 +10,6 @@ Times are Unix seconds; ``now`` is the cycle's time.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Dict, Iterable, Mapping, Optional
 
 from vac.core.actions import (Account, Action, Destroy, Finalise, LowerShutdownTime, Preempt,
@@ -21,21 +20,21 @@ from vac.model import SlotRecord
 def after(slot: SlotRecord, action: Action, now: float) -> SlotRecord:
     """``slot`` once ``action`` (one of this slot's) has been applied at ``now``."""
     if isinstance(action, WriteHeartbeat):
-        return dataclasses.replace(slot, heartbeat_time=now, heartbeat_mtime=now,
-                                   cpu_seconds=action.cpu_seconds,
-                                   cpu_percentage=action.cpu_percentage)
+        return slot.updated(heartbeat_time=now, heartbeat_mtime=now,
+                            cpu_seconds=action.cpu_seconds,
+                            cpu_percentage=action.cpu_percentage)
     if isinstance(action, LowerShutdownTime):
-        return dataclasses.replace(slot, shutdown_time_job=action.shutdown_time)
+        return slot.updated(shutdown_time_job=action.shutdown_time)
     if isinstance(action, Preempt):
-        return dataclasses.replace(slot, shutdown_time_job=action.grace_until,
-                                   preempted_until=action.grace_until,
-                                   preempted_for=action.for_machinetype)
+        return slot.updated(shutdown_time_job=action.grace_until,
+                            preempted_until=action.grace_until,
+                            preempted_for=action.for_machinetype)
     if isinstance(action, Destroy) and action.shutdown_message and slot.machine_dir \
             and not slot.shutdown_message:       # the machine's own message always wins
-        return dataclasses.replace(slot, shutdown_message=action.shutdown_message,
-                                   shutdown_message_time=now)
+        return slot.updated(shutdown_message=action.shutdown_message,
+                            shutdown_message_time=now)
     if isinstance(action, Finalise):
-        return dataclasses.replace(slot, finished_time=now)
+        return slot.updated(finished_time=now)
     return slot
 
 
