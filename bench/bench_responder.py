@@ -433,7 +433,44 @@ def report(args, tput, amp, poll) -> str:
                          + "   answered " + " ".join(str(a) for a in answered[who]))
         ratio = statistics.median(times["vac"]) / statistics.median(times["baseline"])
         lines.append(f"{scenario:18s} {label:19s} ratio    {ratio:6.2f} x baseline")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + row_lines(args, tput, poll)) + "\n"
+
+
+# issue 15 rows 1 and 2 (as this bench reads them): answers/s at least the echo server's;
+# a poll no slower than the baseline when all answer, and within 2 s with 5 % silent or
+# 5 % of datagrams lost (a silent factory is given up after 1.5-2 s)
+TARGET_ECHO_RATIO = 1.0
+TARGET_POLL = {"all answer": ("<= 1 x baseline", None), "5% silent": ("<= 2 s", 2.0),
+               "5% datagrams lost": ("<= 2 s", 2.0)}
+
+
+def row_lines(args, tput, poll) -> List[str]:
+    """ROW 1a/1b/1c (answers/s against the echo server) and 2a/2b/2c (machinetypes_query
+    poll of the space: all answering, 5 % silent, 5 % of datagrams lost)."""
+    from bench.rows import row
+    lines = []
+    echo = tput.get("echo server (baseline)", (0.0, 1.0))[0]
+    for row_id, mtype in (("1a", vq.FACTORY_QUERY), ("1b", vq.MACHINETYPES_QUERY),
+                          ("1c", vq.MACHINES_QUERY)):
+        if f"responder {mtype}" in tput and echo:
+            rate, ratio = tput[f"responder {mtype}"]
+            lines.append(row(row_id, f"VacQuery answers per second, {mtype}, 16 in flight, "
+                             f"median of {args.rounds} rounds (ratio: median of each round's)",
+                             f"{rate:.0f} /s", f"echo {echo:.0f} /s", ratio,
+                             f">= {TARGET_ECHO_RATIO:g} x echo", ratio >= TARGET_ECHO_RATIO))
+    for row_id, scenario in (("2a", "all answer"), ("2b", "5% silent"),
+                             ("2c", "5% datagrams lost")):
+        for name, label, times, answered in poll:
+            if name != scenario or label != vq.MACHINETYPES_QUERY:
+                continue
+            vac, base = statistics.median(times["vac"]), statistics.median(times["baseline"])
+            target, bound = TARGET_POLL[scenario]
+            met = vac <= base if bound is None else vac <= bound
+            lines.append(row(row_id, f"one machinetypes_query poll of {args.factories} "
+                             f"factories, {scenario}, median of {len(times['vac'])} runs "
+                             f"(answered {min(answered['vac'])}-{max(answered['vac'])})",
+                             f"{vac:.2f} s", f"{base:.2f} s", vac / base, target, met))
+    return lines
 
 
 def main(argv=None) -> int:
