@@ -201,8 +201,11 @@ def standings(cfg: Config, reports: Reports, now: float,
     mts = enabled(cfg)
     base = totals if totals is not None else cycle_totals(cfg, reports)
     planned = planned or {}
-    sums = [with_planned(base.get(mt.name, _NO_TOTALS), planned.get(mt.name)) for mt in mts]
-    scores = [score(cfg, mt, t) for mt, t in zip(mts, sums)]
+    sums = [with_planned(base.get(mt.name, _NO_TOTALS), planned[mt.name])
+            if mt.name in planned else base.get(mt.name, _NO_TOTALS) for mt in mts]
+    scores = ([score(cfg, mt, t) for mt, t in zip(mts, sums)]
+              if cfg.settings.share_half_life_seconds > 0 else   # else score() inline:
+              [t.hs06 / mt.target_share for mt, t in zip(mts, sums)])
     group_of = [mt.effective_machinegroup for mt in mts]
     groups: Dict[str, float] = {}
     for group, score_ in zip(group_of, scores):
