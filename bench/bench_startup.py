@@ -90,6 +90,12 @@ def _wait_for_roles(paths: Paths, until: float) -> None:
         time.sleep(0.02)
 
 
+def daemon_module(code: str) -> str:
+    """vacd's module in the tree at ``code`` (vac/daemon.py before vac/vacd/ existed)."""
+    return ("vac.vacd.daemon" if os.path.exists(os.path.join(code, "vac", "vacd", "daemon.py"))
+            else "vac.daemon")
+
+
 def one_run(code: str, network_after: float, timeout: float = 30.0) -> Dict[str, float]:
     """Seconds from vacd's start to each probe's first success (missing: never)."""
     with tempfile.TemporaryDirectory() as root, namespace("b") as ns:
@@ -101,8 +107,9 @@ def one_run(code: str, network_after: float, timeout: float = 30.0) -> Dict[str,
         env = dict(os.environ, PYTHONPATH=code)
         found: Dict[str, float] = {}
         t0 = time.monotonic()
-        vacd = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m", "vac.vacd.daemon",
-                                 "--root", root, "--foreground", "--roles", "metadata,mjf"],
+        vacd = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-m",
+                                 daemon_module(code), "--root", root, "--foreground",
+                                 "--roles", "metadata,mjf"],
                                 env=env, cwd=root, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         probes = [threading.Thread(target=_probe, args=(ns, what, t0, t0 + timeout, found))
