@@ -12,7 +12,7 @@ DEMO_DURATION ?=
 PYTEST_ARGS ?=
 export TESTENV_DIR
 
-.PHONY: all test demo demo-clean deps venv testenv testenv-stop py39env unit bench plot \
+.PHONY: all test demo demo-clean deps venv testenv testenv-stop py39env unit bench bench-quick plot \
         rpm rpm-el9 srpm clean
 
 all: test
@@ -69,6 +69,9 @@ rpm: rpm-el9
 
 bench: venv
 	$(VPY) -m bench.run_all
+
+bench-quick: venv
+	$(VPY) -m bench.run_all --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info
