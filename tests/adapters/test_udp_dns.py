@@ -24,6 +24,13 @@ def test_resolve_ipv4_localhost_and_failure():
     assert dns.resolve_ipv4("no-such-host.invalid", timeout=0.5) is None
 
 
+def test_resolve_all_localhost_and_a_name_that_does_not_resolve():
+    """The DNS fallback runs (dnspython imported only for it) and gives nothing back for a
+    name that does not exist, rather than failing."""
+    assert "127.0.0.1" in dns.resolve_all("localhost")
+    assert dns.resolve_all("no-such-host.invalid", timeout=0.5) == []
+
+
 def test_socket_buffers_and_bounded_receive():
     sock = udp.open_socket("127.0.0.1", 0, buffer_bytes=1 << 20)
     try:

@@ -55,6 +55,8 @@ def resolve_all(name: str, timeout: float = 2.0) -> List[str]:
         log.debug("getaddrinfo(%s) failed: %s", name, e)
     if found:
         return sorted(found)
+    import dns.exception
+    import dns.resolver
     for rdtype in ("A", "AAAA"):
         try:
             found.update(str(r.address) for r in dns.resolver.resolve(name, rdtype,
