@@ -2,10 +2,18 @@
 
 Run with ``.venv/bin/python -m bench.bench_apel_sync [--records N] [--keep DIR]``.
 Generates N archived v0.3 records (one month, 30 day directories) in a temporary
-directory, then times, each in a fresh child process with a warm page cache:
+directory, with the day summaries the factory keeps while archiving them
+(``vac.core.apelsummary.after_archive`` for every record, as ``accounting`` does), then
+times, each in a fresh child process with a warm page cache:
 
-* ``vac``: ``vac --root TMP apel-sync YYYYMM`` (in-process CLI entry point);
-* ``baseline``: a naive loop that globs ``YYYYMM*/*`` and reads each file's first two lines.
+* ``baseline``: a naive loop that globs ``YYYYMM*/*`` and reads each file's first two lines;
+* ``vac apel-sync YYYYMM`` (in-process CLI entry point) with the day summaries
+  - ``none``: no summary (the first run after upgrading; every day stale): every record
+    is read, as before summaries existed, and the summaries are written;
+  - ``archived``: as the factory left them, never checked by apel-sync (racy: each
+    day's entries are counted, no record is read);
+  - ``settled``: checked by an earlier apel-sync (each day: one stat, one small read).
+    The daily cron run meets this for every day but the last one or two.
 
 Wall time and peak RSS (``getrusage``) come from normal runs; the Python heap peak from a
 separate ``tracemalloc`` run. Results go to ``bench/results/apel_sync.txt``.
@@ -29,6 +37,8 @@ import time
 import tracemalloc
 from contextlib import redirect_stdout
 
+from vac.core import apel, apelsummary
+
 MONTH = "202303"
 DAYS = 30
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "apel_sync.txt")
@@ -44,20 +54,74 @@ RECORD = ("APEL-individual-job-message: v0.3\nSite: UKI-EXAMPLE\n"
           "ServiceLevelType: HEPSPEC\nServiceLevel: 10.5\n%%\n")
 
 
+VAC_DIR = os.path.join("var", "lib", "vac")
+SUMMARY_STATES = ("none", "archived", "settled")
+
+
+def _prepared(root: str, state: str) -> str:
+    """Where the day summaries of one state are kept between measurements."""
+    return os.path.join(root, f"apel-summary.{state}")
+
+
 def generate(root: str, records: int) -> float:
-    """Write ``records`` archive files under ``root``'s apel-archive; returns seconds."""
+    """Write ``records`` archive files under ``root``'s apel-archive, and the day
+    summaries the factory would have left (state ``archived``); returns seconds."""
     t0 = time.monotonic()
-    archive = os.path.join(root, "var", "lib", "vac", "apel-archive")
+    archive = os.path.join(root, VAC_DIR, "apel-archive")
     per_day = -(-records // DAYS)
+    summary, directory, tick = None, "", 0
     for i in range(records):
         day, k = divmod(i, per_day)
-        directory = os.path.join(archive, f"{MONTH}{day + 1:02d}")
         if k == 0:
+            _save_archived(root, directory, summary)
+            directory = os.path.join(archive, f"{MONTH}{day + 1:02d}")
             os.makedirs(directory, exist_ok=True)
+            summary = None
         name = f"{k % 240000:06d}{i:08x}"
+        text = RECORD.format(f=1 + i % 2, slot=i % 64, i=i)
         with open(os.path.join(directory, name), "w") as f:
-            f.write(RECORD.format(f=1 + i % 2, slot=i % 64, i=i))
+            f.write(text)
+        summary = apelsummary.after_archive(      # what accounting._note_archived does
+            summary, tick if summary else None, tick + 1, False, name,
+            apel.header_values(text, apelsummary.KEYS))
+        tick += 1
+    _save_archived(root, directory, summary)
     return time.monotonic() - t0
+
+
+def _save_archived(root: str, directory: str, summary) -> None:
+    if summary is None:
+        return
+    mtime = os.stat(directory).st_mtime_ns
+    summary = apelsummary.DaySummary(mtime, summary.entries, 0, summary.counts,
+                                     summary.newest, summary.invalid)
+    _write(_prepared(root, "archived"), os.path.basename(directory),
+           apelsummary.to_json(summary))
+
+
+def _write(directory: str, day: str, text: str) -> None:
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, day + ".json"), "w") as f:
+        f.write(text)
+
+
+def prepare_settled(root: str) -> None:
+    """The ``archived`` summaries as an earlier apel-sync leaves them (checked now)."""
+    now = time.time_ns()
+    src = _prepared(root, "archived")
+    for name in sorted(os.listdir(src)):
+        with open(os.path.join(src, name)) as f:
+            summary = apelsummary.from_json(f.read())
+        checked = apelsummary.checked(summary, now)
+        _write(_prepared(root, "settled"), name[:-5], apelsummary.to_json(checked or summary))
+
+
+def install_summaries(root: str, state: str) -> None:
+    """Put the day summaries of ``state`` in place (not timed)."""
+    target = os.path.join(root, VAC_DIR, "apel-summary")
+    shutil.rmtree(target, ignore_errors=True)
+    if state != "none":
+        shutil.copytree(_prepared(root, state), target)
 
 
 def run_vac(root: str) -> None:
@@ -82,10 +146,12 @@ def run_baseline(root: str) -> None:
 def child(mode: str, root: str, trace: bool) -> None:
     """Entry point of one measured child process: prints one JSON line."""
     import vac.cli  # noqa: F401 - both modes start from the same loaded interpreter
+    if mode != "baseline":
+        install_summaries(root, mode)
     if trace:
         tracemalloc.start()
     t0 = time.monotonic()
-    (run_vac if mode == "vac" else run_baseline)(root)
+    (run_baseline if mode == "baseline" else run_vac)(root)
     seconds = time.monotonic() - t0
     result = {"seconds": seconds,
               "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}
@@ -105,7 +171,8 @@ def measure(mode: str, root: str, trace: bool = False) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def report(records: int, gen_seconds: float, vac: dict, base: dict) -> str:
+def report(records: int, gen_seconds: float, results: dict) -> str:
+    base = results["baseline"]
     lines = [
         "vac apel-sync benchmark (bench/bench_apel_sync.py)",
         f"date (UTC):      {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime())}",
@@ -116,16 +183,26 @@ def report(records: int, gen_seconds: float, vac: dict, base: dict) -> str:
         "page cache:      warm (one unmeasured baseline pass first)",
         "each figure from a fresh child process that has imported vac.cli before measuring",
         "",
-        f"{'':22}{'vac apel-sync':>16}{'naive baseline':>16}{'ratio vac/base':>16}",
+        f"{'day summaries':14}{'wall time (s)':>15}{'ratio':>8}{'peak RSS (MiB)':>16}"
+        f"{'ratio':>8}{'heap peak (MiB)':>17}{'ratio':>8}",
     ]
-    for key, label, scale, unit in (("seconds", "wall time", 1, "s"),
-                                    ("maxrss_kib", "peak RSS", 1 / 1024, "MiB"),
-                                    ("heap_peak_bytes", "Python heap peak", 1 / 2 ** 20, "MiB")):
-        v, b = vac[key] * scale, base[key] * scale
-        lines.append(f"{label + ' (' + unit + ')':22}{v:16.2f}{b:16.2f}{v / b:16.2f}")
-    lines += ["", f"per record (vac):    {vac['seconds'] / records * 1e6:.1f} us",
+    for mode in ("baseline",) + SUMMARY_STATES:
+        r = results[mode]
+        label = "naive baseline" if mode == "baseline" else "vac: " + mode
+        lines.append(
+            f"{label:14}{r['seconds']:15.3f}{r['seconds'] / base['seconds']:8.3f}"
+            f"{r['maxrss_kib'] / 1024:16.1f}{r['maxrss_kib'] / base['maxrss_kib']:8.2f}"
+            f"{r['heap_peak_bytes'] / 2 ** 20:17.2f}"
+            f"{r['heap_peak_bytes'] / base['heap_peak_bytes']:8.3f}")
+    lines += ["", "ratio = vac / naive baseline, measured side by side in this run;",
               "baseline = glob YYYYMM*/*, sort, read the first two lines of each file;",
-              "vac also parses Site/SubmitHost, checks them and queues 2 sync records via dirq."]
+              "vac: none     = no day summaries: every record read (as before summaries),",
+              "                summaries written; also what --rescan does;",
+              "vac: archived = summaries as the factory keeps them while archiving,",
+              "                not yet checked: each day's entries counted, no record read;",
+              "vac: settled  = summaries checked by an earlier apel-sync: one stat and one",
+              "                small file per day;",
+              "vac also queues the 2 sync records via dirq."]
     return "\n".join(lines) + "\n"
 
 
@@ -142,13 +219,15 @@ def main() -> None:
     root = args.keep or tempfile.mkdtemp(prefix="vac-bench-apel-")
     try:
         gen = 0.0
-        if not os.path.isdir(os.path.join(root, "var", "lib", "vac", "apel-archive")):
+        if not os.path.isdir(os.path.join(root, VAC_DIR, "apel-archive")):
             gen = generate(root, args.records)
+        prepare_settled(root)
         measure("baseline", root)                     # warm the page cache
-        vac, base = measure("vac", root), measure("baseline", root)
-        vac["heap_peak_bytes"] = measure("vac", root, trace=True)["heap_peak_bytes"]
-        base["heap_peak_bytes"] = measure("baseline", root, trace=True)["heap_peak_bytes"]
-        text = report(args.records, gen, vac, base)
+        results = {mode: measure(mode, root) for mode in ("baseline",) + SUMMARY_STATES}
+        for mode in results:
+            results[mode]["heap_peak_bytes"] = measure(mode, root, trace=True)[
+                "heap_peak_bytes"]
+        text = report(args.records, gen, results)
         os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
         with open(RESULTS, "w") as f:
             f.write(text)

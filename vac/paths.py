@@ -165,6 +165,11 @@ class Paths:
         return self.state("apel-archive")
 
     @property
+    def apel_summary(self) -> str:
+        """Day summaries of apel-archive for ``vac apel-sync`` (a cache, see apelspool)."""
+        return self.state("apel-summary")
+
+    @property
     def apel_outgoing(self) -> str:
         return self.state("apel-outgoing")
 

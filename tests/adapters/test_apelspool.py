@@ -117,7 +117,7 @@ def test_interrupted_archive_write_is_reused_not_left_behind(paths):
     os.makedirs(day)
     with open(os.path.join(day, ".2213000123abcd.tmp"), "w") as f:
         f.write("half a rec")                     # a write killed before its rename
-    path = apelspool.write_archive(paths.apel_archive, frozen)
+    path = apelspool.write_archive(paths.apel_archive, frozen).path
     assert sorted(os.listdir(day)) == ["2213000123abcd"]
     assert open(path).read() == _record(0)
     with open(os.path.join(frozen.directory, ".tmp-marker"), "w"):

@@ -51,6 +51,7 @@ POINTS: Dict[str, Point] = {
     "reap.frozen": ("vac.adapters.apelspool", "freeze", "after", "all", None),
     "reap.archive-half": ("os", "replace", "before", "all", "*/apel-archive/*"),
     "reap.archived": ("vac.adapters.apelspool", "write_archive", "after", "parent", None),
+    "reap.summary-half": ("os", "replace", "before", "factory", "*/apel-summary/*"),
     "reap.queued": ("vac.adapters.apelspool", "publish_staged", "after", "all", None),
     "reap.finished-half": ("os", "replace", "before", "factory", "*/finished"),
     "reap.finished": ("vac.adapters.statefs", "write_finished", "after", "all", None),

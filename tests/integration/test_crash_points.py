@@ -7,8 +7,9 @@ and every one passes fizzle (fizzle_seconds = 0). Every point of ``crashglue.POI
 is armed at once; each fires once, the first time the factory reaches it, killing the
 factory, the vacd parent or both with SIGKILL; the test restarts vacd whenever the
 parent is gone. When all have fired the factory drains. After convergence: no domain,
-logical volume or temporary file is left, every machine is finalised, and each machine
-that started has exactly one archived and one outgoing APEL record.
+logical volume or temporary file is left, every machine is finalised, each machine
+that started has exactly one archived and one outgoing APEL record, and apel-sync
+counts each once from the day summaries.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from vac.adapters import apelspool
 from vac.adapters.atomicfile import read_text
 from vac.core import apel
 from vac.paths import Paths
+from vac.services import accounting
 
 pytestmark = pytest.mark.integration
 
@@ -180,3 +182,9 @@ def test_kill_9_at_every_point_of_create_and_reap_loses_and_leaves_nothing(
     assert _job_ids(_archived(paths)) == started
     assert _job_ids(_outgoing(paths)) == started
     assert apelspool.pending_dirs(paths.machines_dir) == []
+    for rescan in (False, True):        # the day summaries survived the kills, or are redone
+        total = 0
+        for month in {os.path.basename(d)[:6] for d in glob.glob(
+                os.path.join(paths.apel_archive, "*"))}:
+            total += sum(accounting.count_month(paths, month, print, rescan)[1].values())
+        assert total == len(started)

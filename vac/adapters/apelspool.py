@@ -1,6 +1,10 @@
 """The APEL spools on disk: apel-archive, the apel-outgoing dirq queue, frozen records.
 
 * ``apel-archive/YYYYMMDD/NAME``: every record, written atomically (temp file + rename).
+* ``apel-summary/YYYYMMDD.json``: a summary of the archive day directory ``YYYYMMDD``
+  (vac.core.apelsummary: counts per Site and SubmitHost, and the directory's mtime and
+  number of entries it was made from), a cache for ``vac apel-sync``, rewritten
+  atomically, never fsynced (a lost or torn summary is stale, and rebuilt).
 * ``apel-outgoing``: a dirq ``QueueSimple`` (``[0-9a-f]{8}/[0-9a-f]{14}`` elements) that
   ssmsend reads and empties. Job records enter it by an atomic rename of a file staged in
   the machine directory, so the staged file vanishes the instant the element appears.
@@ -25,7 +29,7 @@ import dataclasses
 import json
 import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from vac.adapters.atomicfile import read_text, remove_temporaries, write_atomic
 from vac.errors import StateError
@@ -223,14 +227,26 @@ def archive_path(archive_dir: str, relname: str) -> str:
     return os.path.join(archive_dir, relname)
 
 
-def write_archive(archive_dir: str, frozen: FrozenRecord) -> str:
-    """Write the archive copy (0644, day directory 0755) and mark it done; returns the path.
+class ArchiveWrite(NamedTuple):
+    """What :func:`write_archive` did: the day directory's mtime (ns) just before (None:
+    it did not exist) and after the write, and whether the name was already there."""
+
+    path: str
+    existed: bool
+    before_ns: Optional[int]
+    after_ns: int
+
+
+def write_archive(archive_dir: str, frozen: FrozenRecord) -> ArchiveWrite:
+    """Write the archive copy (0644, day directory 0755) and mark it done.
 
     The name is fixed by the frozen record, so a repeated call overwrites, never adds.
     """
     path = archive_path(archive_dir, frozen.relname)
     day_dir, name = os.path.split(path)
     temp = os.path.join(day_dir, f".{name}.tmp")   # fixed: a retry reuses, never adds
+    before = day_mtime_ns(day_dir)
+    existed = before is not None and os.path.lexists(path)
     try:
         os.makedirs(day_dir, mode=0o755, exist_ok=True)
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
@@ -240,13 +256,14 @@ def write_archive(archive_dir: str, frozen: FrozenRecord) -> str:
             os.fsync(f.fileno())
         os.chmod(temp, 0o644)
         os.replace(temp, path)
+        after = os.stat(day_dir).st_mtime_ns
     except OSError as e:
         with contextlib.suppress(OSError):
             os.unlink(temp)
         raise StateError(f"cannot write {path}: {e}") from e
     write_atomic(os.path.join(frozen.directory, _ARCHIVED), "", fsync=False)
     remove_temporaries(frozen.directory)            # of an earlier, interrupted marker
-    return path
+    return ArchiveWrite(path, existed, before, after)
 
 
 def publish_staged(outgoing_dir: str, frozen: FrozenRecord) -> str:
@@ -326,3 +343,67 @@ def read_head(path: str, nbytes: int = HEAD_BYTES) -> Optional[str]:
         return None                     # e.g. a directory
     finally:
         os.close(fd)
+
+
+def day_mtime_ns(day_dir: str) -> Optional[int]:
+    """The day directory's mtime in ns, or None if it does not exist (or cannot be read)."""
+    try:
+        return os.stat(day_dir).st_mtime_ns
+    except OSError:
+        return None
+
+
+def count_day_entries(day_dir: str) -> int:
+    """Names in one archive day directory, dot files left out (one listing, no sort)."""
+    try:
+        with os.scandir(day_dir) as it:
+            return sum(1 for e in it if not e.name.startswith("."))
+    except OSError as e:
+        raise StateError(f"cannot list {day_dir}: {e}") from e
+
+
+def day_heads(day_dir: str) -> Iterator[Tuple[str, Optional[str]]]:
+    """(name, head of the file or None if unreadable) of a day directory, newest first."""
+    for name in day_file_names(day_dir):
+        yield name, read_head(os.path.join(day_dir, name))
+
+
+# --- day summaries (apel-summary/YYYYMMDD.json) -------------------------------------------
+
+def _summary_path(summary_dir: str, day: str) -> str:
+    return os.path.join(summary_dir, day + ".json")
+
+
+def read_day_summary(summary_dir: str, day: str) -> Optional[str]:
+    """The text of the day's summary, or None if there is none (or it cannot be read)."""
+    return read_text(_summary_path(summary_dir, day))
+
+
+def write_day_summary(summary_dir: str, day: str, text: str) -> None:
+    """Replace the day's summary atomically (no fsync: it is a cache); StateError."""
+    try:
+        os.makedirs(summary_dir, mode=0o755, exist_ok=True)
+    except OSError as e:
+        raise StateError(f"cannot create {summary_dir}: {e}") from e
+    write_atomic(_summary_path(summary_dir, day), text, fsync=False)
+
+
+def remove_summary_temporaries(summary_dir: str) -> List[str]:
+    """Remove the temporary files of interrupted summary writes, of any age (a writer
+    still running only fails to replace a cache); returns their paths."""
+    return remove_temporaries(summary_dir)
+
+
+def prune_day_summaries(summary_dir: str, yyyymm: str, days: List[str]) -> None:
+    """Remove the month's summaries whose day is not in ``days`` (day directories that
+    were removed by hand), best effort."""
+    remove_summary_temporaries(summary_dir)
+    try:
+        names = os.listdir(summary_dir)
+    except OSError:
+        return
+    keep = {day + ".json" for day in days}
+    for name in names:
+        if name.startswith(yyyymm) and name.endswith(".json") and name not in keep:
+            with contextlib.suppress(OSError):
+                os.unlink(os.path.join(summary_dir, name))

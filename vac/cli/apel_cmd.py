@@ -22,6 +22,9 @@ def register(subparsers) -> None:
                     "the UTC month of 24 hours ago) per SubmitHost and queue one "
                     "APEL-sync-message for each in the outgoing queue ssmsend reads.")
     p.add_argument("months", nargs="*", metavar="YYYYMM", help="months to summarise")
+    p.add_argument("--rescan", action="store_true",
+                   help="read every archived record, not the day summaries in "
+                        "apel-summary/ (after editing records in place)")
     p.set_defaults(func=_apel_sync)
 
 
@@ -39,7 +42,7 @@ def _apel_sync(args: argparse.Namespace) -> int:
         months.append(apel.default_month(time.time()))
     paths = Paths.from_root(args.root)
     try:
-        accounting.sync_months(paths, months, emit=print)
+        accounting.sync_months(paths, months, emit=print, rescan=args.rescan)
     except (VacError, OSError) as e:
         print(f"apel-sync failed: {e}", file=sys.stderr)
     return 0

@@ -12,7 +12,9 @@ record that cannot be written (full disk) is retried every cycle.
 ``settle_pending`` completes every record left incomplete, once per cycle, and logs ONE
 line while any record is pending.
 
-``sync_months`` builds ``APEL-sync-message: v0.1`` records from the archive (SPEC §9.3).
+``sync_months`` builds ``APEL-sync-message: v0.1`` records from the archive (SPEC §9.3),
+from the day summaries (vac.core.apelsummary) where they provably match the archive,
+reading the records of the other days (and saving their summaries).
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import time
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from vac.adapters import apelspool, statefs, statereports
-from vac.core import apel, usage
+from vac.core import apel, apelsummary, usage
 from vac.core.slotstate import why_no_record
 from vac.errors import StateError
 from vac.model import AccountingInputs, SlotRecord
@@ -65,13 +68,31 @@ def _complete(paths: Paths, name: str, frozen: apelspool.FrozenRecord) -> str:
     """Write whatever copy of a frozen record is still missing; returns the archive path."""
     path = apelspool.archive_path(paths.apel_archive, frozen.relname)
     if not frozen.archived:
-        path = apelspool.write_archive(paths.apel_archive, frozen)
+        written = apelspool.write_archive(paths.apel_archive, frozen)
         log.info("%s: APEL record archived as %s", name, path)
         metrics_hooks.count("apel_records")
+        _note_archived(paths, frozen, written)
     if frozen.outgoing_pending:
         target = apelspool.publish_staged(paths.apel_outgoing, frozen)
         log.info("%s: APEL record queued for ssmsend as %s", name, target)
     return path
+
+
+def _note_archived(paths: Paths, frozen: apelspool.FrozenRecord,
+                   written: apelspool.ArchiveWrite) -> None:
+    """Add the record just archived to its day's summary, if that summary can be trusted
+    to have matched the day before the write (else apel-sync rebuilds it)."""
+    day, name = frozen.relname.split("/", 1)
+    old = apelsummary.from_json(apelspool.read_day_summary(paths.apel_summary, day))
+    values = apel.header_values(frozen.text, apelsummary.KEYS)
+    new = apelsummary.after_archive(old, written.before_ns, written.after_ns,
+                                    written.existed, name, values)
+    if new is None:
+        return
+    try:
+        apelspool.write_day_summary(paths.apel_summary, day, apelsummary.to_json(new))
+    except StateError as e:           # only a cache: stale now, apel-sync rebuilds it
+        log.debug("APEL day summary %s not updated: %s", day, e)
 
 
 def _freeze(slot: SlotRecord, now: float) -> apelspool.FrozenRecord:
@@ -162,51 +183,104 @@ def settle_pending(paths: Paths, now: float, failures: Sequence[str] = (),
 
 # --- vac apel-sync --------------------------------------------------------------------
 
-def count_month(paths: Paths, yyyymm: str,
-                emit: Emit) -> Tuple[Optional[str], Dict[str, int]]:
+def count_month(paths: Paths, yyyymm: str, emit: Emit,
+                rescan: bool = False) -> Tuple[Optional[str], Dict[str, int]]:
     """(Site, {SubmitHost: number of jobs}) of one month of the archive, newest first.
 
     The newest record defines the Site; records naming another Site, or lacking Site
-    or SubmitHost, are skipped with a message. Reads only the head of each file and
-    holds one day directory's file names at a time.
+    or SubmitHost, are skipped with a message. Each day comes from its summary where
+    that provably matches the day directory (``rescan``: never), else from its records
+    (only the head of each file is read, one day's names held at a time).
     """
-    site: Optional[str] = None
+    days = [(day_dir, _day_summary(paths, day_dir, rescan))
+            for day_dir in apelspool.month_day_dirs(paths.apel_archive, yyyymm)]
+    apelspool.prune_day_summaries(paths.apel_summary, yyyymm,
+                                  [os.path.basename(d) for d, _s in days])
+    site = apelsummary.month_site(s for _d, s in days)
     counts: Dict[str, int] = {}
-    for day_dir in apelspool.month_day_dirs(paths.apel_archive, yyyymm):
-        for name in apelspool.day_file_names(day_dir):
-            path = os.path.join(day_dir, name)
-            head = apelspool.read_head(path)
-            if head is None:
-                continue
-            values = apel.header_values(head, ("Site", "SubmitHost"))
-            if _skip(values, site, path, emit):
-                continue
-            site = site or values["Site"]
-            host = values["SubmitHost"]
-            counts[host] = counts.get(host, 0) + 1
+    if site is None:
+        for day_dir, summary in days:
+            _invalid_messages(day_dir, summary, emit)
+        return None, counts
+    for day_dir, summary in days:
+        if apelsummary.needs_messages(summary, site):
+            _count_day_records(day_dir, site, counts, emit)
+        else:
+            _invalid_messages(day_dir, summary, emit)
+            apelsummary.add_counts(counts, summary, site)
     return site, counts
 
 
-def _skip(values: Dict[str, str], site: Optional[str], path: str, emit: Emit) -> bool:
-    for key in ("Site", "SubmitHost"):
-        if not values.get(key):
-            emit(f"No {key} given in {path} !! - please fix this - skipping")
-            return True
-    if site is not None and values["Site"] != site:
-        emit(f"Site changes from {site} to {values['Site']} - please fix {path} - skipping")
-        return True
-    return False
+def _invalid_messages(day_dir: str, summary: apelsummary.DaySummary, emit: Emit) -> None:
+    for name, key in summary.invalid:
+        emit(f"No {key} given in {os.path.join(day_dir, name)} !! - please fix this - "
+             "skipping")
 
 
-def sync_months(paths: Paths, months: Iterable[Tuple[int, int]], emit: Emit) -> List[str]:
+def _count_day_records(day_dir: str, site: str, counts: Dict[str, int], emit: Emit) -> None:
+    """Count one day from its records, with a message for each one skipped."""
+    for name, head in apelspool.day_heads(day_dir):
+        if head is None:
+            continue
+        path = os.path.join(day_dir, name)
+        values = apel.header_values(head, apelsummary.KEYS)
+        missing = apelsummary.missing_key(values)
+        if missing is not None:
+            emit(f"No {missing} given in {path} !! - please fix this - skipping")
+        elif values["Site"] != site:
+            emit(f"Site changes from {site} to {values['Site']} - please fix {path} - "
+                 "skipping")
+        else:
+            counts[values["SubmitHost"]] = counts.get(values["SubmitHost"], 0) + 1
+
+
+def _day_summary(paths: Paths, day_dir: str, rescan: bool) -> apelsummary.DaySummary:
+    """The day's summary: the saved one if it provably matches the directory, else one
+    made from its records (and saved, unless the directory changed meanwhile)."""
+    day = os.path.basename(day_dir)
+    now_ns = time.time_ns()             # before looking: see apelsummary.checked
+    mtime = apelspool.day_mtime_ns(day_dir)
+    saved = None if rescan else apelsummary.from_json(
+        apelspool.read_day_summary(paths.apel_summary, day))
+    verdict = apelsummary.verdict(saved, mtime)
+    if saved is not None and verdict == apelsummary.TRUSTED:
+        return saved
+    if saved is not None and verdict == apelsummary.COUNT and \
+            apelspool.count_day_entries(day_dir) == saved.entries and \
+            apelspool.day_mtime_ns(day_dir) == mtime:
+        _save_summary(paths, day, apelsummary.checked(saved, now_ns))
+        return saved
+    builder = apelsummary.Builder()
+    for name, head in apelspool.day_heads(day_dir):
+        builder.add(name, None if head is None else
+                    apel.header_values(head, apelsummary.KEYS))
+    summary = builder.summary(mtime or 0)
+    if mtime is not None and apelspool.day_mtime_ns(day_dir) == mtime:
+        _save_summary(paths, day, apelsummary.checked(summary, now_ns) or summary)
+    return summary
+
+
+def _save_summary(paths: Paths, day: str,
+                  summary: Optional[apelsummary.DaySummary]) -> None:
+    if summary is None:
+        return
+    try:
+        apelspool.write_day_summary(paths.apel_summary, day, apelsummary.to_json(summary))
+    except StateError as e:           # a cache: the next run reads the records again
+        log.debug("APEL day summary %s not saved: %s", day, e)
+
+
+def sync_months(paths: Paths, months: Iterable[Tuple[int, int]], emit: Emit,
+                rescan: bool = False) -> List[str]:
     """Queue one sync record per month and SubmitHost; returns the queued paths.
 
     A month without records writes nothing (the original crashed, SPEC B14).
+    ``rescan``: read every record, ignoring the day summaries (and rewrite them).
     """
     created: List[str] = []
     for year, month in months:
         yyyymm = f"{year:04d}{month:02d}"
-        site, counts = count_month(paths, yyyymm, emit)
+        site, counts = count_month(paths, yyyymm, emit, rescan)
         if site is None:
             emit(f"No APEL records found for {yyyymm} - no sync record written")
             continue
