@@ -33,7 +33,7 @@ BAD_SETTINGS = {
     "metadata_bind_address": "1.2.3",
     "metadata_port": "65536", "mjf_bind_address": "x", "mjf_port": "-1",
     "joboutputs_max_file_bytes": "0", "joboutputs_max_total_bytes": "lots",
-    "joboutputs_max_files": "0",
+    "joboutputs_max_files": "0", "subspace_min_factories": "-1", "subspace_size": "x",
     "shutdown_grace_seconds": "-1", "check_iptables": "sometimes",
     "metrics_address": "127.0.0.1",
     "manage_iptables": "sometimes", "host_tcp_ports_for_machines": "3128 squid",

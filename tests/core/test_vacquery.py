@@ -51,8 +51,19 @@ def factory_body():
     return body
 
 
+def subspace_body():
+    """A subspace's sums of one machinetype, as vac.core.subspaces makes them."""
+    from vac.core import subspaces
+    names = [f"factory{i}.example.com" for i in range(30)]
+    lay = subspaces.layout(names, FACTORY, 25, 5)
+    reports = {f: {"lhcb": dict(machinetype_body(), preemptible_processors=1)}
+               for f in lay.groups[lay.own][:2]}
+    state = subspaces.digest_state(lay, reports, 1699999990)
+    return subspaces.status_bodies(state, 1700000000)[0]
+
+
 BODIES = {vq.MACHINE_STATUS: machine_body, vq.MACHINETYPE_STATUS: machinetype_body,
-          vq.FACTORY_STATUS: factory_body}
+          vq.FACTORY_STATUS: factory_body, vq.SUBSPACE_STATUS: subspace_body}
 
 
 def make_response(mtype):

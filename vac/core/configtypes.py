@@ -91,6 +91,8 @@ class Settings:
     fast_cycle_seconds: int = 5                    # pause after a creation whose guests run
     manage_iptables: bool = True                   # vac installs the guest firewall chains
     host_tcp_ports_for_machines: Tuple[int, ...] = ()   # extra TCP ports on .253 for guests
+    subspace_min_factories: int = 0                # 0: never by subspaces; smaller: whole
+    subspace_size: int = 0                         # factories per subspace; 0: about sqrt(N)
 
 
 @dataclass(frozen=True)

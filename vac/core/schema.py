@@ -189,6 +189,13 @@ SETTINGS_OPTIONS: Tuple[Option, ...] = (
     _opt("host_tcp_ports_for_machines", o.port_list, (), "port list", "TCP ports on "
          "169.254.169.253 that machines may connect to besides DNS and MJF, e.g. 3128 for "
          "the factory's own Squid", default_text="empty"),
+    _opt("subspace_min_factories", o.integer(0), 0, _INT, "0: the space is asked whole "
+         "every cycle, as by Vac 03.01; else a space of at least this many factories is "
+         "polled by subspaces (each factory asks its own subspace, and one member of every "
+         "other subspace for that subspace's sums; see docs/SPACE-SCALE.md)",
+         unit="factories"),
+    _opt("subspace_size", o.integer(0), 0, _INT, "factories per subspace; 0: about the "
+         "square root of the number of factories", unit="factories"),
 )
 
 MACHINETYPE_OPTIONS: Tuple[Option, ...] = (

@@ -28,6 +28,10 @@ FACTORY_QUERY = "factory_query"
 MACHINE_STATUS = "machine_status"
 MACHINETYPE_STATUS = "machinetype_status"
 FACTORY_STATUS = "factory_status"
+# this implementation's polling of big spaces (vac.core.subspaces): the optional request
+# field naming the subspace whose sums are wanted, and the reply carrying them
+SUBSPACE_FIELD = "subspace"
+SUBSPACE_STATUS = "subspace_status"
 
 # request message_type -> (legacy method, reply message_type)
 REQUEST_TYPES: Mapping[str, Tuple[Optional[str], str]] = {
@@ -94,9 +98,19 @@ MACHINETYPE_EXTENSIONS: Mapping[str, Tuple[tuple, bool]] = {
     "decayed_hs06_seconds": (FLOAT, False), "preemptible_processors": (INT, False),
     "preempted_for_processors": (INT, False)}
 
+# subspace_status: a subspace's sums of one machinetype (sent only when asked for them)
+SUBSPACE_FIELDS: Mapping[str, Tuple[tuple, bool]] = dict(
+    num_machinetypes=(INT, False), machinetype=(STR, False),
+    decayed_hs06_seconds=(FLOAT, False), preempted_for_processors=(INT, False),
+    running_hs06=(FLOAT, False), num_before_fizzle=(INT, False),
+    running_machines=(INT, False), running_processors=(INT, False),
+    shutdown_message=(STR, True), shutdown_time=(INT, True), shutdown_machine=(STR, True),
+    subspace=(STR, False), subspace_factories=(INT, False), subspace_answered=(INT, False),
+    subspace_age=(INT, False), preemptible_factories=((list,), False))
+
 BODY_FIELDS: Mapping[str, Mapping[str, Tuple[tuple, bool]]] = {
     MACHINE_STATUS: MACHINE_FIELDS, MACHINETYPE_STATUS: MACHINETYPE_FIELDS,
-    FACTORY_STATUS: FACTORY_FIELDS,
+    FACTORY_STATUS: FACTORY_FIELDS, SUBSPACE_STATUS: SUBSPACE_FIELDS,
 }
 
 # Keys a client insists on before accepting a reply (SPEC §7.5 step 4).
@@ -108,6 +122,9 @@ CLIENT_REQUIRED: Mapping[str, Tuple[str, ...]] = {
                      "started_time", "heartbeat_time", "cpu_seconds", "cpu_percentage",
                      "hs06", "machinetype", "shutdown_message", "shutdown_time"),
     FACTORY_STATUS: ("factory",),
+    SUBSPACE_STATUS: ("factory", "num_machinetypes", "machinetype", "running_hs06",
+                      "num_before_fizzle", "shutdown_message", "shutdown_time", "subspace",
+                      "subspace_factories"),
 }
 
 
@@ -151,6 +168,7 @@ class Request(NamedTuple):
     target: Optional[str] = None
     time_sent: Optional[int] = None
     nonce: Optional[str] = None
+    subspace: Optional[str] = None      # key of the subspace whose sums are asked for
 
     @property
     def reply_type(self) -> str:
@@ -226,10 +244,12 @@ def decode_request(data: bytes) -> Request:
     if type(vac_version) is not str or type(vacquery_version) is not str:
         raise ProtocolError("vac_version/vacquery_version must be strings")
     target, time_sent, nonce = get("target"), get("time_sent"), get("nonce")
+    subspace = get(SUBSPACE_FIELD)
     return Request(mtype, space, cookie_hex, vac_version, vacquery_version,
                    target if type(target) is str else None,
                    time_sent if type(time_sent) is int else None,
-                   nonce if type(nonce) is str else None)
+                   nonce if type(nonce) is str else None,
+                   subspace if type(subspace) is str else None)
 
 
 def _type_problem(mtype: Any, method: Any) -> str:
@@ -275,24 +295,39 @@ def _type_ok(value: Any, types: tuple, nullable: bool) -> bool:
     return isinstance(value, types)
 
 
+def _schemas() -> Dict[str, Tuple[Dict[str, Tuple[tuple, bool]], Tuple[str, ...]]]:
+    """reply type -> (every field's (types, nullable), the fields it must have)."""
+    optional = set(OPTIONAL_FIELDS) | set(MACHINETYPE_EXTENSIONS) | {
+        "preemptible_factories"}
+    result = {}
+    for mtype, body in BODY_FIELDS.items():
+        schema = dict(COMMON_FIELDS)
+        schema.update(body)
+        schema.update(OPTIONAL_FIELDS)
+        if mtype == MACHINETYPE_STATUS:
+            schema.update(MACHINETYPE_EXTENSIONS)
+        result[mtype] = (schema, tuple(k for k in schema if k not in optional))
+    return result
+
+
+_SCHEMAS = _schemas()
+
+
 def validate_response(msg: Mapping[str, Any], strict: bool = True) -> List[str]:
     """Problems with a response object. ``strict`` requires every field of SPEC §7.4
     (what this implementation sends); otherwise only the keys a client needs (§7.5)
     must be present, and the types of whatever is present are checked."""
     mtype = msg.get("message_type")
-    if not isinstance(mtype, str) or mtype not in BODY_FIELDS:
+    if not isinstance(mtype, str) or mtype not in _SCHEMAS:
         return [f"unknown message_type {str(mtype)[:40]!r}"]
-    schema = dict(COMMON_FIELDS)
-    schema.update(BODY_FIELDS[mtype])
-    schema.update(OPTIONAL_FIELDS)
-    if mtype == MACHINETYPE_STATUS:
-        schema.update(MACHINETYPE_EXTENSIONS)
-    required: Iterable[str] = (
-        [k for k in schema if k not in OPTIONAL_FIELDS and k not in MACHINETYPE_EXTENSIONS]
-        if strict else CLIENT_REQUIRED[mtype])
+    schema, every = _SCHEMAS[mtype]
+    required = every if strict else CLIENT_REQUIRED[mtype]
     problems = [f"missing {k}" for k in required if k not in msg]
     for key, value in msg.items():
-        if key in schema and not _type_ok(value, *schema[key]):
+        kind = schema.get(key)
+        if kind is None or type(value) in kind[0]:     # decoded JSON: exact types
+            continue
+        if not _type_ok(value, *kind):
             problems.append(f"{key} has wrong type {type(value).__name__}")
     return problems
 
