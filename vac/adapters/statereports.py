@@ -1,6 +1,7 @@
 """The factory's reports in the state directory: role heartbeats, the last creation
 error, the configuration report (``config-error``, ``machinetypes-disabled``), the last
-cycle (``last-cycle.json``) and the decayed share usage (``share-usage``).
+cycle (``last-cycle.json``), the decayed share usage (``share-usage``) and the digest of
+this factory's subspace (``subspace-digest``).
 
 The factory (and, for its heartbeat, each role) is the only writer; check-vacd, the
 metrics role and the vac CLI read them. Every write is atomic (vac.adapters.atomicfile).
@@ -17,6 +18,7 @@ from vac.adapters.atomicfile import read_text, write_atomic
 from vac.paths import Paths
 
 SHARE_USAGE_FILE = "share-usage"        # in the state directory (vac.core.usage)
+SUBSPACE_DIGEST_FILE = "subspace-digest"    # ditto (vac.core.subspaces.digest_state)
 
 
 def write_role_heartbeat(paths: Paths, role: str, now: float) -> None:
@@ -100,3 +102,13 @@ def read_share_usage(paths: Paths) -> Optional[str]:
 def write_share_usage(paths: Paths, text: str) -> None:
     """Replace ``share-usage`` atomically (the factory is its only writer)."""
     write_atomic(paths.state(SHARE_USAGE_FILE), text)
+
+
+def read_subspace_digest(paths: Paths) -> Optional[str]:
+    """Text of ``subspace-digest`` (JSON, vac.core.subspaces), or None if absent."""
+    return read_text(paths.state(SUBSPACE_DIGEST_FILE))
+
+
+def write_subspace_digest(paths: Paths, text: str) -> None:
+    """Replace ``subspace-digest`` atomically (the factory is its only writer)."""
+    write_atomic(paths.state(SUBSPACE_DIGEST_FILE), text)

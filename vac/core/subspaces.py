@@ -150,21 +150,21 @@ def _num(value: Any) -> float:
     return float(value)
 
 
-def digest(reports: Reports) -> Dict[str, Dict[str, Any]]:
+def digest(reports: Reports, start: Optional[Mapping[str, Mapping[str, Any]]] = None
+           ) -> Dict[str, Dict[str, Any]]:
     """machinetype -> the subspace's sums of SUMMED over ``reports`` (factory ->
     machinetype -> machinetype_status), the latest abort (message, time, machine; None
     if no factory's last outcome is an abort) and the factories with preemptible
-    processors of it: what the shares, back-off and preemption need of them."""
-    sums: Dict[str, Dict[str, Any]] = {}
+    processors of it: what the shares, back-off and preemption need of them.
+    ``start``: sums to add to (a published digest's machinetypes)."""
+    sums = {name: _entry(entry) for name, entry in (start or {}).items()}
     for factory, per_mt in sorted(reports.items()):
         for name, status in per_mt.items():
             if not isinstance(status, Mapping):
                 continue
             entry = sums.get(name)
             if entry is None:
-                entry = sums[name] = dict.fromkeys(SUMMED, 0.0)
-                entry.update(shutdown_message=None, shutdown_time=None,
-                             shutdown_machine=None)
+                entry = sums[name] = _entry({})
             for key in SUMMED:
                 entry[key] += _num(status.get(key))
             _latest_abort(entry, status)
@@ -174,6 +174,18 @@ def digest(reports: Reports) -> Dict[str, Dict[str, Any]]:
         for key in SUMMED:
             entry[key] = int(entry[key]) if key in INTEGERS else round(entry[key], 2)
     return sums
+
+
+def _entry(start: Mapping[str, Any]) -> Dict[str, Any]:
+    """A machinetype's running sums, starting from ``start`` (a digest's entry, or {})."""
+    entry: Dict[str, Any] = {key: _num(start.get(key)) for key in SUMMED}
+    entry.update(shutdown_message=None, shutdown_time=None, shutdown_machine=None)
+    if start.get("shutdown_message") is not None:
+        _latest_abort(entry, start)
+    able = start.get(PREEMPTIBLE_FACTORIES)
+    if isinstance(able, list):
+        entry[PREEMPTIBLE_FACTORIES] = [f for f in able if isinstance(f, str)]
+    return entry
 
 
 def _latest_abort(entry: Dict[str, Any], status: Mapping[str, Any]) -> None:
@@ -187,7 +199,8 @@ def _latest_abort(entry: Dict[str, Any], status: Mapping[str, Any]) -> None:
 
 def digest_state(lay: Layout, reports: Reports, now: float) -> Dict[str, Any]:
     """What the factory publishes for its responder: its subspace's key and sums
-    (``reports``: of the factories of its subspace that answered)."""
+    (``reports``: of the OTHER factories of its subspace that answered; the responder
+    adds this factory's own figures when it answers, :func:`with_own`)."""
     return {"format": DIGEST_FORMAT, "key": lay.keys[lay.own], "time": int(now),
             "factories": len(lay.groups[lay.own]), "answered": len(reports),
             "machinetypes": digest(reports)}
@@ -213,6 +226,15 @@ def fresh_digest(state: Any, key: str, now: float, max_age: float
     if not all(isinstance(k, str) and isinstance(v, Mapping) for k, v in mts.items()):
         return None
     return state
+
+
+def with_own(state: Mapping[str, Any], factory: str,
+             own: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
+    """A fresh digest plus this factory's own machinetype_status bodies (machinetype ->
+    body), as its responder answers them: the whole subspace's sums."""
+    mts = state["machinetypes"]
+    return dict(state, answered=int(state.get("answered", 0)) + 1,
+                machinetypes=digest({factory: own}, mts))
 
 
 def status_bodies(state: Mapping[str, Any], now: float) -> List[Dict[str, Any]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from vac.adapters import statefs
@@ -22,7 +23,7 @@ from vac.errors import VacError
 from vac.machinemodels import short_name
 from vac.model import DomainState, HostFacts, MachineInfo, SlotRecord
 from vac.paths import Paths
-from vac.services import accounting, peers
+from vac.services import accounting, peers, spacepoll
 from vac.services.backends import BackendMaker, CycleBackends, needed_backends, open_backends
 from vac.services.backends.base import BackendContext
 
@@ -55,17 +56,23 @@ def volume_names(cfg: Config, paths: Paths) -> List[str]:
     return [name for name, _size in lvm.list_lvs_quiet(vg.name)] if vg else []
 
 
-def peer_reports(cfg: Config, paths: Optional[Paths] = None) -> Reports:
+def peer_reports(cfg: Config, paths: Optional[Paths] = None,
+                 now: Optional[float] = None) -> Reports:
     """machinetype_status reports of the other factories of the space that answer (this
     factory's own responder is not asked: the planner computes its report); ``paths``
-    finds the space key, if one is configured."""
-    return summed_peer_reports(cfg, paths)[0]
+    finds the space key, if one is configured. With ``subspace_min_factories`` set, the
+    space is polled by subspaces (vac.services.spacepoll; the reports then include the
+    sums of whole subspaces, and the digest of this factory's own one is published
+    below ``paths``)."""
+    return summed_peer_reports(cfg, paths, now)[0]
 
 
-def summed_peer_reports(cfg: Config, paths: Optional[Paths] = None
+def summed_peer_reports(cfg: Config, paths: Optional[Paths] = None,
+                        now: Optional[float] = None
                         ) -> Tuple[Reports, Optional[ReportColumns]]:
     """:func:`peer_reports`, and the same bodies summed as each one is decoded (the
-    planner then never walks them; None if the query failed)."""
+    planner then never walks them; None if the query failed or the space was polled by
+    subspaces, whose reports the planner walks itself)."""
     own = cfg.settings.factory_hostname
     others = [f for f in cfg.settings.factories if f != own]
     if not others:
@@ -76,6 +83,9 @@ def summed_peer_reports(cfg: Config, paths: Optional[Paths] = None
         if reply["factory"] != own:
             columns.add(position, key, reply)
     try:
+        if cfg.settings.subspace_min_factories > 0:
+            return spacepoll.poll_space(cfg, time.time() if now is None else now,
+                                        paths).reports, None
         return {f: dict(r) for f, r in peers.query_machinetypes(
             cfg, client_name="vacd-factory", factories=others, paths=paths,
             on_reply=add).items() if f != own}, columns
@@ -129,7 +139,7 @@ def cycle_inputs(cfg: Config, creation: Optional[Config], paths: Paths, now: flo
         creating=creation is not None, creation_config=creation)
     if creation is not None:
         gathered, columns = ((reports(creation), None) if reports is not None
-                             else summed_peer_reports(creation, paths))
+                             else summed_peer_reports(creation, paths, now))
         inputs = dataclasses.replace(inputs, reports=gathered, peer_columns=columns,
                                      own=own_facts(creation, paths, now))
     return inputs

@@ -38,7 +38,12 @@ ReplyHook = Callable[[int, str, Dict[str, Any]], None]
 # reply type -> key of the per-factory reply map and the "expected total" field
 _KEYS = {vq.MACHINE_STATUS: ("machine", "num_machines"),
          vq.MACHINETYPE_STATUS: ("machinetype", "num_machinetypes"),
+         vq.SUBSPACE_STATUS: ("machinetype", "num_machinetypes"),
          vq.FACTORY_STATUS: (None, None)}
+Extras = Mapping[str, Mapping[str, Any]]
+# transport(gather, addresses, make, timeout): send make(target) to each target, feed
+# every datagram that comes back to gather.accept(data, peer), until done or timeout
+Transport = Callable[[Any, Mapping[str, Address], Callable[[str], bytes], float], None]
 
 
 class QueryResult(Mapping[str, Any]):
@@ -81,8 +86,9 @@ class _Gather:
     def __init__(self, targets: Sequence[str], reply_type: str, space: str, salt: str,
                  signer: Optional[vqauth.Signer] = None,
                  unkeyed: Optional[SourcePolicy] = None,
-                 on_reply: Optional[ReplyHook] = None):
+                 on_reply: Optional[ReplyHook] = None, also: Sequence[str] = ()):
         self.reply_type, self.space, self.salt = reply_type, space, salt
+        self.also = tuple(also)             # reply types taken besides reply_type
         self.signer, self.unkeyed, self.on_reply = signer, unkeyed, on_reply
         self.position = {t: i for i, t in enumerate(targets)}
         self.key, self.total_field = _KEYS[reply_type]
@@ -110,7 +116,9 @@ class _Gather:
         if reply is not None and reply["factory"] not in self.got:
             error = f"unexpected factory {reply['factory']!r}"
         elif reply is not None:
-            error = vq.reply_matches(reply, self.reply_type, self.space, self.salt,
+            rtype = reply["message_type"] if reply["message_type"] in self.also \
+                else self.reply_type
+            error = vq.reply_matches(reply, rtype, self.space, self.salt,
                                      self.cookies[reply["factory"]])
         if error is not None:
             log.debug("Ignoring reply from %s: %s", peer, error)
@@ -161,12 +169,16 @@ def query(cfg: Config, request_type: str, *, client_name: Optional[str] = "-",
           space: Optional[str] = None, resolver: Optional[Resolver] = None,
           paths: Optional[Paths] = None, signer: Optional[vqauth.Signer] = None,
           random_bytes: Callable[[int], bytes] = os.urandom,
-          on_reply: Optional[ReplyHook] = None) -> QueryResult:
+          on_reply: Optional[ReplyHook] = None, extras: Optional[Extras] = None,
+          accept: Sequence[str] = (), transport: Optional[Transport] = None) -> QueryResult:
     """Send ``request_type`` to every target factory and gather the replies.
 
     With ``query_key_file`` set the space key is read below ``paths`` (default: /)
     unless a ``signer`` is given; a bad key raises ConfigError. ``on_reply`` sees each
     reply kept (position = the factory's place among the result's factories).
+    ``extras``: more request fields for some targets (target -> fields, signed with the
+    rest); ``accept``: reply types taken besides the request's own; ``transport``: the
+    exchange instead of a UDP socket (the simulator's).
     """
     space = space or cfg.settings.vac_space
     timeout = cfg.settings.udp_timeout_seconds if timeout is None else timeout
@@ -178,18 +190,23 @@ def query(cfg: Config, request_type: str, *, client_name: Optional[str] = "-",
     reply_type = vq.REQUEST_TYPES[request_type][1]
     gather = _Gather(targets, reply_type, space, salt, signer,
                      SourcePolicy(networks=cfg.settings.query_unkeyed_sources, loopback=False),
-                     on_reply)
+                     on_reply, accept)
     addresses = {t: resolver(t) for t in targets}
     for name in (t for t, a in addresses.items() if a is None):
         log.warning("Cannot resolve factory %s: not queried", name)
-    make = _Requests(request_type, space, salt, client_name, signer, random_bytes)
+    make = _Requests(request_type, space, salt, client_name, signer, random_bytes, extras)
+    (transport or _udp)(gather, {t: a for t, a in addresses.items() if a is not None},
+                        make, timeout)
+    return gather.result()
+
+
+def _udp(gather: _Gather, addresses: Mapping[str, Address], make: Callable[[str], bytes],
+         timeout: float) -> None:
     sock = udp.open_socket()
     try:
-        _poll(sock, gather, {t: a for t, a in addresses.items() if a is not None}, make,
-              timeout)
+        _poll(sock, gather, addresses, make, timeout)
     finally:
         sock.close()
-    return gather.result()
 
 
 class _Requests:
@@ -197,8 +214,10 @@ class _Requests:
     ones get a fresh nonce and time for every send (the responder refuses replays)."""
 
     def __init__(self, request_type: str, space: str, salt: str, client_name: Optional[str],
-                 signer: Optional[vqauth.Signer], random_bytes: Callable[[int], bytes]):
+                 signer: Optional[vqauth.Signer], random_bytes: Callable[[int], bytes],
+                 extras: Optional[Extras] = None):
         self.request_type, self.space, self.salt = request_type, space, salt
+        self.extras = extras or {}
         self.client_name, self.signer, self.random_bytes = client_name, signer, random_bytes
         self._built: Dict[str, bytes] = {}
 
@@ -207,6 +226,7 @@ class _Requests:
             return self._built[target]
         message = vq.request_dict(self.request_type, self.space, vq.cookie(self.salt, target),
                                   __version__, self.client_name)
+        message.update(self.extras.get(target, {}))
         if self.signer is None:
             data = self._built[target] = vq.encode(message)
             return data

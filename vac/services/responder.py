@@ -37,7 +37,7 @@ from vac.errors import ConfigError, ProtocolError
 from vac.model import SlotRecord
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
-from vac.services import metrics_hooks, spacekey
+from vac.services import metrics_hooks, spacekey, spacepoll
 from vac.services.gather import own_facts
 from vac.services.replycache import ReplyCache
 from vac.services.rolekit import CONFIG_CHECK_SECONDS, ConfigHolder, write_heartbeat
@@ -105,6 +105,7 @@ class Responder:
         self.stats_seconds = stats_seconds
         self.gate = gate or SourceGate()
         self.cache = ReplyCache(self._messages, snapshot_seconds)
+        self.subspace_key: Optional[str] = None     # of the cached subspace_status replies
         self.replay = ReplayGuard()
         self.signer: Optional[Signer] = None
         self.key_error = False                  # key configured but unusable: answer nobody
@@ -174,8 +175,24 @@ class Responder:
                   ) -> List[Dict[str, Any]]:
         cfg = self.cfg
         assert cfg is not None
-        return [wrap(cfg, reply_type, body, cookie_hex, now)
-                for body in local_bodies(cfg, self.paths, reply_type, now)]
+        if reply_type == vq.SUBSPACE_STATUS:
+            own = local_bodies(cfg, self.paths, vq.MACHINETYPE_STATUS, now)
+            self.subspace_key, bodies = spacepoll.subspace_bodies(cfg, self.paths, now, own)
+        else:
+            bodies = local_bodies(cfg, self.paths, reply_type, now)
+        return [wrap(cfg, reply_type, body, cookie_hex, now) for body in bodies]
+
+    def _datagrams(self, request: vq.Request, cfg: Config, clock: float) -> List[bytes]:
+        """The reply datagrams: this subspace's sums if asked for them, the published
+        digest is fresh and of the subspace asked for (vac.services.spacepoll), else
+        what an original factory answers."""
+        reply_type = vq.REQUEST_TYPES[request.message_type][1]
+        if request.subspace is not None and reply_type == vq.MACHINETYPE_STATUS and \
+                cfg.settings.subspace_min_factories > 0:
+            replies = self.cache.datagrams(vq.SUBSPACE_STATUS, request.cookie, clock)
+            if replies and self.subspace_key == request.subspace:
+                return replies
+        return self.cache.datagrams(reply_type, request.cookie, clock)
 
     def answer(self, data: bytes, address: Any) -> Sequence[bytes]:
         """The datagrams answering one datagram from ``address`` (empty: nothing is sent).
@@ -212,8 +229,7 @@ class Responder:
             if refusal is not None:
                 self._refuse(refusal, source)
                 return ()
-        replies = self.cache.datagrams(vq.REQUEST_TYPES[request.message_type][1],
-                                       request.cookie, clock)
+        replies = self._datagrams(request, cfg, clock)
         self.stats.answer(request.message_type, source, len(replies), sum(map(len, replies)))
         metrics_hooks.count("vacquery_requests", type=request.message_type)
         return replies
