@@ -104,6 +104,9 @@ class SpacePoller:
             poll.asked += len(poll.fallback)
             missing |= set(again.not_answered)
         poll.not_answered = sorted(missing - set(extras))
+        log.info("Space polled by subspaces: %d queries for %d factories; %d of %d other "
+                 "subspaces counted by their sums", poll.asked, len(targets), poll.by_sums,
+                 len(lay.groups) - 1)
         return poll
 
     def _take(self, poll: SpacePoll, lay: sub.Layout, index: int, member: str,

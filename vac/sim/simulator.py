@@ -114,13 +114,15 @@ class Simulation:
     def _facts(self, f: SimFactory) -> HostFacts:
         return HostFacts(len(f.slots), 0.0, 0.0, 1024 * 1024 * MIB, 512 * 1024 * MIB, 100 * GB)
 
+    def _bodies(self, f: SimFactory) -> Dict[str, dict]:
+        """What ``f``'s responder says now: machinetype -> machinetype_status body."""
+        decayed = usage.current(f.usage, self.now, f.cfg.settings.share_half_life_seconds)
+        return {b["machinetype"]: b for b in status.machinetype_statuses(
+            f.cfg, f.slots, self.now, f.finishes, decayed)}
+
     def _reports(self, exclude: SimFactory) -> Dict[str, Dict[str, dict]]:
         """What the other factories' responders say (this one's own is the planner's)."""
-        def bodies(f: SimFactory) -> List[dict]:
-            decayed = usage.current(f.usage, self.now, f.cfg.settings.share_half_life_seconds)
-            return status.machinetype_statuses(f.cfg, f.slots, self.now, f.finishes, decayed)
-        return {f.name: {b["machinetype"]: b for b in bodies(f)} for f in self.factories
-                if f is not exclude}
+        return {f.name: self._bodies(f) for f in self.factories if f is not exclude}
 
     def _cycle(self, f: SimFactory) -> None:
         own = planner.OwnFacts(dict(f.finishes), usage.current(
