@@ -84,14 +84,16 @@ def ip(*args: str) -> None:
 class Space:
     """Namespaces, bridge, factory roots and responder processes of the test."""
 
-    def __init__(self, tmp: str):
+    def __init__(self, tmp: str, count: int = 3):
         tag = f"vqmf{os.getpid() % 100000}"
         self.hub = tag + "h"
-        self.ns = [f"{tag}f{i}" for i in (1, 2, 3)]
+        self.numbers = range(1, count + 1)
+        self.names = [f"f{i}.{DOMAIN}" for i in self.numbers]
+        self.ns = [f"{tag}f{i}" for i in self.numbers]
         self.outsider = tag + "m"          # a host on the bridge outside ``factories``
         self.tmp = tmp
         self.hosts = os.path.join(tmp, "hosts")
-        self.roots = [os.path.join(tmp, f"f{i}") for i in (1, 2, 3)]
+        self.roots = [os.path.join(tmp, f"f{i}") for i in self.numbers]
         self.outsider_root = os.path.join(tmp, "monitor")
         self.responders: list = []
 
@@ -109,7 +111,7 @@ class Space:
             ip("-n", ns, "link", "set", "eth0", "up")
             ip("-n", ns, "link", "set", "lo", "up")
         write(self.hosts, "127.0.0.1 localhost\n" + "".join(
-            f"{SUBNET}.{i} f{i}.{DOMAIN} f{i}\n" for i in (1, 2, 3)))
+            f"{SUBNET}.{i} f{i}.{DOMAIN} f{i}\n" for i in self.numbers))
 
     def setup_roots(self, planning: bool = False) -> None:
         now = int(time.time())
@@ -127,7 +129,7 @@ class Space:
 
     def as_factory(self, index: int, *command: str) -> list:
         """``command`` on factory ``index`` (-1: the host outside ``factories``)."""
-        ns, name = (self.ns[index], FACTORIES[index]) if index >= 0 else (self.outsider,
+        ns, name = (self.ns[index], self.names[index]) if index >= 0 else (self.outsider,
                                                                            MONITOR)
         return ["ip", "netns", "exec", ns, "unshare", "--uts", "--mount", sys.executable,
                 "-m", "tests.integration.nsrun", name, self.hosts, "--", *command]
@@ -176,6 +178,9 @@ class Space:
             proc.wait(10)
 
     def teardown(self) -> None:
+        for proc in self.responders:        # all at once: each takes a while to stop
+            if proc.poll() is None:
+                proc.terminate()
         for i in range(len(self.responders)):
             self.stop_responder(i)
         for ns in self.ns + [self.outsider, self.hub]:
