@@ -19,6 +19,7 @@ NOW = 1_700_000_000
 
 
 def test_small_spaces_are_polled_whole():
+    assert sub.layout(NAMES, NAMES[0], 0, 0) is None                    # the default: off
     assert sub.layout(NAMES[:24], NAMES[0], 25, 0) is None
     assert sub.layout(NAMES[:30], "other.example.com", 25, 0) is None   # not a member
     assert sub.layout(NAMES[:30], NAMES[0], 25, 100) is None            # one subspace

@@ -126,3 +126,21 @@ def test_a_peer_naming_many_machinetypes_cannot_make_a_flood(space, monkeypatch)
     replies = ask(lives[name].address, dict(msg, subspace=state["key"]), expect=1000,
                   timeout=1)
     assert len(replies) == spacepoll.MAX_DIGEST_MACHINETYPES
+
+
+def test_without_the_option_the_factory_asks_everybody_as_before(monkeypatch, tmp_path):
+    """Default settings: the factory's poll is the all-peers query of Vac 03.01 (no
+    subspace field sent, no digest written); with the option it polls by subspaces."""
+    from vac.services import factory
+    calls = []
+    monkeypatch.setattr(peers, "query_machinetypes",
+                        lambda cfg, **kw: calls.append(("all", kw)) or {})
+    monkeypatch.setattr(spacepoll, "poll_space",
+                        lambda cfg, now, paths: calls.append(("subspaces", paths)) or
+                        spacepoll.SpacePoll({}))
+    where = Paths(root=str(tmp_path))
+    factory.query_reports(make_cfg(NAMES[0], NAMES), where, 1.0)
+    assert calls == [("all", {"client_name": "vacd-factory"})]
+    assert statefs.read_subspace_digest(where) is None
+    factory.query_reports(make_cfg(NAMES[0], NAMES, **SUBSPACES), where, 1.0)
+    assert calls[1] == ("subspaces", where)
