@@ -129,9 +129,10 @@ def test_a_peer_naming_many_machinetypes_cannot_make_a_flood(space, monkeypatch)
 
 
 def test_without_the_option_the_factory_asks_everybody_as_before(monkeypatch, tmp_path):
-    """Default settings: the factory's poll is the all-peers query of Vac 03.01 (no
-    subspace field sent, no digest written); with the option it polls by subspaces."""
-    from vac.services import factory
+    """Default settings: the gather step's poll is the all-peers query of Vac 03.01 (of
+    the other factories; no subspace field sent, no digest written); with the option it
+    polls by subspaces."""
+    from vac.services import gather
     calls = []
     monkeypatch.setattr(peers, "query_machinetypes",
                         lambda cfg, **kw: calls.append(("all", kw)) or {})
@@ -139,8 +140,28 @@ def test_without_the_option_the_factory_asks_everybody_as_before(monkeypatch, tm
                         lambda cfg, now, paths: calls.append(("subspaces", paths)) or
                         spacepoll.SpacePoll({}))
     where = Paths(root=str(tmp_path))
-    factory.query_reports(make_cfg(NAMES[0], NAMES), where, 1.0)
-    assert calls == [("all", {"client_name": "vacd-factory"})]
-    assert statefs.read_subspace_digest(where) is None
-    factory.query_reports(make_cfg(NAMES[0], NAMES, **SUBSPACES), where, 1.0)
+    gather.peer_reports(make_cfg(NAMES[0], NAMES), where, 1.0)
+    assert calls == [("all", {"client_name": "vacd-factory", "factories": NAMES[1:],
+                              "paths": where})]
+    assert statereports.read_subspace_digest(where) is None
+    gather.peer_reports(make_cfg(NAMES[0], NAMES, **SUBSPACES), where, 1.0)
     assert calls[1] == ("subspaces", where)
+
+
+def test_sums_count_only_from_the_member_asked_for_them():
+    """A factory asked directly (own subspace) that answers with subspace_status bodies
+    is not taken as a subspace's sums, nor as its own report."""
+    cfg = make_cfg(NAMES[0], NAMES, **SUBSPACES)
+    poller = spacepoll.SpacePoller()
+    lay = poller.layout(sorted(NAMES), cfg)
+    peer = next(f for f in lay.groups[lay.own] if f != NAMES[0])
+    fake = {"message_type": vq.SUBSPACE_STATUS, "machinetype": "lhcb",
+            "running_hs06": 1e6, "subspace": lay.keys[lay.own]}
+
+    def query(cfg, request_type, factories, **kw):
+        return peers.QueryResult({f: {"lhcb": fake if f == peer else {
+            "message_type": vq.MACHINETYPE_STATUS, "machinetype": "lhcb",
+            "running_hs06": 10.0}} for f in factories}, [])
+    poll = poller.poll(cfg, time.time(), random.Random(1), query=query)
+    assert poll.reports[peer] == {}
+    assert running(poll.reports)["lhcb"] < 1e6

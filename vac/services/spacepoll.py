@@ -92,7 +92,7 @@ class SpacePoller:
                 direct += lay.groups[index]
         extras = {m: {vq.SUBSPACE_FIELD: lay.keys[i]} for i, m in chosen.items() if m}
         result = _machinetypes(query, cfg, direct + list(extras), extras, kw)
-        poll = SpacePoll({f: dict(result[f]) for f in direct if f in result}, lay,
+        poll = SpacePoll({f: _plain(result[f]) for f in direct if f in result}, lay,
                          len(direct) + len(extras))
         missing = set(result.not_answered)
         for index, member in chosen.items():
@@ -121,8 +121,7 @@ class SpacePoller:
             poll.by_sums += 1
             self.memory[member] = sub.Remembered("sums", now)
             return
-        plain = {k: r for k, r in replies.items()
-                 if r.get("message_type") == vq.MACHINETYPE_STATUS}
+        plain = _plain(replies)
         if plain:
             poll.reports[member] = plain
         self.memory[member] = sub.Remembered("plain" if replies else "silent", now)
@@ -130,6 +129,11 @@ class SpacePoller:
                  member, "answered without its subspace's sums" if replies
                  else "did not answer", len(lay.groups[index]) - 1)
         poll.fallback += [m for m in lay.groups[index] if m != member]
+
+
+def _plain(replies: Mapping[str, Mapping[str, Any]]) -> Dict[str, Any]:
+    """A factory's own machinetype_status replies (sums count only from a member asked)."""
+    return {k: r for k, r in replies.items() if r.get("message_type") == vq.MACHINETYPE_STATUS}
 
 
 def _machinetypes(query: Query, cfg: Config, targets: List[str],
