@@ -143,6 +143,20 @@ def test_failed_summary_write_leaves_it_stale_and_it_is_rebuilt(paths, monkeypat
     assert saved(paths).counts == {(SITE, HOST): 2}
 
 
+def test_a_day_left_without_its_summary_gets_one_at_the_next_archive(paths, monkeypatch):
+    """A kill after a new day directory was made but before its summary was written
+    (crash points reap.archive-half, reap.summary-half) leaves the day without one: the
+    next record archived makes it from the day's records; later ones are added to it."""
+    account(paths, 0)
+    os.unlink(os.path.join(paths.apel_summary, DAY + ".json"))
+    account(paths, 1)
+    assert saved(paths).counts == {(SITE, HOST): 2}
+    account(paths, 2)
+    assert saved(paths).counts == {(SITE, HOST): 3}
+    reads = Reads(monkeypatch)
+    assert count(paths) == ((SITE, {HOST: 3}), []) and reads.n == 0
+
+
 @pytest.mark.parametrize("text", ["", "{not json", '{"format": 99}'])
 def test_unreadable_summary_is_rebuilt(paths, text):
     account(paths, 0, 1)

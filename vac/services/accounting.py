@@ -81,13 +81,19 @@ def _complete(paths: Paths, name: str, frozen: apelspool.FrozenRecord) -> str:
 def _note_archived(paths: Paths, frozen: apelspool.FrozenRecord,
                    written: apelspool.ArchiveWrite) -> None:
     """Add the record just archived to its day's summary, if that summary can be trusted
-    to have matched the day before the write (else apel-sync rebuilds it)."""
+    to have matched the day before the write. Else (no summary yet for a day that
+    existed, or a stale one: an earlier write interrupted, a change by hand) the day's
+    summary is made again from its records, once: later records are then added to it."""
     day, name = frozen.relname.split("/", 1)
     old = apelsummary.from_json(apelspool.read_day_summary(paths.apel_summary, day))
     values = apel.header_values(frozen.text, apelsummary.KEYS)
     new = apelsummary.after_archive(old, written.before_ns, written.after_ns,
                                     written.existed, name, values)
     if new is None:
+        try:
+            _day_summary(paths, os.path.dirname(written.path), rescan=True)
+        except (OSError, StateError) as e:    # a cache: apel-sync reads the day itself
+            log.debug("APEL day summary %s not rebuilt: %s", day, e)
         return
     try:
         apelspool.write_day_summary(paths.apel_summary, day, apelsummary.to_json(new))
