@@ -16,15 +16,19 @@ from vac.core import vacquery as vq
 from vac.paths import Paths
 from vac.services import peers, spacepoll
 from tests.services.respondertools import LiveResponder, add_machine, ask, make_cfg
+from tests.services.test_vacquery_auth import KEY_FILE, install_key
 
 NAMES = [f"factory{i}.example.com" for i in range(9)]
 SUBSPACES = dict(subspace_min_factories=4, subspace_size=3)
 
 
 @pytest.fixture
-def space(tmp_path):
+def space(tmp_path, request):
     """Nine factories with live responders; the last one speaks only the original way
-    (no subspace options: it ignores the subspace field and answers plainly)."""
+    (no subspace options: it ignores the subspace field and answers plainly). "keyed":
+    every factory has the space key (docs/VACQUERY.md), so every request and reply is
+    signed and checked."""
+    keyed = getattr(request, "param", "unkeyed") == "keyed"
     now = int(time.time())
     lives, cfgs, paths = {}, {}, {}
     try:
@@ -32,7 +36,10 @@ def space(tmp_path):
             paths[name] = Paths(root=str(tmp_path / name))
             add_machine(paths[name], name, 0, "lhcb", now - 100, processors=1 + i % 3)
             add_machine(paths[name], name, 1, "atlas", now - 50, processors=2)
-            extra = {} if name == NAMES[-1] else SUBSPACES
+            extra = dict({} if name == NAMES[-1] else SUBSPACES)
+            if keyed:
+                install_key(paths[name])
+                extra["query_key_file"] = KEY_FILE
             cfgs[name] = make_cfg(name, NAMES, **extra)
             lives[name] = LiveResponder(paths[name], cfgs[name]).__enter__()
         yield lives, cfgs, paths
@@ -52,9 +59,11 @@ def running(reports):
     return {mt: round(t.hs06, 2) for mt, t in totals.items()}
 
 
+@pytest.mark.parametrize("space", ["unkeyed", "keyed"], indirect=True)
 def test_sums_stand_for_subspaces_and_the_original_factory_is_still_counted(space):
     lives, cfgs, paths = space
-    exact = peers.query_machinetypes(cfgs[NAMES[0]], resolver=resolver(lives), timeout=2)
+    exact = peers.query_machinetypes(cfgs[NAMES[0]], resolver=resolver(lives), timeout=2,
+                                     paths=paths[NAMES[0]])
     assert exact.complete and len(exact) == 9
     pollers = {n: spacepoll.SpacePoller() for n in NAMES[:-1]}
     polls = {}
@@ -76,6 +85,11 @@ def test_sums_stand_for_subspaces_and_the_original_factory_is_still_counted(spac
     # a factory outside the original's subspace that used sums asked fewer than 9
     thrifty = [p for n, p in polls.items() if p.by_sums and p.layout.own != original]
     assert thrifty and min(p.asked for p in thrifty) < len(NAMES)
+    if cfgs[NAMES[0]].settings.query_key_file:      # keyed: unsigned asking gets nothing
+        msg = vq.request_dict(vq.MACHINETYPES_QUERY, "vac01.example.com", "c" * 64,
+                              "04.00.00", "test")
+        assert ask(lives[NAMES[0]].address, dict(msg, subspace=lay.keys[lay.own]),
+                   expect=1, timeout=0.5) == []
 
 
 def test_responder_answers_sums_only_for_its_fresh_digest(space):
