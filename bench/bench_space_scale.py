@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import platform
 import time
@@ -94,8 +95,38 @@ def report(rows: List[dict]) -> str:
               "  exact reports would; share a: machinetype a's share of running HS06 at the",
               "  end (target 0.25); poll CPU ms: the querying client's CPU per poll (the",
               "  in-memory responders' share excluded); space-wide traffic is N x the",
-              "  per-factory figure."]
+              "  per-factory figure.", ""] + row_lines(rows)
     return "\n".join(lines) + "\n"
+
+
+def row_lines(rows: List[dict]) -> List[str]:
+    """Issue 15 row 8 in bench/BENCH-ROWS form, at the biggest N measured: datagrams per
+    factory and cycle by subspaces vs all peers (space-wide: N times that), and the
+    share error the subspaces cost."""
+    n = max(r["factories"] for r in rows)
+    case = {r["case"]: r for r in rows if r["factories"] == n}
+    if "all peers" not in case or "subspaces" not in case:
+        return []
+    base, vac = case["all peers"], case["subspaces"]
+    ratio = vac["datagrams_per_cycle"] / base["datagrams_per_cycle"]
+    exponent = ""
+    small = [r for r in rows if r["case"] == "subspaces" and r["factories"] < n]
+    if small:                   # growth of the space-wide traffic, N^k between sizes
+        m = max(small, key=lambda r: r["factories"])
+        k = math.log(n * vac["datagrams_per_cycle"] / (m["factories"] *
+                     m["datagrams_per_cycle"])) / math.log(n / m["factories"])
+        exponent = f"; space-wide traffic grows as N^{k:.2f} from N = {m['factories']}"
+    met = ratio < 1 and vac["mean_error"] <= 0.01 and \
+        abs(vac["shares"].get("a", 0) - base["shares"].get("a", 0)) <= 0.01
+    return [f"ROW 8 | space traffic, datagrams per factory per cycle at N = {n} "
+            f"(subspaces vs all peers; share error vs the exact all-peers answer: mean "
+            f"{vac['mean_error']:.4f}, max {vac['error_max']:.3f}; final share of a "
+            f"{vac['shares'].get('a', 0):.3f} vs {base['shares'].get('a', 0):.3f}, target "
+            f"0.25{exponent}) | "
+            f"vac {vac['datagrams_per_cycle']:.1f} datagrams | "
+            f"baseline {base['datagrams_per_cycle']:.1f} datagrams | ratio {ratio:.3f} | "
+            f"target sub-quadratic space-wide traffic at the same share accuracy | "
+            f"{'met' if met else 'NOT met'}"]
 
 
 def svg(rows: List[dict]) -> str:
