@@ -11,7 +11,10 @@ RATE_PER_SECOND requests per second after a burst (vac.core.querygate); with a s
 (``query_key_file``) only requests with a valid HMAC, for this factory, recent and never
 seen before (vac.core.vqauth), or unsigned ones from ``query_unkeyed_sources``. Every
 other datagram gets nothing. Replies are encoded once per snapshot (vac.services.
-replycache); received / answered / refused counts are logged once a minute.
+replycache); received / answered / refused counts are logged once a minute. A
+``machinetypes_query`` naming this factory's subspace is answered with the subspace's
+sums (``subspace_status``, vac.services.spacepoll) when polling by subspaces is on and
+the digest is fresh, else as any other.
 
 ``python -m vac.services.responder --root DIR`` runs the role alone (tests, benchmarks).
 """
