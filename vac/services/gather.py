@@ -23,7 +23,7 @@ from vac.errors import VacError
 from vac.machinemodels import short_name
 from vac.model import DomainState, HostFacts, MachineInfo, SlotRecord
 from vac.paths import Paths
-from vac.services import accounting, peers, spacepoll
+from vac.services import accounting, peers
 from vac.services.backends import BackendMaker, CycleBackends, needed_backends, open_backends
 from vac.services.backends.base import BackendContext
 
@@ -84,6 +84,7 @@ def summed_peer_reports(cfg: Config, paths: Optional[Paths] = None,
             columns.add(position, key, reply)
     try:
         if cfg.settings.subspace_min_factories > 0:
+            from vac.services import spacepoll      # not loaded by roles that never poll
             return spacepoll.poll_space(cfg, time.time() if now is None else now,
                                         paths).reports, None
         return {f: dict(r) for f, r in peers.query_machinetypes(

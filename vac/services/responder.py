@@ -40,7 +40,7 @@ from vac.errors import ConfigError, ProtocolError
 from vac.model import SlotRecord
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
-from vac.services import metrics_hooks, spacekey, spacepoll
+from vac.services import metrics_hooks, spacekey
 from vac.services.gather import own_facts
 from vac.services.replycache import ReplyCache
 from vac.services.rolekit import CONFIG_CHECK_SECONDS, ConfigHolder, write_heartbeat
@@ -179,6 +179,7 @@ class Responder:
         cfg = self.cfg
         assert cfg is not None
         if reply_type == vq.SUBSPACE_STATUS:
+            from vac.services import spacepoll      # only with subspace polling on
             own = local_bodies(cfg, self.paths, vq.MACHINETYPE_STATUS, now)
             self.subspace_key, bodies = spacepoll.subspace_bodies(cfg, self.paths, now, own)
         else:
