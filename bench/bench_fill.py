@@ -45,7 +45,7 @@ SLOTS = 16
 CREATE_SECONDS = 0.66       # real create -> running of a TCG guest (vm_lifecycle.txt)
 START = float(int(time.time()))
 LIMIT_SECONDS = 3 * 3600
-TARGET_RATIO = 0.2          # issue 15 row 4 (as this bench reads it: fill 5 x faster)
+TARGET_SECONDS = 120.0      # issue 15 row 4: full within 2 min with the default options
 CONF = """[settings]
 vac_space = vac01.example.com
 factory_hostname = f1.example.com
@@ -119,8 +119,8 @@ def main(argv=None) -> int:
     lines.append(f"ratio vac / baseline: {vac_s / base_s:.3f}")
     lines.append(row("4", f"time to fill an empty {SLOTS}-slot factory (real factory cycles, "
                      f"fake clock, {CREATE_SECONDS} s per creation)", f"{vac_s:.1f} s",
-                     f"{base_s:.1f} s", vac_s / base_s, f"<= {TARGET_RATIO:g} x baseline",
-                     vac_s / base_s <= TARGET_RATIO))
+                     f"{base_s:.1f} s", vac_s / base_s, f"<= {TARGET_SECONDS:g} s",
+                     vac_s <= TARGET_SECONDS))
     lines.append(f"overload veto under fast pacing (load average +1.5 per guest; veto once "
                  f"load > 1.25 x running processors > 4): {vetoed[1]} machines created in "
                  f"{LIMIT_SECONDS // 3600} h, the last at {vetoed[0]:.1f} s")

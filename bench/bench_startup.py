@@ -148,7 +148,7 @@ def median_of(runs: List[Dict[str, float]], what: str) -> Optional[float]:
     return statistics.median(times) if times else None
 
 
-TARGET_RATIO = 0.3      # issue 15 row 5 (as this bench reads it: serving in ~3 s, not ~10 s)
+TARGET_SECONDS = 3.0    # issue 15 row 5: vacd start -> first heartbeat accepted within 3 s
 
 
 def row_lines(now: List[Dict[str, float]], base: List[Dict[str, float]]) -> List[str]:
@@ -161,7 +161,7 @@ def row_lines(now: List[Dict[str, float]], base: List[Dict[str, float]]) -> List
             lines.append(row(row_id, f"vacd start to the first {what} accepted from a guest "
                              f"(median of {len(now)} runs, addresses added once the roles "
                              f"run)", f"{new:.2f} s", f"{old:.2f} s", new / old,
-                             f"<= {TARGET_RATIO:g} x baseline", new / old <= TARGET_RATIO))
+                             f"<= {TARGET_SECONDS:g} s", new <= TARGET_SECONDS))
     return lines
 
 
