@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from vac.adapters import apelspool
+from vac.adapters import apelspool, apelsummaries
 from vac.core import apel
 from vac.core import apelsummary as sm
 from vac.paths import Paths
@@ -39,7 +39,7 @@ def count(paths: Paths, rescan: bool = False):
 
 
 def saved(paths: Paths):
-    return sm.from_json(apelspool.read_day_summary(paths.apel_summary, DAY))
+    return sm.from_json(apelsummaries.read_day_summary(paths.apel_summary, DAY))
 
 
 def age_day(paths: Paths) -> None:
@@ -135,7 +135,7 @@ def test_failed_summary_write_leaves_it_stale_and_it_is_rebuilt(paths, monkeypat
     def full(*args):
         raise accounting.StateError("No space left on device")
 
-    monkeypatch.setattr(apelspool, "write_day_summary", full)
+    monkeypatch.setattr(apelsummaries, "write_day_summary", full)
     account(paths, 1)                           # archived; its summary not updated
     monkeypatch.undo()
     assert saved(paths).counts == {(SITE, HOST): 1}

@@ -25,7 +25,7 @@ import os
 import time
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from vac.adapters import apelspool, statefs, statereports
+from vac.adapters import apelspool, apelsummaries, statefs, statereports
 from vac.core import apel, apelsummary, usage
 from vac.core.slotstate import why_no_record
 from vac.errors import StateError
@@ -85,7 +85,7 @@ def _note_archived(paths: Paths, frozen: apelspool.FrozenRecord,
     existed, or a stale one: an earlier write interrupted, a change by hand) the day's
     summary is made again from its records, once: later records are then added to it."""
     day, name = frozen.relname.split("/", 1)
-    old = apelsummary.from_json(apelspool.read_day_summary(paths.apel_summary, day))
+    old = apelsummary.from_json(apelsummaries.read_day_summary(paths.apel_summary, day))
     values = apel.header_values(frozen.text, apelsummary.KEYS)
     new = apelsummary.after_archive(old, written.before_ns, written.after_ns,
                                     written.existed, name, values)
@@ -96,7 +96,7 @@ def _note_archived(paths: Paths, frozen: apelspool.FrozenRecord,
             log.debug("APEL day summary %s not rebuilt: %s", day, e)
         return
     try:
-        apelspool.write_day_summary(paths.apel_summary, day, apelsummary.to_json(new))
+        apelsummaries.write_day_summary(paths.apel_summary, day, apelsummary.to_json(new))
     except StateError as e:           # only a cache: stale now, apel-sync rebuilds it
         log.debug("APEL day summary %s not updated: %s", day, e)
 
@@ -200,7 +200,7 @@ def count_month(paths: Paths, yyyymm: str, emit: Emit,
     """
     days = [(day_dir, _day_summary(paths, day_dir, rescan))
             for day_dir in apelspool.month_day_dirs(paths.apel_archive, yyyymm)]
-    apelspool.prune_day_summaries(paths.apel_summary, yyyymm,
+    apelsummaries.prune_day_summaries(paths.apel_summary, yyyymm,
                                   [os.path.basename(d) for d, _s in days])
     site = apelsummary.month_site(s for _d, s in days)
     counts: Dict[str, int] = {}
@@ -247,7 +247,7 @@ def _day_summary(paths: Paths, day_dir: str, rescan: bool) -> apelsummary.DaySum
     now_ns = time.time_ns()             # before looking: see apelsummary.checked
     mtime = apelspool.day_mtime_ns(day_dir)
     saved = None if rescan else apelsummary.from_json(
-        apelspool.read_day_summary(paths.apel_summary, day))
+        apelsummaries.read_day_summary(paths.apel_summary, day))
     verdict = apelsummary.verdict(saved, mtime)
     if saved is not None and verdict == apelsummary.TRUSTED:
         return saved
@@ -271,7 +271,7 @@ def _save_summary(paths: Paths, day: str,
     if summary is None:
         return
     try:
-        apelspool.write_day_summary(paths.apel_summary, day, apelsummary.to_json(summary))
+        apelsummaries.write_day_summary(paths.apel_summary, day, apelsummary.to_json(summary))
     except StateError as e:           # a cache: the next run reads the records again
         log.debug("APEL day summary %s not saved: %s", day, e)
 

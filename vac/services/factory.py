@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from vac.adapters import host as hostfacts, statereports
-from vac.adapters import apelspool, statefs
+from vac.adapters import apelsummaries, statefs
 from vac.adapters.atomicfile import file_mtime, read_text, write_atomic
 from vac.core import apel, pacing, planner
 from vac.core.actions import describe
@@ -174,7 +174,7 @@ def _run_cycle(paths: Paths, now: Optional[float], config: Optional[Config],
         log.error("state directory: %s", e)
     vm.remove_leftover_disks(paths, now)        # of a create killed mid-way (SIGKILL)
     for path in statefs.remove_interrupted_writes(paths, now) + \
-            apelspool.remove_summary_temporaries(paths.apel_summary):
+            apelsummaries.remove_summary_temporaries(paths.apel_summary):
         log.info("Removed %s, left by an interrupted write", path)
     memory = memory or FactoryMemory()
     facts = opts.facts or hostfacts.host_facts(paths)      # the cycle's one /proc/cpuinfo
