@@ -49,15 +49,15 @@ from vac.adapters import httpwire
 from vac.adapters.accesslog import AccessLog
 from vac.adapters.httpbody import (BodyError, BodyReader, MemorySource,  # noqa: F401
                                    SocketSource)
-from vac.adapters.httpconns import (BUSY, LINGER, LINGER_SECONDS, READ, WRITE, Conn,
+from vac.adapters.httpconns import (BUSY, LINGER, READ, WRITE, Conn,
                                     ConnTable, DropLog, Limits, fit_descriptor_limit,
                                     listen_socket)
+from vac.adapters.httpreplies import ReplyWriter
 from vac.adapters.httpwire import Head, HttpError
 
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 0.25            # how often deadlines are checked
-_MORE = getattr(socket, "MSG_MORE", 0)   # one segment for a last reply and its FIN
 _LISTEN, _WAKE = object(), object()
 
 
@@ -72,7 +72,7 @@ class HttpRequest:
     note: Callable[[str], None] = log.info     # an INFO log line, written with the access log
 
 
-class VacHTTPServer:
+class VacHTTPServer(ReplyWriter):
     """The server: ``serve_forever()`` in one thread, ``shutdown()`` and
     ``server_close()`` from another, as socketserver's servers."""
 
@@ -309,10 +309,13 @@ class VacHTTPServer:
                 return
             self._serve_one(*job)
 
+    def _request(self, conn: Conn, head: Head, body: BodyReader) -> HttpRequest:
+        return HttpRequest(head.method, head.path, conn.source, head.headers, body.length,
+                           body, self._access.note)
+
     def _serve_quick(self, conn: Conn, head: Head, body: BodyReader) -> bool:
         """Answer in the event loop if ``quick`` can; False: it is for the workers."""
-        request = HttpRequest(head.method, head.path, conn.source, head.headers,
-                              body.length, body, self._access.note)
+        request = self._request(conn, head, body)
         try:
             reply = self.quick(request)
         except Exception:  # request boundary: the workers' app answers it instead
@@ -327,8 +330,7 @@ class VacHTTPServer:
     def _serve_one(self, conn: Conn, head: Head, body: BodyReader,
                    blocking: bool = False) -> None:
         """Run the app for one request (worker or upload thread) and start the reply."""
-        request = HttpRequest(head.method, head.path, conn.source, head.headers,
-                              body.length, body, self._access.note)
+        request = self._request(conn, head, body)
         try:
             reply = self.app(request)
         except Exception:  # request boundary: never let one request kill the server
@@ -337,96 +339,6 @@ class VacHTTPServer:
         if blocking:
             conn.sock.setblocking(False)
         self._reply(conn, head, body, reply, in_loop=False)
-
-    def _reply(self, conn: Conn, head: Head, body: BodyReader, reply,
-               in_loop: bool) -> None:
-        """Send ``reply`` (None: 500) with one non-blocking send; the event loop sends the
-        rest (at once if ``in_loop``, else once woken)."""
-        if reply is None:
-            status, ctype, payload, close, extra = 500, "text/plain", b"", True, ()
-        else:
-            status, ctype, payload = reply.status, reply.content_type, reply.body
-            extra, close = getattr(reply, "headers", ()), not head.keep_alive
-        close = close or not body.consumed
-        out = httpwire.reply_bytes(status, ctype, payload, self.server_name_header, close,
-                                   send_body=head.method != "HEAD", extra=extra)
-        try:        # closing after it: MSG_MORE holds the reply to leave with the FIN
-            sent = conn.sock.send(out, _MORE if close else 0)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError:
-            sent, close = len(out), True
-        # logged (by the event loop) once the reply is on its way
-        self._access.add(conn.source, head.requestline, status)
-        if close and sent == len(out) and body.consumed:
-            if in_loop:
-                self._close(conn)
-            elif self._conns.forget(conn):    # done: no need to wake the event loop
-                conn.sock.close()
-        elif in_loop:
-            self._start_reply(conn, out[sent:], close, not body.consumed)
-        else:
-            self._done.append((conn, out[sent:], close, not body.consumed))
-            self._wake()
-
-    # --- replies ----------------------------------------------------------------------
-    def _take_done(self) -> None:
-        while self._done:
-            conn, rest, close, linger = self._done.popleft()
-            if conn in self._conns:
-                self._start_reply(conn, rest, close, linger)
-
-    def _reply_error(self, conn: Conn, e: HttpError) -> None:
-        self._access.add(conn.source, e.requestline, e.status)
-        out = httpwire.reply_bytes(e.status, "text/plain", b"", self.server_name_header,
-                                   close=True)
-        self._start_reply(conn, out, True, linger=True)
-
-    def _start_reply(self, conn: Conn, out: bytes, close: bool, linger: bool = False) -> None:
-        """Send ``out``; then close (after lingering if the client may still be sending a
-        body, so that it reads the reply instead of a reset) or read the next request."""
-        conn.state, conn.out, conn.close_after = WRITE, memoryview(out), close
-        conn.linger = linger
-        conn.deadline = time.monotonic() + self.limits.transfer_seconds(len(out))
-        self._write(conn)
-
-    def _send_now(self, conn: Conn, data: bytes) -> None:
-        try:
-            conn.sock.send(data)
-        except OSError:
-            pass
-
-    def _write(self, conn: Conn) -> None:
-        try:
-            while conn.out:
-                conn.out = conn.out[conn.sock.send(conn.out):]
-        except (BlockingIOError, InterruptedError):
-            self._watch(conn, selectors.EVENT_WRITE)
-            return
-        except OSError:
-            self._close(conn)
-            return
-        if conn.close_after and conn.linger:
-            self._linger(conn)
-            return
-        if conn.close_after:
-            self._close(conn)
-            return
-        conn.state = READ
-        conn.deadline = time.monotonic() + self.limits.head_seconds
-        self._watch(conn, selectors.EVENT_READ)
-        if conn.buf:
-            self._advance(conn)
-
-    def _linger(self, conn: Conn) -> None:
-        try:
-            conn.sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            self._close(conn)
-            return
-        conn.state, conn.deadline = LINGER, time.monotonic() + LINGER_SECONDS
-        conn.buf.clear()
-        self._watch(conn, selectors.EVENT_READ)
 
 
 def make_server(host: str, port: int, app: Callable[[HttpRequest], object], server_name: str,
