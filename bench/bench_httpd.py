@@ -45,6 +45,7 @@ import psutil
 from bench.burstclient import Address, Call, Result, SlowClients, burst, http_request
 from bench.sidebyside import BASELINE_REV, REPO, baseline_tree, write_results
 from tests.services.ctxhelpers import make_machine
+from vac.adapters.statefs import write_started
 from vac.paths import Paths
 
 RESULTS = os.path.join(REPO, "bench", "results", "httpd.txt")
@@ -184,7 +185,8 @@ def measure(code: str, machines: int, rounds: int, with_slow: bool,
     with tempfile.TemporaryDirectory(dir=state_dir) as root:
         paths = Paths(root=root)
         for n in list(range(2, machines + 2)) + [int(PROBE_SOURCE.split(".")[3])]:
-            make_machine(paths, n, user_data=b"#!/bin/sh\n" + b"# padding\n" * 400)
+            mdir = make_machine(paths, n, user_data=b"#!/bin/sh\n" + b"# padding\n" * 400)
+            write_started(mdir, time.time())      # booted: as every machine that PUTs
         with servers(code, root) as (md, mjf, pids):
             load, cpu = os.getloadavg()[0], cpu_seconds(pids)
             bursts = burst_rounds(md, mjf, machines, rounds)

@@ -133,7 +133,8 @@ def test_whole_request_deadlines_drop_slow_clients():
 
 def test_per_source_cap_leaves_room_for_many_slots():
     """40 sources x 8 connections (2.5 x the old 128-connection total) are all served
-    together; a 9th connection from one source is dropped at once."""
+    together; a 9th connection from one source is dropped at once. (Each has sent part
+    of its head: the kernel hands a connection to accept() once data has arrived.)"""
     srv = _limited()
     per = srv.limits.per_source
     socks = []
@@ -142,6 +143,10 @@ def test_per_source_cap_leaves_room_for_many_slots():
             for _ in range(per):
                 socks.append(socket.create_connection(srv.server_address, timeout=5,
                                                       source_address=(f"127.0.1.{n}", 0)))
+                socks[-1].sendall(b"GET /x HTTP/1.0\r\n")
+        deadline = time.monotonic() + 5
+        while len(list(srv._conns.all())) < len(socks) and time.monotonic() < deadline:
+            time.sleep(0.01)
         with socket.create_connection(srv.server_address, timeout=5,
                                       source_address=("127.0.1.0", 0)) as extra:
             extra.sendall(b"GET /x HTTP/1.0\r\n\r\n")
@@ -150,7 +155,7 @@ def test_per_source_cap_leaves_room_for_many_slots():
             except ConnectionResetError:
                 pass
         for s in socks:
-            s.sendall(b"GET /x HTTP/1.0\r\n\r\n")
+            s.sendall(b"\r\n")
         replies = [s.recv(1000) for s in socks]
         assert all(r.startswith(b"HTTP/1.1 200") for r in replies), replies[:3]
     finally:
@@ -259,5 +264,40 @@ def test_quick_answers_in_the_event_loop_and_none_goes_to_the_app():
         assert all(body in (b"quick " + path, b"GET " + path + b" 127.0.0.1")
                    for body, path in zip(bodies, paths))
     finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_silent_connections_cost_the_server_nothing_until_they_send():
+    """A source that opens many connections and sends nothing (3 x its per-source cap) is
+    not accepted until data arrives or the kernel's deferral ends (TCP_DEFER_ACCEPT):
+    meanwhile another source is served at once, and after the deferral the silent ones
+    are held only up to the per-source cap and dropped at their head deadline."""
+    srv = _limited(head_seconds=2.0)
+    per = srv.limits.per_source
+    silent = [socket.create_connection(srv.server_address, timeout=5,
+                                       source_address=("127.0.2.1", 0))
+              for _ in range(3 * per)]
+    try:
+        start = time.monotonic()
+        with socket.create_connection(srv.server_address, timeout=5,
+                                      source_address=("127.0.2.2", 0)) as other:
+            other.sendall(b"GET /x HTTP/1.0\r\n\r\n")
+            assert other.recv(100).startswith(b"HTTP/1.1 200")
+        assert time.monotonic() - start < 1.0
+        assert not any(c.source == "127.0.2.1" for c in srv._conns.all())
+        deadline = time.monotonic() + srv.limits.head_seconds + 10
+        held = 0
+        while time.monotonic() < deadline:
+            held = max(held, sum(c.source == "127.0.2.1" for c in srv._conns.all()))
+            if held and not any(c.source == "127.0.2.1" for c in srv._conns.all()):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("silent connections were never accepted and dropped")
+        assert 0 < held <= per
+    finally:
+        for s in silent:
+            s.close()
         srv.shutdown()
         srv.server_close()

@@ -13,6 +13,7 @@ import pytest
 
 from tests.services.ctxhelpers import (in_thread, loopback_resolver, make_config,
                                        make_machine, netns_pair, request, running_role)
+from vac.adapters import contextfiles, statefs
 from vac.adapters.httpserver import Limits
 from vac.services import metadata_httpd, mjf_httpd
 
@@ -158,11 +159,14 @@ def test_put_and_get_from_real_slot_addresses_in_a_namespace(paths, machines):
 
 
 def test_one_machine_cannot_exhaust_the_connections(served):
-    """Idle connections up to the per-source cap from slot 5: its next is dropped at once,
-    slot 6 is still served, and slot 5 again once it closes them."""
+    """Idle connections up to the per-source cap from slot 5 (each has sent the start of a
+    request: the kernel hands a connection to accept() once data has arrived): its next
+    is dropped at once, slot 6 is still served, and slot 5 again once it closes them."""
     per = Limits().per_source
     idle = [socket.create_connection(served, timeout=5, source_address=("127.0.0.5", 0))
             for _ in range(per)]
+    for s in idle:
+        s.sendall(b"GET /jobfeatures/job_id HTTP/1.0\r\n")
     try:
         time.sleep(0.3)
         with socket.create_connection(served, timeout=5,
@@ -234,3 +238,20 @@ def test_values_held_from_the_start_until_the_factory_replaces_them(paths, monke
         assert len(opened) == warmed
         statefs.write_machine_file(mdir, "jobfeatures/allocated_cpu", "8\n")
         assert request(addr, "GET", "/jobfeatures/allocated_cpu")[2] == b"8\n"
+
+
+def test_token_rule_is_remembered_once_the_machine_has_started(tmp_path):
+    """Whether PUTs need the machine token is read again while the machine is being made
+    (the marker may not be written yet) and remembered once it has ``started``."""
+    rule = mjf_httpd.TokenRule()
+    making, started = tmp_path / "making", tmp_path / "started"
+    making.mkdir()
+    started.mkdir()
+    assert not rule.required(str(making))
+    contextfiles.write_machine_token(str(making), "secret", True)
+    assert rule.required(str(making))
+    statefs.write_started(str(started), 1700000000)
+    assert not rule.required(str(started))
+    os.remove(os.path.join(started, "started"))
+    contextfiles.write_machine_token(str(started), "secret", True)
+    assert not rule.required(str(started))          # decided at creation: not re-read

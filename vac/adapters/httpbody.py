@@ -14,7 +14,7 @@ import socket
 import time
 from typing import Optional
 
-from vac.adapters.atomicfile import atomic_writer
+from vac.adapters.atomicfile import atomic_writer, replace_file
 from vac.adapters.httpwire import CONTINUE
 
 MAX_MEMORY_BODY = 1024 * 1024    # bytes read into memory by BodyReader.read()
@@ -101,7 +101,16 @@ class BodyReader:
     def save_atomic(self, path: str, mode: int = 0o644, preallocate: bool = False) -> int:
         """Stream the body into ``path`` (temp file + rename; the temp file never stays);
         returns bytes written. ``preallocate``: reserve the whole length on disk first, so
-        a full file system fails before any of the body is read."""
+        a full file system fails before any of the body is read. A body already in
+        memory is written with one write(), without a file object."""
+        if isinstance(self._source, MemorySource):
+            data = self.read(self.length or 0)
+            try:
+                replace_file(path, data, mode=mode, fsync=False,
+                             prepare=_preallocate if preallocate and data else None)
+            except OSError as e:
+                raise BodyError(f"cannot store body in {path}: {e}", e.errno) from e
+            return len(data)
         written = 0
         try:
             with atomic_writer(path, mode=mode, fsync=False) as f:

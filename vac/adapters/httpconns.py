@@ -138,6 +138,12 @@ class DropLog:
             log.warning("%s dropped: %s", source, why)
 
 
+TCP_DEFER_ACCEPT = getattr(socket, "TCP_DEFER_ACCEPT", 9)
+# a connection is handed to accept() once its first data has arrived (or after this long
+# anyway): its request is then read at once, without registering it with epoll first
+DEFER_ACCEPT_SECONDS = 1
+
+
 def listen_socket(host: str, port: int):
     """(listening non-blocking socket, True if bound with IP_FREEBIND because ``host``
     does not exist yet: it is served as soon as it appears)."""
@@ -153,6 +159,7 @@ def listen_socket(host: str, port: int):
             sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
             sock.bind((host, port))
             freebind = True
+        sock.setsockopt(socket.IPPROTO_TCP, TCP_DEFER_ACCEPT, DEFER_ACCEPT_SECONDS)
         sock.listen(BACKLOG)
         sock.setblocking(False)
     except BaseException:

@@ -12,8 +12,13 @@ denied the services to all other guests. Here:
   ``status``, ``content_type``, ``body`` and optionally ``headers``, (name, value) pairs). They never wait for
   a client: a reply is sent with one non-blocking send, the rest by the event loop.
   Before that, an optional ``quick(request) -> reply or None`` runs in the event loop
-  itself: it answers what it holds in memory (never reading a file or waiting), saving
-  two thread hand-offs per request; None sends the request on to the workers.
+  itself: it answers what it holds in memory, or stores a body the loop already holds
+  with a few local file-system calls (never waiting for a client or another host),
+  saving two thread hand-offs and their GIL transfers per request (under a burst of
+  PUTs they cost more CPU than the PUT itself); None sends the request on to the workers.
+- The listening socket defers accept() until a connection's first data has arrived
+  (TCP_DEFER_ACCEPT, or after a second anyway): its request is read at once, and a
+  connection that sends nothing costs the server nothing meanwhile.
 - A larger body (a JOBOUTPUTS file) is streamed by a thread of its own, started once the
   head is complete, so the app can refuse or reserve space before any of it is read; at
   most ``uploads_per_source`` (2) at once per source (more are 503), and room for 2 per
