@@ -3,8 +3,9 @@
 Run as root: ``.venv/bin/python -m bench.bench_memory [--cycles N] [--baseline REV |
 --no-baseline] [--metrics]``. In a fresh network namespace (its own UDP 995 and port 80,
 its own ``ip``/``iptables`` state), a real ``vacd --foreground`` runs the default roles
-(factory, responder, metadata, MJF; with ``--metrics`` also the metrics role, which the
-baseline does not have) on an idle configuration: a space of one factory and no
+(factory, responder, metadata, MJF: since the responder runs in a thread of the factory's
+process, three children; with ``--metrics`` also the metrics role, which the baseline
+does not have; the results name the roles whose heartbeats were seen) on an idle configuration: a space of one factory and no
 machinetypes, libvirt's built-in ``test:///default`` driver (a real libvirt connection and
 NAT network, no shared libvirtd touched). Once the factory has finished N cycles (default
 3: its ``factory-heartbeat`` changed N times) and 2 s more have passed, Pss and Rss of
@@ -139,9 +140,16 @@ def _entry(code: str) -> str:
     return "vac.vacd.daemon" if new else "vac.daemon"
 
 
+def beating_roles(paths: Paths) -> str:
+    """The roles whose heartbeat file exists (each role, wherever it runs, writes one)."""
+    roles = ("factory", "responder", "metadata", "mjf", "metrics")
+    return ", ".join(r for r in roles if os.path.exists(paths.heartbeat(r)))
+
+
 def one_run(code: str, cycles: int, metrics: bool,
-            timeout: float = 300.0) -> Tuple[Dict[str, Tuple[int, int]], int]:
-    """(role -> (Pss, Rss) KiB, factory cycles seen) of an idle vacd run from ``code``."""
+            timeout: float = 300.0) -> Tuple[Dict[str, Tuple[int, int]], str]:
+    """(process name -> (Pss, Rss) KiB, what was seen: factory cycles and the roles
+    with heartbeats) of an idle vacd run from ``code``."""
     with tempfile.TemporaryDirectory() as root, namespace() as ns:
         paths = Paths(root=root)
         for d in paths.state_subdirs():
@@ -156,14 +164,15 @@ def one_run(code: str, cycles: int, metrics: bool,
         try:
             seen = _wait_cycles(paths, proc, cycles, timeout)
             time.sleep(2.0)
-            return measure_tree(vacd_pid(proc.pid)), seen
+            return (measure_tree(vacd_pid(proc.pid)),
+                    f"factory cycles seen: {seen}; heartbeats of: {beating_roles(paths)}")
         finally:
             proc.terminate()
             proc.wait(60)
 
 
-def table(label: str, figures: Dict[str, Tuple[int, int]], cycles: int) -> list:
-    lines = [f"[{label}] (factory cycles seen: {cycles})"]
+def table(label: str, figures: Dict[str, Tuple[int, int]], seen: str) -> list:
+    lines = [f"[{label}] ({seen})"]
     for name in sorted(figures, key=lambda n: (ROLE_ORDER + (n,)).index(n)):
         pss, rss = figures[name]
         lines.append(f"  {name:<16} PSS {pss / KIB:6.1f} MiB  RSS {rss / KIB:6.1f} MiB")

@@ -1,7 +1,8 @@
 """vacd as a real process in a --root tree, with stand-in roles (tests/daemon/standin_roles.py).
 
-Covers checklist rows 28-31: four named children, per-role logs in the vac line format,
-restart of a killed child, SIGTERM leaving machines running, SIGHUP, one vacd at a time.
+Covers checklist rows 28-31: four named roles in three processes (the responder runs in
+vacd-factory), per-role logs in the vac line format, restart of a killed child, SIGTERM
+leaving machines running, SIGHUP, one vacd at a time.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from tests.daemon.vacdproc import (REPO, Vacd, log_text, make_root, run_env, vac
                                    wait_for)
 
 ROLES = ("factory", "responder", "metadata", "mjf")
+PROCESSES = ("factory", "metadata", "mjf")     # the responder is a thread of vacd-factory
+HOST = {"responder": "factory"}
 LINE = re.compile(r"^[A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d \[\d+\]: ")
 
 
@@ -49,44 +52,81 @@ def _kill_machine(paths):
         os.kill(pid, signal.SIGKILL)
 
 
-def test_runs_four_named_roles_with_heartbeats_and_logs(vacd, root):
-    kids = vacd.wait_roles(ROLES)
+def test_runs_four_named_roles_in_three_processes_with_heartbeats_and_logs(vacd, root):
+    kids = vacd.wait_roles(PROCESSES)
+    assert set(kids) == {f"vacd-{p}" for p in PROCESSES}
     for role in ROLES:
+        process = HOST.get(role, role)
         wait_for(lambda: os.path.exists(root.heartbeat(role)), what=f"{role} heartbeat")
-        proc = psutil.Process(kids[f"vacd-{role}"])
-        assert proc.name() == f"vacd-{role}"                 # kernel comm (ps -o comm)
-        assert proc.cmdline()[0].startswith(f"vacd-{role}")   # ps title
+        proc = psutil.Process(kids[f"vacd-{process}"])
+        assert proc.name() == f"vacd-{process}"                 # kernel comm (ps -o comm)
+        assert proc.cmdline()[0].startswith(f"vacd-{process}")   # ps title
         text = wait_for(lambda: log_text(root, role), what=f"{role} log")
         assert all(LINE.match(line) for line in text.splitlines()), text
         assert f"vacd-{role} starting" in text
+        assert f"vacd-{process} starting" in log_text(root, process)
         with open(root.pidfile(role), encoding="ascii") as f:
-            assert int(f.read()) == kids[f"vacd-{role}"]
+            assert int(f.read()) == kids[f"vacd-{process}"]
+    assert "vacd-factory starting" not in log_text(root, "responder")   # logs kept apart
     sup = log_text(root, "supervisor")
     assert "vacd-factory started as pid" in sup
+    assert "vacd-factory also runs responder in threads of its own" in sup
     assert LINE.match(sup.splitlines()[0])
     with open(root.vacd_pidfile, encoding="ascii") as f:
         assert int(f.read()) == vacd.proc.pid
 
 
 def test_restarts_a_killed_child_and_logs_why(vacd, root):
-    old = vacd.wait_roles(ROLES)["vacd-responder"]
+    old = vacd.wait_roles(PROCESSES)["vacd-mjf"]
     wait_for(lambda: "vacd-mjf started" in log_text(root, "supervisor"), what="start lines")
     # logrotate moves the log away: the next line must go to a new file (row 29)
     os.rename(root.log_file("supervisor"), root.log_file("supervisor") + ".1")
     os.kill(old, signal.SIGKILL)
     new = wait_for(lambda: (lambda p: p if p and p != old else None)(
-        vacd.children().get("vacd-responder")), what="a new responder")
+        vacd.children().get("vacd-mjf")), what="a new mjf")
     assert new != old
     sup = log_text(root, "supervisor")
-    assert f"vacd-responder (pid {old}) killed by SIGKILL" in sup
+    assert f"vacd-mjf (pid {old}) killed by SIGKILL" in sup
     assert "restarting in 1 s" in sup
-    assert "vacd-mjf started" not in sup            # those lines stayed in the old file
+    assert "vacd-factory started" not in sup        # those lines stayed in the old file
     with open(root.log_file("supervisor") + ".1", encoding="utf-8") as f:
-        assert "vacd-mjf started" in f.read()
+        assert "vacd-factory started" in f.read()
+
+
+def test_a_killed_factory_process_comes_back_with_its_responder(vacd, root):
+    old = vacd.wait_roles(PROCESSES)["vacd-factory"]
+    wait_for(lambda: "vacd-responder starting" in log_text(root, "responder"),
+             what="responder start")
+    os.kill(old, signal.SIGKILL)
+    new = wait_for(lambda: (lambda p: p if p and p != old else None)(
+        vacd.children().get("vacd-factory")), what="a new factory")
+    wait_for(lambda: log_text(root, "responder").count("vacd-responder starting") == 2,
+             what="the responder started again")
+    with open(root.pidfile("responder"), encoding="ascii") as f:
+        assert int(f.read()) == new
+
+
+def test_a_crashing_hosted_role_is_restarted_in_its_thread(root):
+    """The responder's code cannot be loaded: its thread logs it and retries with
+    back-off; the factory in the same process is not disturbed."""
+    d = Vacd(root, "--roles", "factory,responder",
+             registry="tests.daemon.standin_roles:MISSING")
+    try:
+        factory = d.wait_roles(["factory"])["vacd-factory"]
+        wait_for(lambda: log_text(root, "responder").count("cannot start") >= 2,
+                 what="two failed responder starts")
+        text = log_text(root, "responder")
+        assert "(a thread of this process) ended (exit code 3); restarting it in 1 s" in text
+        assert d.children().get("vacd-factory") == factory
+        assert os.path.exists(root.heartbeat("factory"))
+        assert "cannot start" not in log_text(root, "factory")
+    finally:
+        assert d.stop() == 0
+        _kill_machine(root)
 
 
 def test_sigterm_stops_roles_but_leaves_machines_running(vacd, root):
-    kids = vacd.wait_roles(ROLES)
+    kids = vacd.wait_roles(PROCESSES)
     machine = wait_for(lambda: _machine_pid(root), what="stand-in machine")
     assert vacd.stop() == 0
     for pid in kids.values():
@@ -96,11 +136,13 @@ def test_sigterm_stops_roles_but_leaves_machines_running(vacd, root):
     assert psutil.Process(machine).status() != psutil.STATUS_ZOMBIE
     assert "machines are left running" in log_text(root, "supervisor")
     assert "vacd-factory stopped" in log_text(root, "factory")
+    assert "vacd-responder stopped" in log_text(root, "responder")
     assert not os.path.exists(root.pidfile("factory"))
+    assert not os.path.exists(root.pidfile("responder"))
 
 
 def test_sighup_reaches_every_role(vacd, root):
-    vacd.wait_roles(ROLES)
+    vacd.wait_roles(PROCESSES)
     for role in ROLES:
         wait_for(lambda: os.path.exists(root.heartbeat(role)), what=f"{role} heartbeat")
     with open(root.etc_vac_conf, "a", encoding="utf-8") as f:
@@ -116,7 +158,7 @@ def test_sighup_reaches_every_role(vacd, root):
 
 
 def test_second_vacd_refuses_to_start(vacd, root):
-    vacd.wait_roles(ROLES)
+    vacd.wait_roles(PROCESSES)
     second = subprocess.run(vacd_argv(root, "--foreground"), cwd=REPO, env=run_env(),
                             capture_output=True, text=True, timeout=30)
     assert second.returncode == 1
@@ -168,7 +210,7 @@ def test_daemonises_without_foreground(root):
     pid = wait_for(daemon_pid, what="daemon pidfile")
     try:
         proc = psutil.Process(pid)
-        wait_for(lambda: len(proc.children()) == 4, what="four children")
+        wait_for(lambda: len(proc.children()) == 3, what="three children")
         assert proc.name() == "vacd"
         assert proc.ppid() != os.getpid()          # detached from the test process
     finally:
@@ -229,7 +271,7 @@ def test_invalid_configuration_starts_every_role_and_tells_systemd(paths):
     finally:
         del os.environ["NOTIFY_SOCKET"]
     try:
-        d.wait_roles(ROLES)
+        d.wait_roles(PROCESSES)
         got = wait_for(lambda: [m for m in _messages(sock) if "READY=1" in m], what="READY")
         assert got[0].startswith("READY=1\nSTATUS=running (factory, responder, metadata, mjf)")
         statereports.write_config_report(paths, ["etc/vac.conf:4: [settings] total_processors: "
@@ -276,7 +318,7 @@ def test_once_reports_a_failed_cycle(root):
 
 
 def test_once_is_refused_while_vacd_runs(vacd, root):
-    vacd.wait_roles(ROLES)
+    vacd.wait_roles(PROCESSES)
     res = subprocess.run(vacd_argv(root, "--once"), cwd=REPO, env=run_env(),
                          capture_output=True, text=True, timeout=30)
     assert res.returncode == 1 and "already running" in res.stderr
@@ -284,7 +326,7 @@ def test_once_is_refused_while_vacd_runs(vacd, root):
 
 
 def test_children_follow_a_killed_parent_and_the_lock_is_freed(vacd, root):
-    kids = vacd.wait_roles(ROLES)
+    kids = vacd.wait_roles(PROCESSES)
     vacd.proc.kill()                      # SIGKILL: no chance to stop the children itself
     vacd.proc.wait(10)
     wait_for(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status() !=
@@ -292,7 +334,7 @@ def test_children_follow_a_killed_parent_and_the_lock_is_freed(vacd, root):
              what="orphaned role processes to exit (PR_SET_PDEATHSIG)")
     again = Vacd(root)
     try:
-        again.wait_roles(ROLES)
+        again.wait_roles(PROCESSES)
     finally:
         assert again.stop() == 0
 

@@ -60,7 +60,7 @@ def test_sigterm_leaves_a_real_guest_running(real_env, paths):
     real_env.add_cleanup(destroy)
     vacd = Vacd(paths, registry="tests.daemon.standin_roles:REAL_GUEST")
     try:
-        vacd.wait_roles(("factory", "responder", "metadata", "mjf"))
+        vacd.wait_roles(("factory", "metadata", "mjf"))
         wait_for(lambda: os.path.exists(paths.state("standin-guest.created")), timeout=60,
                  what="the guest to be created")
         assert domain_state(uri) == DomainState.RUNNING

@@ -68,8 +68,10 @@ class SourceGate:
         if not background:
             self.refresh()
             return
-        self._thread = threading.Thread(target=self.refresh, name="vacquery-allow-list",
-                                        daemon=True)
+        # named under the starting thread's name: a hosted responder's (vac.vacd.hosting)
+        # log then gets this thread's records too
+        name = f"{threading.current_thread().name}:vacquery-allow-list"
+        self._thread = threading.Thread(target=self.refresh, name=name, daemon=True)
         self._thread.start()
 
     def refresh(self) -> None:

@@ -30,6 +30,7 @@ from vac.adapters import prometheus, sdnotify, statereports
 from vac.constants import DAEMON_ROLES, METRICS_ROLE
 from vac.core.configtypes import Settings
 from vac.errors import ConfigError
+from vac.vacd.hosting import process_layout
 from vac.vacd.logsetup import setup_role_logging, setup_stderr_logging
 from vac.paths import Paths
 from vac.vacd.rolechild import (ONCE_TARGET, ROLE_REGISTRY, RoleLoadError, load_registry,
@@ -218,8 +219,9 @@ def release_pidfile(f: IO) -> None:
 
 # --- running -----------------------------------------------------------------
 def make_spawner(paths: Paths, registry: Mapping[str, str], destination: str,
-                 close_fds: tuple):
-    """A ``spawn(role) -> pid`` that forks a child running ``registry[role]``."""
+                 close_fds: tuple, layout: Mapping[str, Sequence[str]]):
+    """A ``spawn(process) -> pid`` that forks a child running the roles
+    ``layout[process]`` (the first in its main thread, vac.vacd.hosting)."""
     parent = os.getpid()
     # blocked across fork so a signal cannot reach the child before it has its own handlers
     deferred = {signal.SIGTERM, signal.SIGHUP, signal.SIGINT, signal.SIGCHLD}
@@ -232,7 +234,8 @@ def make_spawner(paths: Paths, registry: Mapping[str, str], destination: str,
             pid = os.fork()
             if pid == 0:
                 run_child(role, registry[role], paths, destination, parent, close_fds,
-                          sigmask=saved, restarted=started.get(role, 0) > 0)
+                          sigmask=saved, restarted=started.get(role, 0) > 0,
+                          hosted=[(r, registry[r]) for r in layout[role][1:]])
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, saved)
         started[role] = started.get(role, 0) + 1
@@ -331,8 +334,13 @@ def run_daemon(args: argparse.Namespace, paths: Paths, roles: Sequence[str],
                   "and their services are kept (the factory log lists every problem)",
                   len(problems), problems[0])
     prepare_metrics(paths, roles)
-    spawn = make_spawner(paths, registry, destination, (r, w))
-    sup = Supervisor(roles, spawn, policy=BackoffPolicy())
+    layout = process_layout(roles)
+    for process, hosted in layout.items():
+        if len(hosted) > 1:
+            log.info("vacd-%s also runs %s in threads of its own", process,
+                     ", ".join(hosted[1:]))
+    spawn = make_spawner(paths, registry, destination, (r, w), layout)
+    sup = Supervisor(list(layout), spawn, policy=BackoffPolicy())
     try:
         supervise(sup, flags, r, paths, notifier=StatusNotifier(paths, roles))
     finally:

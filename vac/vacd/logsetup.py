@@ -18,7 +18,7 @@ import logging.handlers
 import os
 import sys
 import time
-from typing import IO, List, Optional
+from typing import IO, List, Optional, Sequence
 
 from vac.paths import Paths
 
@@ -111,19 +111,45 @@ def make_handler(paths: Paths, role: str, destination: str = "files") -> logging
     return handler
 
 
-def setup_role_logging(paths: Paths, role: str, destination: str = "files",
-                       level: int = logging.INFO) -> List[IO]:
-    """Route all logging of this process to ``role``'s log; return the open streams.
+def thread_name(role: str) -> str:
+    """The name of the thread that runs ``role`` in another role's process (and the
+    prefix of the names of the threads it starts)."""
+    return f"vacd-{role}"
 
-    The streams are what python-daemon's ``files_preserve`` must keep open.
+
+class ThreadsOf(logging.Filter):
+    """Passes the records of the threads of the roles ``roles`` (named by thread_name),
+    or, with ``exclude``, every other record."""
+
+    def __init__(self, roles: Sequence[str], exclude: bool = False) -> None:
+        super().__init__()
+        self.prefixes = tuple(thread_name(r) for r in roles)
+        self.exclude = exclude
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName.startswith(self.prefixes) != self.exclude
+
+
+def setup_role_logging(paths: Paths, role: str, destination: str = "files",
+                       level: int = logging.INFO, hosted: Sequence[str] = ()) -> List[IO]:
+    """Route all logging of this process to ``role``'s log, except that of the threads
+    of the ``hosted`` roles (vac.vacd.hosting), which go to their own; return the open
+    streams. The streams are what python-daemon's ``files_preserve`` must keep open.
     """
     reset_handlers()
-    handler = make_handler(paths, role, destination)
     root = logging.getLogger()
-    root.addHandler(handler)
+    streams = []
+    for name in [role, *hosted]:
+        handler = make_handler(paths, name, destination)
+        if hosted:
+            handler.addFilter(ThreadsOf(hosted, exclude=True) if name == role
+                              else ThreadsOf([name]))
+        root.addHandler(handler)
+        stream = getattr(handler, "stream", None)
+        if stream is not None:
+            streams.append(stream)
     root.setLevel(level)
-    stream = getattr(handler, "stream", None)
-    return [stream] if stream is not None else []
+    return streams
 
 
 def setup_stderr_logging(level: int = logging.INFO) -> None:

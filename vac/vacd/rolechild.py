@@ -18,10 +18,11 @@ import logging
 import os
 import signal
 import sys
-from typing import Callable, Dict, Mapping
+from typing import Callable, Dict, Mapping, Sequence, Tuple
 
 from vac.adapters.atomicfile import read_text, write_atomic
 from vac.errors import StateError
+from vac.vacd.hosting import JOIN_SECONDS, HostedRole
 from vac.vacd.logsetup import setup_role_logging
 from vac.paths import Paths
 from vac.rolecontrol import RoleControl
@@ -129,12 +130,13 @@ def _die_with_parent() -> None:
         pass
 
 
-def install_child_signals(control: RoleControl) -> None:
-    """SIGTERM -> stop, SIGHUP -> reload; Ctrl-C is vacd's business, not the role's."""
+def install_child_signals(controls: Sequence[RoleControl]) -> None:
+    """SIGTERM -> stop, SIGHUP -> reload, for each role of the process; Ctrl-C is vacd's
+    business, not the roles'."""
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    signal.signal(signal.SIGTERM, lambda *_: control.request_stop())
-    signal.signal(signal.SIGHUP, lambda *_: control.request_reload())
+    signal.signal(signal.SIGTERM, lambda *_: [c.request_stop() for c in controls])
+    signal.signal(signal.SIGHUP, lambda *_: [c.request_reload() for c in controls])
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
@@ -178,24 +180,42 @@ def remove_role_pidfile(paths: Paths, role: str) -> None:
             pass
 
 
+def run_hosted(hosted: Sequence[Tuple[str, str]], main: Tuple[str, str], paths: Paths,
+               controls: Sequence[RoleControl]) -> int:
+    """Run the hosted roles (role, target) in threads (vac.vacd.hosting) and the main
+    role in this thread; when the main role ends, stop the hosted ones too."""
+    threads = [HostedRole(role, target, paths, control, run_role)
+               for (role, target), control in zip(hosted, controls[1:])]
+    for thread in threads:
+        thread.start()
+    code = run_role(main[0], main[1], paths, controls[0])
+    for control in controls[1:]:
+        control.request_stop()
+    for thread in threads:
+        thread.join(JOIN_SECONDS)
+    return code
+
+
 def run_child(role: str, target: str, paths: Paths, log_destination: str,
               parent_pid: int, close_fds: tuple = (), sigmask=None,
-              restarted: bool = False) -> None:
+              restarted: bool = False, hosted: Sequence[Tuple[str, str]] = ()) -> None:
     """Body of a forked role process; never returns.
 
     ``sigmask``: the signal mask to restore once the role's handlers are installed
     (vacd blocks SIGTERM/SIGHUP across fork so none is lost or misrouted).
     ``restarted``: vacd started this role before (counted as a role restart).
+    ``hosted``: (role, target) of the roles run in threads of this process.
     """
     code = EXIT_ROLE_CRASHED
+    roles = [role] + [r for r, _ in hosted]
     try:
         for fd in close_fds:
             try:
                 os.close(fd)
             except OSError:
                 pass
-        control = RoleControl()
-        install_child_signals(control)
+        controls = [RoleControl() for _ in roles]
+        install_child_signals(controls)
         if sigmask is not None:
             signal.pthread_sigmask(signal.SIG_SETMASK, sigmask)
         _die_with_parent()
@@ -203,15 +223,17 @@ def run_child(role: str, target: str, paths: Paths, log_destination: str,
             os._exit(0)
         os.setpgid(0, 0)                    # terminal signals reach vacd only
         set_process_name(f"vacd-{role}")
-        setup_role_logging(paths, role, log_destination)
+        setup_role_logging(paths, role, log_destination, hosted=roles[1:])
         if "random" in sys.modules:         # do not share the parent's random state
             sys.modules["random"].seed()
         metrics_hooks.reset()               # metrics on iff vacd named their directory
-        if restarted:
-            metrics_hooks.count("role_restarts", role=role)
-        write_role_pidfile(paths, role)
-        code = run_role(role, target, paths, control)
-        remove_role_pidfile(paths, role)
+        for name in roles:
+            if restarted:
+                metrics_hooks.count("role_restarts", role=name)
+            write_role_pidfile(paths, name)
+        code = run_hosted(hosted, (role, target), paths, controls)
+        for name in roles:
+            remove_role_pidfile(paths, name)
     except BaseException:  # noqa: B036 - last resort in a forked child: log, then _exit
         try:
             log.exception("vacd-%s failed to start", role)
