@@ -15,14 +15,31 @@ TEMP_PREFIX = ".tmp-"      # name prefix of the temporary files of atomic writes
 _TEMP_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 
 
-def make_temp(directory: str, prefix: str = TEMP_PREFIX) -> Tuple[int, str]:
-    """(fd, path) of a new, empty file of mode 0600 in ``directory``, as
-    ``tempfile.mkstemp`` makes it; that module is not used because it loads shutil,
-    random, bz2 and lzma (about 1 MiB) into every vacd role that writes a heartbeat."""
+_umask: List[int] = []
+
+
+def process_umask() -> Optional[int]:
+    """This process's umask (from /proc/self/status, read once: vacd sets it when it
+    starts, vac.vacd.daemon, and never changes it later), or None if unknown."""
+    if not _umask:
+        value = -1
+        with contextlib.suppress(OSError, ValueError):
+            with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+                value = next((int(line.split()[1], 8) for line in f
+                              if line.startswith("Umask:")), -1)
+        _umask.append(value)
+    return _umask[0] if _umask[0] >= 0 else None
+
+
+def make_temp(directory: str, prefix: str = TEMP_PREFIX, mode: int = 0o600) -> Tuple[int, str]:
+    """(fd, path) of a new, empty file of ``mode`` (less the umask; 0600 as
+    ``tempfile.mkstemp`` makes it) in ``directory``; that module is not used because it
+    loads shutil, random, bz2 and lzma (about 1 MiB) into every vacd role that writes a
+    heartbeat."""
     for _attempt in range(100):
         path = f"{directory}/{prefix}{os.urandom(6).hex()}"
         try:
-            return os.open(path, _TEMP_FLAGS, 0o600), path
+            return os.open(path, _TEMP_FLAGS, mode), path
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, "no unused temporary file name", directory)
@@ -57,11 +74,15 @@ def replace_file(path: str, data: bytes, mode: int = 0o644, tmp_dir: Optional[st
                  fsync: bool = True,
                  prepare: Optional[Callable[[int, int], None]] = None) -> None:
     """Replace ``path`` by a file holding ``data``, as :func:`atomic_writer` does, with
-    plain system calls (no file object: open, write, fchmod, [fsync,] close, rename: a
-    guest's small JOBOUTPUTS file costs no more). ``prepare(fd, length)``
+    plain system calls (no file object: open, write, [fchmod,] [fsync,] close, rename: a
+    guest's small JOBOUTPUTS file costs no more; the file is made with ``mode`` at once,
+    without fchmod, when the umask leaves that mode whole). ``prepare(fd, length)``
     runs on the empty temporary file first (e.g. to preallocate). OSError on failure,
     and then no temporary file is left."""
-    fd, tmp = make_temp(tmp_dir or os.path.dirname(path) or ".")
+    umask = process_umask()
+    at_once = umask is not None and mode & 0o777 == mode and not mode & umask
+    fd, tmp = make_temp(tmp_dir or os.path.dirname(path) or ".",
+                        mode=mode if at_once else 0o600)
     try:
         try:
             if prepare is not None:
@@ -69,7 +90,8 @@ def replace_file(path: str, data: bytes, mode: int = 0o644, tmp_dir: Optional[st
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            os.fchmod(fd, mode)
+            if not at_once:
+                os.fchmod(fd, mode)
             if fsync:
                 os.fsync(fd)
         finally:

@@ -102,12 +102,13 @@ class BodyReader:
         """Stream the body into ``path`` (temp file + rename; the temp file never stays);
         returns bytes written. ``preallocate``: reserve the whole length on disk first, so
         a full file system fails before any of the body is read. A body already in
-        memory is written with one write(), without a file object."""
+        memory is written with one write(), without a file object and without
+        preallocation (it is read already, and write() reports a full file system,
+        ENOSPC or EDQUOT, as fallocate() would)."""
         if isinstance(self._source, MemorySource):
             data = self.read(self.length or 0)
             try:
-                replace_file(path, data, mode=mode, fsync=False,
-                             prepare=_preallocate if preallocate and data else None)
+                replace_file(path, data, mode=mode, fsync=False)
             except OSError as e:
                 raise BodyError(f"cannot store body in {path}: {e}", e.errno) from e
             return len(data)

@@ -47,8 +47,7 @@ import socket
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Callable, Collection, Mapping, Optional
+from typing import Callable, Collection, Mapping, NamedTuple, Optional
 
 from vac.adapters import httpwire
 from vac.adapters.accesslog import AccessLog
@@ -66,8 +65,10 @@ SWEEP_SECONDS = 0.25            # how often deadlines are checked
 _LISTEN, _WAKE = object(), object()
 
 
-@dataclass(frozen=True)
-class HttpRequest:
+class HttpRequest(NamedTuple):
+    """One request for the app (a NamedTuple: one is made per request, at half the cost
+    of a frozen dataclass)."""
+
     method: str
     path: str
     client_ip: str

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, NamedTuple, Optional, Sequence, Tuple
 from wsgiref.handlers import format_date_time  # not email.utils: ~1 MiB more per role
 
 MAX_REQUEST_LINE = 2048          # bytes, the request line without its line end
@@ -24,6 +23,10 @@ _TOKEN_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _SINGLE = ("content-length", "transfer-encoding", "host")
 _PHRASES = {int(s): s.phrase for s in HTTPStatus}
+_METHODS = frozenset(("GET", "HEAD", "PUT", "POST", "DELETE", "OPTIONS"))   # match _METHOD_RE
+_VERSIONS = {"HTTP/1.1": "HTTP/1.1", "HTTP/1.0": "HTTP/1.0"}     # match _VERSION_RE
+_NAMES: Dict[str, str] = {}      # header names that matched _TOKEN_RE -> lower case
+_MAX_NAMES = 1024
 
 
 class HttpError(Exception):
@@ -35,10 +38,10 @@ class HttpError(Exception):
         self.requestline = requestline
 
 
-@dataclass(frozen=True)
-class Head:
+class Head(NamedTuple):
     """A parsed request line and headers. ``headers`` keeps the client's spelling;
-    ``fields`` maps lower-case names to values."""
+    ``fields`` maps lower-case names to values. (A NamedTuple, not a frozen dataclass:
+    one is made per request, at half the cost.)"""
 
     method: str
     path: str
@@ -49,7 +52,10 @@ class Head:
 
     @property
     def keep_alive(self) -> bool:
-        tokens = {t.strip().lower() for t in self.fields.get("connection", "").split(",")}
+        connection = self.fields.get("connection")
+        if not connection:
+            return self.version == "HTTP/1.1"
+        tokens = {t.strip().lower() for t in connection.split(",")}
         if self.version == "HTTP/1.1":
             return "close" not in tokens
         return "keep-alive" in tokens
@@ -86,23 +92,43 @@ def _request_line(line: str):
     if len(line) > MAX_REQUEST_LINE:
         raise HttpError(414, "request line too long")
     words = line.split()
-    if len(words) != 3 or not _METHOD_RE.match(words[0]):
+    if len(words) != 3:
         raise HttpError(400, "bad request line", line)
-    version = _VERSION_RE.match(words[2])
-    if version is None:
-        raise HttpError(400, "bad HTTP version", line)
-    if version.group(1) != "1":
-        raise HttpError(505, "HTTP version not supported", line)
-    path = words[1]
+    method, path, version = words
+    if method not in _METHODS and not _METHOD_RE.match(method):
+        raise HttpError(400, "bad request line", line)
+    normal = _VERSIONS.get(version)
+    if normal is None:
+        match = _VERSION_RE.match(version)
+        if match is None:
+            raise HttpError(400, "bad HTTP version", line)
+        if match.group(1) != "1":
+            raise HttpError(505, "HTTP version not supported", line)
+        normal = f"HTTP/1.{min(int(match.group(2)), 1)}"
     if path.startswith("//"):
         path = "/" + path.lstrip("/")
-    return words[0], path, f"HTTP/1.{min(int(version.group(2)), 1)}"
+    return method, path, normal
+
+
+def _header_key(name: str, requestline: str) -> str:
+    """The lower-case key of a header ``name``; HttpError 400 unless it is a token.
+    Names seen before are looked up instead of matched again (at most _MAX_NAMES)."""
+    key = _NAMES.get(name)
+    if key is None:
+        if not _TOKEN_RE.match(name):
+            raise HttpError(400, "malformed header line", requestline)
+        if len(_NAMES) >= _MAX_NAMES:
+            _NAMES.clear()
+        key = _NAMES[name] = name.lower()
+    return key
 
 
 def parse_head(data: bytes) -> Head:
-    """Parse a whole request head (up to and including its empty line)."""
-    lines = data.decode("iso-8859-1").split("\n")
-    lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    """Parse a whole request head (up to and including its empty line; bytes-like)."""
+    text = data.decode("iso-8859-1")
+    if text.endswith("\r"):
+        text = text[:-1]
+    lines = text.replace("\r\n", "\n").split("\n")   # each line less one final CR
     while lines and lines[0] == "":
         lines.pop(0)                          # tolerated blank lines before a request
     if not lines:
@@ -111,14 +137,16 @@ def parse_head(data: bytes) -> Head:
     method, path, version = _request_line(requestline)
     headers: Dict[str, str] = {}
     fields: Dict[str, str] = {}
-    header_lines = [line for line in lines[1:] if line != ""]
-    if len(header_lines) > MAX_HEADERS:
+    if len(lines) - 1 - lines.count("") > MAX_HEADERS:      # lines[0] is not empty
         raise HttpError(431, "too many headers", requestline)
-    for line in header_lines:
+    for line in lines[1:]:
+        if not line:
+            continue
         name, colon, value = line.partition(":")
-        if not colon or not _TOKEN_RE.match(name):
+        if not colon:
             raise HttpError(400, "malformed header line", requestline)
-        key, value = name.lower(), value.strip(" \t")
+        key = _NAMES.get(name) or _header_key(name, requestline)
+        value = value.strip(" \t")
         if key in fields:
             if key in _SINGLE:
                 raise HttpError(400, f"repeated {name} header", requestline)
@@ -130,6 +158,9 @@ def parse_head(data: bytes) -> Head:
 
 
 _date_cache = [0, ""]
+_MAX_KEPT_BODY = 256             # bytes
+_MAX_REPLIES = 64
+_replies: Dict[tuple, bytes] = {}
 
 
 def http_date() -> str:
@@ -143,13 +174,29 @@ def http_date() -> str:
 def reply_bytes(status: int, content_type: str, body: bytes, server: str, close: bool,
                 send_body: bool = True, extra: Sequence[Tuple[str, str]] = ()) -> bytes:
     """A whole HTTP/1.1 reply; ``send_body`` False (HEAD) keeps Content-Length only;
-    ``extra``: further (name, value) header lines (the app's, no CR/LF in them)."""
+    ``extra``: further (name, value) header lines (the app's, no CR/LF in them).
+    Replies with a small body are kept (at most _MAX_REPLIES, by Date and arguments):
+    under a burst most replies are alike (201 to a PUT, 404, a short feature value)."""
+    date, key = http_date(), None
+    if len(body) <= _MAX_KEPT_BODY and type(extra) is tuple:
+        key = (date, status, content_type, body, server, close, send_body, extra)
+        try:
+            out = _replies.get(key)
+        except TypeError:                 # an unhashable header value: not kept
+            out = key = None
+        if out is not None:
+            return out
     reason = _PHRASES.get(status, "")
     more = "".join(f"{k}: {v}\r\n" for k, v in extra)
-    head = (f"HTTP/1.1 {status} {reason}\r\nServer: {server}\r\nDate: {http_date()}\r\n"
+    head = (f"HTTP/1.1 {status} {reason}\r\nServer: {server}\r\nDate: {date}\r\n"
             f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n{more}"
             f"{'Connection: close' + chr(13) + chr(10) if close else ''}\r\n")
-    return head.encode("latin-1") + (body if send_body else b"")
+    out = head.encode("latin-1") + (body if send_body else b"")
+    if key is not None:
+        if len(_replies) >= _MAX_REPLIES:
+            _replies.clear()
+        _replies[key] = out
+    return out
 
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"

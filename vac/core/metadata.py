@@ -92,8 +92,8 @@ def normalise(path: str) -> Optional[str]:
         return None
     while "//" in path:
         path = path.replace("//", "/")
-    if any(part in (".", "..") for part in path.split("/")):
-        return None
+    if "/." in path and any(part in (".", "..") for part in path.split("/")):
+        return None         # ("/." is in every path with a "." or ".." part)
     return path
 
 

@@ -109,6 +109,7 @@ class PutDecision:
 def check_put(path: str, content_length: Optional[int], usage: JoboutputsUsage,
               limits: JoboutputsLimits) -> PutDecision:
     """May ``PUT path`` with ``content_length`` bytes be written to joboutputs/? O(1).
+    ``usage``: or any object with its attributes (the ledger's own account, read only).
 
     Replacing a stored file is charged only what it adds (nothing if it shrinks)."""
     split = _split(path)

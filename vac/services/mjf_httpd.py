@@ -37,6 +37,7 @@ SERVER_NAME = "Vac mjf server"
 MAX_KEYS = 256
 MAX_VALUE_BYTES = 64 * 1024
 SNAPSHOT_BYTES = 64 * 1024      # feature values kept in memory per directory
+CREATED = Response(201)
 
 
 def _read_value(path: str) -> Optional[bytes]:
@@ -142,10 +143,18 @@ class FeatureCache(MachineDirCache):
         return hit[0] if hit is not None else read_features(machine_dir)
 
 
+_limits_of: list = [None, None]      # the last settings object and its limits
+
+
 def joboutputs_limits(settings) -> JoboutputsLimits:
-    return JoboutputsLimits(settings.joboutputs_max_file_bytes,
-                            settings.joboutputs_max_total_bytes,
-                            settings.joboutputs_max_files)
+    """The JOBOUTPUTS limits of ``settings`` (made once per settings object)."""
+    held, limits = _limits_of
+    if held is not settings:
+        limits = JoboutputsLimits(settings.joboutputs_max_file_bytes,
+                                  settings.joboutputs_max_total_bytes,
+                                  settings.joboutputs_max_files)
+        _limits_of[:] = [settings, limits]
+    return limits
 
 
 class TokenRule:
@@ -210,7 +219,7 @@ def put_joboutput(machine: Machine, request: HttpRequest, settings,
         if not stored:
             ledger.release(reservation)
     request.note(f"{machine.name} Wrote {path}")
-    return Response(201)
+    return CREATED
 
 
 def make_answer(ledger: JoboutputsLedger, features: FeatureCache) -> Answer:
