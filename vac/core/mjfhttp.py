@@ -21,7 +21,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
-from typing import Collection, Mapping, Optional
+from typing import Collection, Mapping, NamedTuple, Optional
 
 from vac.core.metadata import NOT_FOUND, Response, normalise
 
@@ -94,10 +94,10 @@ class JoboutputsUsage:
     reserved_files: int = 0
 
 
-@dataclass(frozen=True)
-class PutDecision:
+class PutDecision(NamedTuple):
     """``name`` to write when ``status`` is 201, the bytes (``charge``) and whether a
-    file (``new_file``) to reserve meanwhile; otherwise the refusal and its reason."""
+    file (``new_file``) to reserve meanwhile; otherwise the refusal and its reason.
+    (A NamedTuple: one is made per PUT, at half the cost of a frozen dataclass.)"""
 
     status: int
     name: Optional[str] = None
