@@ -81,8 +81,10 @@ def replace_file(path: str, data: bytes, mode: int = 0o644, tmp_dir: Optional[st
     and then no temporary file is left."""
     umask = process_umask()
     at_once = umask is not None and mode & 0o777 == mode and not mode & umask
-    fd, tmp = make_temp(tmp_dir or os.path.dirname(path) or ".",
-                        mode=mode if at_once else 0o600)
+    if not tmp_dir:             # os.path.dirname(path) or ".", less its three calls
+        head, slash, _name = path.rpartition("/")
+        tmp_dir = head or slash or "."
+    fd, tmp = make_temp(tmp_dir, mode=mode if at_once else 0o600)
     try:
         try:
             if prepare is not None:

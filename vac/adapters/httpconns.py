@@ -75,12 +75,13 @@ class ConnTable:
 
     def admit(self, conn: Conn) -> bool:
         """Count ``conn`` in, unless the total or its source's share is used up."""
-        with self._lock:
+        with self._lock:        # (_add() inline: once per connection)
+            count = self._per_source.get(conn.source, 0)
             if len(self._conns) >= self.limits.max_connections \
-                    or self._per_source.get(conn.source, 0) >= self.limits.per_source:
+                    or count >= self.limits.per_source:
                 return False
             self._conns.add(conn)
-            _add(self._per_source, conn.source, 1)
+            self._per_source[conn.source] = count + 1
             return True
 
     def forget(self, conn: Conn) -> bool:
@@ -89,7 +90,11 @@ class ConnTable:
             if conn not in self._conns:
                 return False
             self._conns.discard(conn)
-            _add(self._per_source, conn.source, -1)
+            left = self._per_source.get(conn.source, 0) - 1
+            if left > 0:
+                self._per_source[conn.source] = left
+            else:
+                self._per_source.pop(conn.source, None)
             return True
 
     def all(self) -> List[Conn]:

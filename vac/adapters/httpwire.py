@@ -55,7 +55,8 @@ class Head(NamedTuple):
         connection = self.fields.get("connection")
         if not connection:
             return self.version == "HTTP/1.1"
-        tokens = {t.strip().lower() for t in connection.split(",")}
+        value = connection.strip().lower()
+        tokens = {t.strip() for t in value.split(",")} if "," in value else {value}
         if self.version == "HTTP/1.1":
             return "close" not in tokens
         return "keep-alive" in tokens
