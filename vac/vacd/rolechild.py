@@ -196,6 +196,14 @@ def run_hosted(hosted: Sequence[Tuple[str, str]], main: Tuple[str, str], paths: 
     return code
 
 
+def _announce(paths: Paths, roles: Sequence[str], restarted: bool) -> None:
+    """Each role's pidfile, and a counted restart if vacd started the process before."""
+    for name in roles:
+        if restarted:
+            metrics_hooks.count("role_restarts", role=name)
+        write_role_pidfile(paths, name)
+
+
 def run_child(role: str, target: str, paths: Paths, log_destination: str,
               parent_pid: int, close_fds: tuple = (), sigmask=None,
               restarted: bool = False, hosted: Sequence[Tuple[str, str]] = ()) -> None:
@@ -227,10 +235,7 @@ def run_child(role: str, target: str, paths: Paths, log_destination: str,
         if "random" in sys.modules:         # do not share the parent's random state
             sys.modules["random"].seed()
         metrics_hooks.reset()               # metrics on iff vacd named their directory
-        for name in roles:
-            if restarted:
-                metrics_hooks.count("role_restarts", role=name)
-            write_role_pidfile(paths, name)
+        _announce(paths, roles, restarted)
         code = run_hosted(hosted, (role, target), paths, controls)
         for name in roles:
             remove_role_pidfile(paths, name)
