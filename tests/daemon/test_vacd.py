@@ -97,6 +97,7 @@ def test_a_killed_factory_process_comes_back_with_its_responder(vacd, root):
     old = vacd.wait_roles(PROCESSES)["vacd-factory"]
     wait_for(lambda: "vacd-responder starting" in log_text(root, "responder"),
              what="responder start")
+    wait_for(lambda: _machine_pid(root), what="stand-in machine")   # else it is orphaned
     os.kill(old, signal.SIGKILL)
     new = wait_for(lambda: (lambda p: p if p and p != old else None)(
         vacd.children().get("vacd-factory")), what="a new factory")
