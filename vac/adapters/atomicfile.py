@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 from typing import BinaryIO, Callable, Iterator, List, Optional, Tuple, Union
 
@@ -15,20 +16,15 @@ TEMP_PREFIX = ".tmp-"      # name prefix of the temporary files of atomic writes
 _TEMP_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 
 
-_umask: List[int] = []
-
-
+@functools.lru_cache(maxsize=None)
 def process_umask() -> Optional[int]:
     """This process's umask (from /proc/self/status, read once: vacd sets it when it
     starts, vac.vacd.daemon, and never changes it later), or None if unknown."""
-    if not _umask:
-        value = -1
-        with contextlib.suppress(OSError, ValueError):
-            with open("/proc/self/status", encoding="ascii", errors="replace") as f:
-                value = next((int(line.split()[1], 8) for line in f
-                              if line.startswith("Umask:")), -1)
-        _umask.append(value)
-    return _umask[0] if _umask[0] >= 0 else None
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            return next((int(line.split()[1], 8) for line in f
+                         if line.startswith("Umask:")), None)
+    return None
 
 
 def make_temp(directory: str, prefix: str = TEMP_PREFIX, mode: int = 0o600) -> Tuple[int, str]:

@@ -113,19 +113,13 @@ class BodyReader:
         memory is written with one write(), without a file object (still preallocated:
         without it ext4 writes the delayed blocks out in rename(), auto_da_alloc, which
         cost as much CPU as fallocate() saved)."""
-        if isinstance(self._source, MemorySource):
-            data = self._source.read(self.length or 0) if not self.consumed else b""
-            self.consumed = True
-            if len(data) != (self.length or 0):
-                raise BodyError(f"body ended {(self.length or 0) - len(data)} bytes early")
-            try:
-                replace_file(path, data, mode=mode, fsync=False,
-                             prepare=_preallocate if preallocate and data else None)
-            except OSError as e:
-                raise BodyError(f"cannot store body in {path}: {e}", e.errno) from e
-            return len(data)
         written = 0
         try:
+            if isinstance(self._source, MemorySource):
+                data = self.read(self.length or 0)
+                replace_file(path, data, mode=mode, fsync=False,
+                             prepare=_preallocate if preallocate and data else None)
+                return len(data)
             with atomic_writer(path, mode=mode, fsync=False) as f:
                 if preallocate and self.length:
                     _preallocate(f.fileno(), self.length)
@@ -133,9 +127,7 @@ class BodyReader:
                     f.write(data)
                     written += len(data)
                 f.flush()
-        except BodyError as e:
-            raise BodyError(f"cannot store body in {path}: {e}", e.errno) from e
-        except OSError as e:
+        except (BodyError, OSError) as e:
             raise BodyError(f"cannot store body in {path}: {e}", e.errno) from e
         return written
 

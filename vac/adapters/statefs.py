@@ -286,6 +286,11 @@ def write_features(machine_dir: str, subdir: str, files: Mapping[str, str]) -> N
         write_atomic(os.path.join(machine_dir, subdir, key), value)
 
 
+def has_started(machine_dir: str) -> bool:
+    """Whether the machine was made whole and started (its ``started`` file exists)."""
+    return os.path.exists(os.path.join(machine_dir, "started"))
+
+
 def write_started(machine_dir: str, now: float) -> None:
     """``started`` (Unix time + newline; its ctime is the start time) and the first heartbeat."""
     write_atomic(os.path.join(machine_dir, "started"), f"{int(now)}\n")

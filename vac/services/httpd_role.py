@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-from stat import S_ISDIR
 from dataclasses import dataclass
 from typing import Callable, Dict, Optional, Tuple
 
@@ -32,7 +31,6 @@ BIND_RETRY_SECONDS = 2.0
 STRANGER_CONNECTIONS = 64      # beyond every slot's share (the host itself, others)
 HEARTBEAT_SECONDS = 30.0
 POLL_SECONDS = 1.0
-MAX_SOURCES = 8192             # source addresses whose slot ordinal is remembered
 
 
 @dataclass(frozen=True)
@@ -74,23 +72,16 @@ class SlotMachines:
         slot_file = self._slot_files.get(key)
         if slot_file is None:
             slot_file = self._slot_files[key] = statefs.slot_file_of(self.paths, *key)
-        try:        # statefs.file_signature(), less its call
-            st = os.stat(slot_file)
-        except OSError:
+        signature = statefs.file_signature(slot_file)
+        if signature is None:
             return None
-        signature = (st.st_ino, st.st_size, st.st_mtime_ns)
         hit = self._cache.get(key)
         if hit is not None and hit[0] == signature:
             machine = hit[1]
         else:
             machine = machine_for_ordinal(self.paths, factory, ordinal)
             self._cache[key] = (signature, machine)
-        if machine is None:
-            return None
-        try:        # os.path.isdir(), less its call
-            return machine if S_ISDIR(os.stat(machine.machine_dir).st_mode) else None
-        except OSError:
-            return None
+        return machine if machine is not None and os.path.isdir(machine.machine_dir) else None
 
 
 _SLOT_MACHINES: Dict[str, SlotMachines] = {}
@@ -108,15 +99,9 @@ def slot_machines(paths: Paths) -> SlotMachines:
 def address_resolver(paths: Paths, holder: ConfigHolder) -> Resolver:
     """Identify a machine ONLY by its source address (169.254.169.N -> slot N)."""
     slots = slot_machines(paths)
-    ordinals: Dict[str, Optional[int]] = {}     # naming.ordinal_from_ip, remembered
 
     def resolve(client_ip: str) -> Optional[Machine]:
-        try:
-            ordinal = ordinals[client_ip]
-        except KeyError:
-            if len(ordinals) >= MAX_SOURCES:
-                ordinals.clear()
-            ordinal = ordinals[client_ip] = naming.ordinal_from_ip(client_ip)
+        ordinal = naming.ordinal_from_ip(client_ip)
         if ordinal is None or holder.cfg is None:
             return None
         return slots.machine(holder.cfg.settings.factory_hostname, ordinal)

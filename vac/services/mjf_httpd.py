@@ -20,7 +20,7 @@ import stat
 import time
 from typing import Dict, Iterator, List, Mapping, Optional
 
-from vac.adapters import contextfiles
+from vac.adapters import contextfiles, statefs
 from vac.adapters.httpserver import BodyError, HttpRequest
 from vac.core.configtypes import Config
 from vac.core.metadata import NOT_FOUND, Response
@@ -143,18 +143,10 @@ class FeatureCache(MachineDirCache):
         return hit[0] if hit is not None else read_features(machine_dir)
 
 
-_limits_of: list = [None, None]      # the last settings object and its limits
-
-
 def joboutputs_limits(settings) -> JoboutputsLimits:
-    """The JOBOUTPUTS limits of ``settings`` (made once per settings object)."""
-    held, limits = _limits_of
-    if held is not settings:
-        limits = JoboutputsLimits(settings.joboutputs_max_file_bytes,
-                                  settings.joboutputs_max_total_bytes,
-                                  settings.joboutputs_max_files)
-        _limits_of[:] = [settings, limits]
-    return limits
+    return JoboutputsLimits(settings.joboutputs_max_file_bytes,
+                            settings.joboutputs_max_total_bytes,
+                            settings.joboutputs_max_files)
 
 
 class TokenRule:
@@ -170,7 +162,7 @@ class TokenRule:
         known = self._known.get(machine_dir)
         if known is None:
             known = contextfiles.joboutputs_token_required(machine_dir)
-            if known or os.path.exists(os.path.join(machine_dir, "started")):
+            if known or statefs.has_started(machine_dir):
                 if len(self._known) >= self.max_machines:
                     self._known.clear()
                 self._known[machine_dir] = known
