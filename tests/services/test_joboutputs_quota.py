@@ -14,7 +14,9 @@ from typing import List, Tuple
 import pytest
 
 from tests.services.ctxhelpers import loopback_resolver, make_config, make_machine, running_role
+from vac.adapters.atomicfile import SPARE_NAME
 from vac.adapters.httpserver import Limits
+from vac.adapters.recycledfile import SPARE_MAX_BYTES
 from vac.services import httpd_role, joboutputs, mjf_httpd
 
 
@@ -85,9 +87,13 @@ def put(addr, name: str, data: bytes) -> int:
 
 
 def stored(machine: str):
-    """(name -> size of the visible files, names of temporary files) in joboutputs/."""
+    """(name -> size of the visible files, names of temporary files) in joboutputs/; the
+    spare inode of recycled writes (at most SPARE_MAX_BYTES) is neither."""
     directory = os.path.join(machine, "joboutputs")
     names = os.listdir(directory)
+    if SPARE_NAME in names:
+        names.remove(SPARE_NAME)
+        assert os.path.getsize(os.path.join(directory, SPARE_NAME)) <= SPARE_MAX_BYTES
     return ({n: os.path.getsize(os.path.join(directory, n)) for n in names
              if not n.startswith(".")}, [n for n in names if n.startswith(".")])
 

@@ -11,6 +11,7 @@ from typing import BinaryIO, Callable, Iterator, List, Optional, Tuple, Union
 from vac.errors import StateError
 
 TEMP_PREFIX = ".tmp-"      # name prefix of the temporary files of atomic writes
+SPARE_NAME = ".spare"      # a directory's recycled inode (vac.adapters.recycledfile)
 
 
 _TEMP_FLAGS = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
@@ -146,6 +147,7 @@ def remove_temporaries(directory: str, recursive: bool = False,
     """Remove the temporary files that atomic writes killed mid-way left in ``directory``
     (and below it with ``recursive``); only those last modified before ``older_than``
     (Unix seconds) if given. Returns the removed paths; a missing directory is fine.
+    A directory's spare (SPARE_NAME, no leftover of anything) is removed too, unreported.
 
     Only for directories whose writers are known to be idle (e.g. the factory's own,
     between cycles, or a finalised machine's).
@@ -158,6 +160,9 @@ def remove_temporaries(directory: str, recursive: bool = False,
     for entry in entries:
         if recursive and entry.is_dir(follow_symlinks=False):
             removed += remove_temporaries(entry.path, True, older_than)
+        elif entry.name == SPARE_NAME:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
         elif entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
             with contextlib.suppress(OSError):
                 if older_than is None or entry.stat(follow_symlinks=False).st_mtime < older_than:
