@@ -155,6 +155,20 @@ def test_one_upload_per_name_and_one_scan_per_machine(paths, machine, monkeypatc
     assert scans == [os.path.join(machine, "joboutputs")]
 
 
+def test_a_machine_is_accounted_before_its_first_put(paths, machine, monkeypatch):
+    """The role scans a machine's joboutputs/ when it warms its caches (at its start and
+    when machines appear), not in the machine's first PUT: under a burst of first PUTs
+    each cost a directory scan more than the others."""
+    scans = []
+    real_scan = joboutputs.scan
+    monkeypatch.setattr(joboutputs, "scan", lambda d: scans.append(d) or real_scan(d))
+    with running_role(mjf_httpd.run_role, paths, make_config(),
+                      resolve=loopback_resolver(paths)) as addr:
+        assert scans == [os.path.join(machine, "joboutputs")]     # before any request
+        assert put(addr, "heartbeat", b"1") == 201
+    assert len(scans) == 1
+
+
 @contextlib.contextmanager
 def tmpfs(directory: str, size: str):
     if os.geteuid() != 0:

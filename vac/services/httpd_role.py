@@ -248,6 +248,7 @@ def server_limits(cfg: Config, paths: Paths) -> Limits:
 
 def _bind(spec: RoleSpec, paths: Paths, holder: ConfigHolder, resolve: Resolver):
     host, port = spec.bind(holder.cfg)
+    metrics_hooks.enabled()     # decided now, not by the first request (an import: 13 ms)
 
     def app(request: HttpRequest) -> Response:
         try:

@@ -23,6 +23,7 @@ from vac.core.mjfhttp import JoboutputsLimits, JoboutputsUsage, PutDecision, che
 log = logging.getLogger(__name__)
 
 IDLE_FORGET_SECONDS = 3600.0   # accounts unused this long are dropped (rescanned if needed)
+FORGET_CHECK_SECONDS = 60.0    # how often, at most, to look for such accounts
 TEMP_PREFIX = ".tmp-"          # vac.adapters.atomicfile's temporary files
 
 
@@ -74,6 +75,7 @@ class JoboutputsLedger:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._accounts: Dict[str, _Account] = {}
+        self._forgotten = 0.0           # when idle accounts were last dropped (monotonic)
 
     def _account(self, directory: str, now: float) -> _Account:
         account = self._accounts.get(directory)
@@ -85,7 +87,16 @@ class JoboutputsLedger:
         account.last_used = now
         return account
 
+    def warm(self, directory: str) -> None:
+        """Scan ``directory`` now if not accounted yet (the role's cache warming, when a
+        machine appears), so that the machine's first PUT costs no more than its others."""
+        with self._lock:
+            self._account(directory, time.monotonic())
+
     def _forget_idle(self, now: float) -> None:
+        if now - self._forgotten < FORGET_CHECK_SECONDS:
+            return                      # at most once a minute: not O(machines) per new one
+        self._forgotten = now
         for directory, account in list(self._accounts.items()):
             if not account.uploading and now - account.last_used > IDLE_FORGET_SECONDS:
                 del self._accounts[directory]

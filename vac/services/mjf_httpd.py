@@ -263,6 +263,13 @@ def run_role(paths: Paths, control: RoleControl, *, load=None, resolve=None,
              ready=None) -> None:
     """vacd role ``mjf``; ``load``/``resolve``/``ready`` are for tests only."""
     cache, ledger = FeatureCache(), JoboutputsLedger()
+
+    def warm(machine_dir: str) -> None:
+        """A machine's features, JOBOUTPUTS account and token rule, read before its
+        first request (vac.services.httpd_role.Warmer)."""
+        cache.warm(machine_dir)
+        ledger.warm(f"{machine_dir}/joboutputs")
+        TOKEN_RULE.required(machine_dir)
     spec = RoleSpec("mjf", SERVER_NAME, _bind, make_answer(ledger, cache),
-                    quick=make_quick(cache, ledger), warm=cache.warm)
+                    quick=make_quick(cache, ledger), warm=warm)
     run_http_role(paths, control, spec, load=load, resolve=resolve, ready=ready)
