@@ -91,11 +91,17 @@ def test_an_open_old_file_keeps_its_content_while_its_inode_rests(tmp_path):
         assert old.read() == b"fifth"               # the documented difference
 
 
-def test_a_replaced_file_larger_than_the_limit_is_not_kept_as_spare(tmp_path, restless):
-    path = str(tmp_path / "big")
-    replace_file(path, b"x" * (SPARE_MAX_BYTES + 1), fsync=False)
-    assert recycle_file(path, b"small")
-    assert _read(path) == b"small" and not os.path.exists(tmp_path / SPARE_NAME)
+def test_a_file_larger_than_the_limit_never_becomes_the_spare(tmp_path, restless):
+    """Replacing a large file is left to the ordinary way (which frees it); a spare found
+    larger (a file replaced behind the ledger's back) is removed."""
+    path, big = str(tmp_path / "big"), b"x" * (SPARE_MAX_BYTES + 1)
+    replace_file(path, big, fsync=False)
+    assert not recycle_file(path, b"small", replaced_bytes=len(big))
+    assert _read(path) == big and os.listdir(tmp_path) == ["big"]
+    assert recycle_file(path, b"small", replaced_bytes=100)     # the ledger was wrong
+    assert os.path.getsize(tmp_path / SPARE_NAME) == len(big)
+    assert not recycle_file(path, b"again")
+    assert _read(path) == b"small" and os.listdir(tmp_path) == ["big"]
 
 
 def test_a_spare_planted_in_the_directory_is_never_written_through(tmp_path):

@@ -108,21 +108,21 @@ class BodyReader:
         return b"".join(self._chunks())
 
     def save_atomic(self, path: str, mode: int = 0o644, preallocate: bool = False,
-                    recycle: bool = False) -> int:
+                    replaces: Optional[int] = None) -> int:
         """Stream the body into ``path`` (temp file + rename; the temp file never stays);
         returns bytes written. ``preallocate``: reserve the whole length on disk first, so
         a full file system fails before any of the body is read. A body already in
         memory is written with one write(), without a file object (still preallocated:
         without it ext4 writes the delayed blocks out in rename(), auto_da_alloc, which
-        cost as much CPU as fallocate() saved). With ``recycle`` (for a file that exists:
-        a new one is made faster the ordinary way), such a body replaces ``path`` through
-        the directory's spare inode where it can (vac.adapters.recycledfile: a third of
-        the CPU)."""
+        cost as much CPU as fallocate() saved). ``replaces``: the size of the file at
+        ``path`` (None: there is none, and a new file is made faster the ordinary way);
+        such a body then replaces it through the directory's spare inode where it can
+        (vac.adapters.recycledfile: a third of the CPU)."""
         written = 0
         try:
             if isinstance(self._source, MemorySource):
                 data = self.read(self.length or 0)
-                if recycle and recycle_file(path, data, mode):
+                if replaces is not None and recycle_file(path, data, mode, replaces):
                     return len(data)
                 replace_file(path, data, mode=mode, fsync=False,
                              prepare=_preallocate if preallocate and data else None)

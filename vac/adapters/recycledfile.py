@@ -15,7 +15,9 @@ ext4, one 1 kB replacement: 105-118 us of CPU with a new inode, 35 us recycled
   has rested SPARE_REST_NS (0.1 s) since it was replaced; a faster rewrite of the same
   directory takes the ordinary path. The factory reads a machine's joboutputs/ files
   (``shutdown_message``) with one read() of microseconds.
-- The spare is at most SPARE_MAX_BYTES (a larger replaced file is removed instead), not
+- The spare is at most SPARE_MAX_BYTES: a larger file is replaced the ordinary way (the
+  caller gives its size: the JOBOUTPUTS ledger's), and a larger spare (a file replaced
+  behind the ledger's back, in a container's shared directory) is removed. It is not
   a name a guest can PUT (hidden names are refused, vac.core.mjfhttp.valid_name), skipped
   by the JOBOUTPUTS ledger's scan and removed when a machine is finalised
   (vac.adapters.atomicfile.remove_temporaries).
@@ -31,20 +33,20 @@ ext4, one 1 kB replacement: 105-118 us of CPU with a new inode, 35 us recycled
 
 from __future__ import annotations
 
-import contextlib
 import ctypes        # loaded in every vacd role already (vac.vacd.rolechild)
 import errno
-import functools
 import os
 import stat
+import sys
 import threading
 import time
-from typing import Callable, Optional, Set, Tuple
+from typing import Callable, Optional, Set, Tuple, Union
 
 from vac.adapters.atomicfile import SPARE_NAME
 
 SPARE_MAX_BYTES = 65536        # a replaced file larger than this is not kept as a spare
 SPARE_REST_NS = 100_000_000    # a spare is written over only this long after it was replaced
+_SPARE = b"/" + SPARE_NAME.encode()
 RENAME_EXCHANGE = 2            # linux/fs.h
 _AT_FDCWD = -100
 _OPEN_FLAGS = os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
@@ -54,10 +56,11 @@ _NO_EXCHANGE = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP)
 
 _lock = threading.Lock()
 _devices_without_exchange: Set[int] = set()
+_FS = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())   # os.fsencode's
+Path = Union[str, bytes]
 
 
-@functools.lru_cache(maxsize=None)
-def _renameat2() -> Optional[Callable[..., int]]:
+def _bind_renameat2() -> Optional[Callable[..., int]]:
     """libc's renameat2(), or None if the C library has none."""
     function = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
     if function is not None:
@@ -67,21 +70,24 @@ def _renameat2() -> Optional[Callable[..., int]]:
     return function
 
 
-def exchange(a: str, b: str) -> None:
+_renameat2 = _bind_renameat2()
+
+
+def exchange(a: Path, b: Path) -> None:
     """Swap the names ``a`` and ``b`` atomically; OSError (ENOSYS without renameat2)."""
-    function = _renameat2()
-    if function is None:
+    if _renameat2 is None:
         raise OSError(errno.ENOSYS, "renameat2 is not available", a)
-    if function(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), RENAME_EXCHANGE):
+    if _renameat2(_AT_FDCWD, a if isinstance(a, bytes) else a.encode(*_FS), _AT_FDCWD,
+                  b if isinstance(b, bytes) else b.encode(*_FS), RENAME_EXCHANGE):
         code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code), a, None, b)
+        raise OSError(code, os.strerror(code), os.fsdecode(a), None, os.fsdecode(b))
 
 
-def _open_spare(spare: str, mode: int) -> Optional[Tuple[int, int]]:
+def _open_spare(spare: bytes, mode: int) -> Optional[Tuple[int, int]]:
     """(write descriptor, bytes) of the directory's spare, made if missing; None if the spare
-    cannot be used (not a regular file of one link, on a file system that cannot exchange
-    names, or replaced less than SPARE_REST_NS ago). OSError (e.g. ENOSPC) if a missing
-    spare cannot be made."""
+    cannot be used (not a regular file of one link, larger than SPARE_MAX_BYTES, on a file
+    system that cannot exchange names, or replaced less than SPARE_REST_NS ago). OSError
+    (e.g. ENOSPC) if a missing spare cannot be made."""
     created = False
     try:
         fd = os.open(spare, _OPEN_FLAGS)
@@ -92,12 +98,12 @@ def _open_spare(spare: str, mode: int) -> Optional[Tuple[int, int]]:
             return None
         raise
     st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 \
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1 or st.st_size > SPARE_MAX_BYTES \
             or st.st_dev in _devices_without_exchange \
             or not created and time.time_ns() - st.st_ctime_ns < SPARE_REST_NS:
         os.close(fd)
-        if created:
-            os.unlink(spare)
+        if created or stat.S_ISREG(st.st_mode) and st.st_size > SPARE_MAX_BYTES:
+            os.unlink(spare)            # (a larger one: a file replaced behind the ledger)
         return None
     if stat.S_IMODE(st.st_mode) != mode:
         os.fchmod(fd, mode)
@@ -113,16 +119,19 @@ def _write_over(fd: int, size: int, data: bytes) -> None:
         os.ftruncate(fd, len(data))
 
 
-def recycle_file(path: str, data: bytes, mode: int = 0o644) -> bool:
+def recycle_file(path: str, data: bytes, mode: int = 0o644, replaced_bytes: int = 0) -> bool:
     """Replace ``path`` by a file of ``mode`` holding ``data``, through its directory's
-    spare (see the module's docstring). False if that cannot be done (empty ``data``,
-    whose write would not update the mtime; an unusable spare; a file system without
-    RENAME_EXCHANGE): then ``path`` is unchanged and the caller writes it the ordinary
-    way. OSError on failure (``path`` unchanged)."""
-    if not data:
+    spare (see the module's docstring); ``replaced_bytes``: the size of the file it
+    replaces (0: none), which becomes the spare. False if that cannot be done (empty
+    ``data``, whose write would not update the mtime; a replaced file larger than
+    SPARE_MAX_BYTES; an unusable spare; a file system without RENAME_EXCHANGE): then
+    ``path`` is unchanged and the caller writes it the ordinary way. OSError on failure
+    (``path`` unchanged)."""
+    if not data or replaced_bytes > SPARE_MAX_BYTES:
         return False
-    head, slash, _name = path.rpartition("/")
-    spare = f"{head or slash or '.'}/{SPARE_NAME}"
+    target = path.encode(*_FS)
+    head, slash, _name = target.rpartition(b"/")
+    spare = (head or slash or b".") + _SPARE
     with _lock:
         opened = _open_spare(spare, mode)
         if opened is None:
@@ -134,28 +143,23 @@ def recycle_file(path: str, data: bytes, mode: int = 0o644) -> bool:
             finally:
                 os.close(fd)
         except OSError:
-            with contextlib.suppress(OSError):
+            try:
                 os.unlink(spare)        # garbage now: its room back (ENOSPC)
+            except OSError:
+                pass
             raise
-        _swap_in(spare, path)
+        _swap_in(spare, target)
     return True
 
 
-def _swap_in(spare: str, path: str) -> None:
-    """Give ``spare``'s inode the name ``path``; what ``path`` named becomes the spare,
-    unless it is larger than SPARE_MAX_BYTES."""
+def _swap_in(spare: bytes, path: bytes) -> None:
+    """Give ``spare``'s inode the name ``path``; what ``path`` named becomes the spare."""
     try:
         exchange(spare, path)
     except FileNotFoundError:           # no ``path`` yet: the spare is used up
         os.rename(spare, path)
-        return
     except OSError as e:
         if e.errno not in _NO_EXCHANGE:
             raise
         _devices_without_exchange.add(os.lstat(spare).st_dev)
         os.rename(spare, path)
-        return
-    with contextlib.suppress(OSError):  # ``path`` is written: only tidying is left
-        st = os.lstat(spare)
-        if st.st_size > SPARE_MAX_BYTES and stat.S_ISREG(st.st_mode):
-            os.unlink(spare)

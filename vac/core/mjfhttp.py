@@ -96,14 +96,16 @@ class JoboutputsUsage:
 
 class PutDecision(NamedTuple):
     """``name`` to write when ``status`` is 201, the bytes (``charge``) and whether a
-    file (``new_file``) to reserve meanwhile; otherwise the refusal and its reason.
-    (A NamedTuple: one is made per PUT, at half the cost of a frozen dataclass.)"""
+    file (``new_file``) to reserve meanwhile, and the size of the file it replaces
+    (``replaced_bytes``); otherwise the refusal and its reason. (A NamedTuple: one is
+    made per PUT, at half the cost of a frozen dataclass.)"""
 
     status: int
     name: Optional[str] = None
     reason: str = ""
     charge: int = 0
     new_file: bool = False
+    replaced_bytes: int = 0
 
 
 def check_put(path: str, content_length: Optional[int], usage: JoboutputsUsage,
@@ -132,7 +134,8 @@ def check_put(path: str, content_length: Optional[int], usage: JoboutputsUsage,
     new_file = replaced is None
     if new_file and len(usage.sizes) + usage.reserved_files >= limits.max_files:
         return PutDecision(403, reason=f"joboutputs would exceed {limits.max_files} files")
-    return PutDecision(201, name=name, charge=charge, new_file=new_file)
+    return PutDecision(201, name=name, charge=charge, new_file=new_file,
+                       replaced_bytes=replaced or 0)
 
 
 UNAUTHORIZED = Response(401, headers=(("WWW-Authenticate", 'Bearer realm="joboutputs"'),))

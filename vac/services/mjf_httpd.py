@@ -200,8 +200,9 @@ def put_joboutput(machine: Machine, request: HttpRequest, settings,
     path = f"{joboutputs}/{decision.name}"
     stored = False
     try:
-        written = request.body.save_atomic(path, mode=0o644, preallocate=True,
-                                           recycle=not decision.new_file)
+        written = request.body.save_atomic(
+            path, mode=0o644, preallocate=True,
+            replaces=None if decision.new_file else decision.replaced_bytes)
         ledger.commit(reservation, written)
         stored = True
     except BodyError as e:
