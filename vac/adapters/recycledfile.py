@@ -40,7 +40,7 @@ import stat
 import sys
 import threading
 import time
-from typing import Callable, Optional, Set, Tuple, Union
+from typing import Callable, Optional, Set, Tuple
 
 from vac.adapters.atomicfile import SPARE_NAME
 
@@ -57,7 +57,6 @@ _NO_EXCHANGE = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP)
 _lock = threading.Lock()
 _devices_without_exchange: Set[int] = set()
 _FS = (sys.getfilesystemencoding(), sys.getfilesystemencodeerrors())   # os.fsencode's
-Path = Union[str, bytes]
 
 
 def _bind_renameat2() -> Optional[Callable[..., int]]:
@@ -73,12 +72,11 @@ def _bind_renameat2() -> Optional[Callable[..., int]]:
 _renameat2 = _bind_renameat2()
 
 
-def exchange(a: Path, b: Path) -> None:
+def exchange(a: bytes, b: bytes) -> None:
     """Swap the names ``a`` and ``b`` atomically; OSError (ENOSYS without renameat2)."""
     if _renameat2 is None:
-        raise OSError(errno.ENOSYS, "renameat2 is not available", a)
-    if _renameat2(_AT_FDCWD, a if isinstance(a, bytes) else a.encode(*_FS), _AT_FDCWD,
-                  b if isinstance(b, bytes) else b.encode(*_FS), RENAME_EXCHANGE):
+        raise OSError(errno.ENOSYS, "renameat2 is not available", os.fsdecode(a))
+    if _renameat2(_AT_FDCWD, a, _AT_FDCWD, b, RENAME_EXCHANGE):
         code = ctypes.get_errno()
         raise OSError(code, os.strerror(code), os.fsdecode(a), None, os.fsdecode(b))
 

@@ -95,17 +95,21 @@ class JoboutputsUsage:
 
 
 class PutDecision(NamedTuple):
-    """``name`` to write when ``status`` is 201, the bytes (``charge``) and whether a
-    file (``new_file``) to reserve meanwhile, and the size of the file it replaces
-    (``replaced_bytes``); otherwise the refusal and its reason. (A NamedTuple: one is
-    made per PUT, at half the cost of a frozen dataclass.)"""
+    """``name`` to write when ``status`` is 201, the bytes (``charge``) to reserve
+    meanwhile and the size of the stored file it replaces (``replaced``; None: a new
+    file); otherwise the refusal and its reason. (A NamedTuple: one is made per PUT, at
+    half the cost of a frozen dataclass.)"""
 
     status: int
     name: Optional[str] = None
     reason: str = ""
     charge: int = 0
-    new_file: bool = False
-    replaced_bytes: int = 0
+    replaced: Optional[int] = None
+
+    @property
+    def new_file(self) -> bool:
+        """An allowed PUT of a name not stored yet (a file to reserve)."""
+        return self.name is not None and self.replaced is None
 
 
 def check_put(path: str, content_length: Optional[int], usage: JoboutputsUsage,
@@ -131,11 +135,9 @@ def check_put(path: str, content_length: Optional[int], usage: JoboutputsUsage,
     if usage.stored_bytes + usage.reserved_bytes + charge > limits.max_total_bytes:
         return PutDecision(403, reason=f"joboutputs would exceed {limits.max_total_bytes} "
                                        "bytes")
-    new_file = replaced is None
-    if new_file and len(usage.sizes) + usage.reserved_files >= limits.max_files:
+    if replaced is None and len(usage.sizes) + usage.reserved_files >= limits.max_files:
         return PutDecision(403, reason=f"joboutputs would exceed {limits.max_files} files")
-    return PutDecision(201, name=name, charge=charge, new_file=new_file,
-                       replaced_bytes=replaced or 0)
+    return PutDecision(201, name=name, charge=charge, replaced=replaced)
 
 
 UNAUTHORIZED = Response(401, headers=(("WWW-Authenticate", 'Bearer realm="joboutputs"'),))

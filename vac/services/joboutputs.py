@@ -18,13 +18,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, NamedTuple, Optional, Tuple
 
+from vac.adapters.atomicfile import TEMP_PREFIX
 from vac.core.mjfhttp import JoboutputsLimits, JoboutputsUsage, PutDecision, check_put
 
 log = logging.getLogger(__name__)
 
 IDLE_FORGET_SECONDS = 3600.0   # accounts unused this long are dropped (rescanned if needed)
 FORGET_CHECK_SECONDS = 60.0    # how often, at most, to look for such accounts
-TEMP_PREFIX = ".tmp-"          # vac.adapters.atomicfile's temporary files
 
 
 @dataclass

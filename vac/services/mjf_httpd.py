@@ -200,9 +200,8 @@ def put_joboutput(machine: Machine, request: HttpRequest, settings,
     path = f"{joboutputs}/{decision.name}"
     stored = False
     try:
-        written = request.body.save_atomic(
-            path, mode=0o644, preallocate=True,
-            replaces=None if decision.new_file else decision.replaced_bytes)
+        written = request.body.save_atomic(path, mode=0o644, preallocate=True,
+                                           replaces=decision.replaced)
         ledger.commit(reservation, written)
         stored = True
     except BodyError as e:
