@@ -104,7 +104,7 @@ def test_a_file_larger_than_the_limit_never_becomes_the_spare(tmp_path, restless
     assert _read(path) == b"small" and os.listdir(tmp_path) == ["big"]
 
 
-def test_a_spare_planted_in_the_directory_is_never_written_through(tmp_path):
+def test_a_spare_planted_in_the_directory_is_never_written_through(tmp_path, restless):
     """A container's guest shares its joboutputs/: a spare it made that is a link to
     another file, a second name of a file, a FIFO or a directory only sends the write
     the ordinary way."""
